@@ -1,0 +1,225 @@
+"""The `climb` command line: argument parsing and error reporting only.
+
+Each command's work lives in the module that owns it (named in COMMANDS) and is imported on use, so
+`climb --help` is instant and a command's heavy dependencies load only when it runs. A handler takes
+the parsed argparse namespace and returns an exit code. User mistakes raise `UserError` (or a known
+storage/key error) and print one line with what to do, exit 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from typing import Callable
+
+from climb.version import CODE_VERSION
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit code 2."""
+
+
+# command -> (handler "module:function", capability it belongs to)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "datasets": ("climb.cli:cmd_datasets", "foundation"),
+    "convert": ("climb.pipelines.convert:cli_convert", "conversion engine"),
+    "inspect": ("climb.report.inspect:cli_inspect", "inspect"),
+    "preview": ("climb.report.preview:cli_preview", "preview gallery"),
+    "verify": ("climb.pipelines.verify:cli_verify", "conversion engine (verify)"),
+    "reproduce": ("climb.pipelines.reproduce:cli_reproduce", "reproduce"),
+    "train": ("climb.trainer.train:cli_train", "reference trainer"),
+    "evaluate": ("climb.trainer.evaluate:cli_evaluate", "transfer evaluation"),
+    "embed": ("climb.trainer.evaluate:cli_embed", "embedding export"),
+    "s3": ("climb.s3.server:cli_s3", "local S3 server"),
+    "demo": ("climb.demo:cli_demo", "demo"),
+}
+
+
+def _size(text: str) -> int:
+    """Parse '256MB', '1.5GiB', '4096' into bytes."""
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+    t = text.strip().lower()
+    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(num):]
+    if unit not in units or not num:
+        raise argparse.ArgumentTypeError(f"cannot read size {text!r}; write e.g. 256MB, 1GiB or 4096")
+    return int(float(num) * units[unit])
+
+
+def _option(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--option takes key=value, got {text!r}")
+    k, v = text.split("=", 1)
+    return k.strip(), v.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="climb",
+        description=(
+            "Turn raw clinical datasets (DICOM, NIfTI, WFDB, EDF, video, CSV label sheets) into one "
+            "versioned schema of WebDataset shards + Zarr arrays, verify and reproduce them, and stream "
+            "them into PyTorch from local disk or S3."
+        ),
+        epilog="Start with `climb demo`. Every command has --help.",
+    )
+    p.add_argument("--version", action="version", version=f"climb {CODE_VERSION}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("datasets", help="list supported sources, their modalities and tasks",
+                   description="List every registered source with its modalities and tasks, then every task.")
+
+    c = sub.add_parser(
+        "convert", help="convert a raw dataset into shards + manifest (Apache Beam)",
+        description=(
+            "Run the Beam pipeline discover -> read -> standardize -> validate -> split -> write for one "
+            "source. Output goes to OUT_URL/SOURCE/ (manifest.json is written last). Bad samples are "
+            "quarantined with their reason in quarantine.jsonl, never dropped silently."
+        ),
+    )
+    c.add_argument("source", metavar="SOURCE", help="registered source name (see `climb datasets`)")
+    c.add_argument("raw_url", metavar="RAW_URL", help="folder or s3:// prefix of the raw dataset")
+    c.add_argument("out_url", metavar="OUT_URL", help="output folder or s3:// prefix; SOURCE/ is created inside")
+    c.add_argument("--runner", choices=("direct", "dask"), default="direct",
+                   help="direct: Beam's in-process runner (default); dask: Beam on dask.distributed")
+    c.add_argument("--dask-address", metavar="A", help="scheduler of a running Dask cluster (tcp://host:8786)")
+    c.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="local Dask workers when no --dask-address is given (default 2)")
+    c.add_argument("--shard-size", type=_size, default=_size("256MB"), metavar="SIZE",
+                   help="target shard size (default 256MB)")
+    c.add_argument("--salt", default="climb", metavar="S", help="salt of the split and order hashes (default climb)")
+    c.add_argument("--limit", type=int, metavar="N", help="convert only the first N discovered samples (by key)")
+    c.add_argument("--s3-endpoint", metavar="URL", help="S3-compatible endpoint (else $AWS_ENDPOINT_URL or AWS)")
+    c.add_argument("--hmac-key-file", metavar="F", help="pseudonymization key file (else $CLIMB_HMAC_KEY)")
+    c.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                   help="source option, repeatable (see `climb datasets`)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing, complete conversion")
+    c.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="samples decoded per Beam element (default 32); larger cuts per-element overhead")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    i = sub.add_parser("inspect", help="summarise a converted dataset: counts, splits, labels, quarantine",
+                       description="Print counts per split, subjects, label distribution per task, quarantine reasons and shard sizes.")
+    i.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.add_argument("--s3-endpoint", metavar="URL")
+
+    pv = sub.add_parser("preview", help="write a PNG/HTML gallery of samples",
+                        description="Render image thumbnails, 12-lead ECG plots, volume slices, video keyframes and label histograms into a static HTML page.")
+    pv.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
+    pv.add_argument("--out", metavar="DIR", help="gallery folder (default ./climb-preview/SOURCE)")
+    pv.add_argument("--per-split", type=int, default=8, metavar="N", help="samples per split (default 8)")
+    pv.add_argument("--s3-endpoint", metavar="URL")
+
+    v = sub.add_parser("verify", help="re-hash every shard and Zarr array against the manifest",
+                       description="Recompute the sha256 of every file the manifest names; exit 1 naming each mismatch.")
+    v.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
+    v.add_argument("--s3-endpoint", metavar="URL")
+
+    r = sub.add_parser("reproduce", help="rebuild a dataset from its manifest and compare bytes",
+                       description="Re-run the conversion recorded in OUT_URL/SOURCE/manifest.json on RAW_URL into NEW_URL and report identical/different per shard.")
+    r.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
+    r.add_argument("raw_url", metavar="RAW_URL")
+    r.add_argument("new_url", metavar="NEW_URL")
+    r.add_argument("--s3-endpoint", metavar="URL")
+    r.add_argument("--hmac-key-file", metavar="F")
+
+    t = sub.add_parser("train", help="reference encoder/fusion trainer, streaming from manifests",
+                       description="Train the reference multimodal model from a YAML/TOML config or manifest URLs.")
+    t.add_argument("inputs", nargs="+", metavar="CONFIG_OR_MANIFESTS")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+
+    e = sub.add_parser("evaluate", help="linear probe, k-shot and zero-shot transfer of a checkpoint")
+    e.add_argument("checkpoint", metavar="CHECKPOINT")
+    e.add_argument("manifest", metavar="MANIFEST")
+    e.add_argument("--task", required=True, metavar="T")
+
+    em = sub.add_parser("embed", help="write per-sample embeddings to Parquet")
+    em.add_argument("checkpoint", metavar="CHECKPOINT")
+    em.add_argument("manifest", metavar="MANIFEST")
+    em.add_argument("out", metavar="OUT.parquet")
+
+    s3 = sub.add_parser("s3", help="local S3 server (SeaweedFS) for the demo and tests")
+    s3sub = s3.add_subparsers(dest="s3_command", metavar="ACTION")
+    serve = s3sub.add_parser("serve", help="start SeaweedFS on loopback and print the endpoint; Ctrl-C stops it")
+    serve.add_argument("--dir", metavar="D", help="data folder (default: a temporary folder)")
+    serve.add_argument("--port", type=int, default=0, metavar="P", help="S3 port (default: a free port)")
+
+    d = sub.add_parser("demo", help="build a demo corpus from packaged real files, convert, verify, train",
+                       description="End to end on real files that ship inside installed packages: no downloads.")
+    d.add_argument("--out", default="climb-demo", metavar="DIR", help="where everything goes (default ./climb-demo)")
+    d.add_argument("--local", action="store_true", help="no S3 server: convert and train from local disk")
+    d.add_argument("--keep-server", action="store_true", help="leave the S3 server running at the end")
+    return p
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from climb.pipelines.sources import get_source, source_names
+    from climb.schemas.tasks import TASKS
+
+    print(f"{'SOURCE':<14} {'MODALITIES':<24} TASKS")
+    for name in source_names():
+        try:
+            info = get_source(name)
+        except ImportError as exc:
+            print(f"{name:<14} (unavailable: {exc})")
+            continue
+        print(f"{name:<14} {', '.join(info.modalities):<24} {', '.join(info.tasks) or '-'}")
+        print(f"{'':<14} {info.description}")
+    print()
+    print(f"{'TASK':<26} {'TYPE':<11} CLASSES")
+    for name, task in sorted(TASKS.items()):
+        classes = ", ".join(task.classes) if task.classes else f"({task.units or 'value'})"
+        print(f"{name:<26} {task.type:<11} {classes}")
+    return 0
+
+
+def _resolve(target: str) -> Callable[[argparse.Namespace], int] | None:
+    module, func = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            return None
+        raise
+    return getattr(mod, func, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    target, capability = COMMANDS[args.command]
+    debug = args.debug or bool(os.environ.get("CLIMB_DEBUG"))
+    try:
+        handler = _resolve(target)
+        if handler is None:
+            print(f"climb {args.command}: not available yet; it awaits the {capability} capability.", file=sys.stderr)
+            return 3
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+        if debug:
+            traceback.print_exc()
+        if _is_user_error(exc):
+            print(f"climb {args.command}: {exc}", file=sys.stderr)
+            return 2
+        print(f"climb {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if not debug:
+            print("run again with --debug for the traceback, and report it if it looks like a bug", file=sys.stderr)
+        return 1
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from climb.storage import StorageError
+    from climb.transforms.phi import MissingKeyError
+
+    return isinstance(exc, (UserError, StorageError, MissingKeyError, FileNotFoundError, PermissionError))

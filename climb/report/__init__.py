@@ -1,0 +1,1 @@
+"""Human-facing reports on converted datasets: inspect tables and preview galleries."""

@@ -1,0 +1,1 @@
+"""Streaming PyTorch loaders over climb manifests (local or s3://)."""

@@ -1,0 +1,1 @@
+"""Beam pipelines: sources (discover + read), the conversion graph, writers, verify and reproduce."""

@@ -1,0 +1,83 @@
+"""The source protocol and the registry of sources by name.
+
+A source knows one raw layout. It implements two plain functions, in the spirit of TFDS's
+`_split_generators` / `_generate_examples`:
+
+    discover(raw_url, options) -> Iterator[Record]   cheap: list files, read label sheets, no decoding
+    read(record, options) -> Sample                  decode one sample and standardize it
+
+Sources never decide splits or keys (the pipeline hashes ids and assigns splits centrally) and never
+write files. A source module defines `SOURCE = SourceInfo(...)` and is listed in `_MODULES` below;
+modules are imported on first use so `climb datasets` stays fast and codecs load only when needed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from climb.schemas.sample import Record, Sample
+
+
+class SourceError(Exception):
+    """A sample-level failure with a reason meant for the quarantine log."""
+
+
+class Excluded(Exception):
+    """Raised by read() for a sample that is valid but deliberately left out (counted, with a reason)."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A registered source.
+
+    Args:
+        name: the SOURCE argument of `climb convert`.
+        description: one line for `climb datasets`.
+        modalities: schema fields its samples carry.
+        tasks: task names its samples may label.
+        discover: raw_url, options -> Iterator[Record].
+        read: record, options -> Sample.
+        defaults: default options (overridable with --option key=value).
+        split_fractions: used when the source has no official split.
+    """
+
+    name: str
+    description: str
+    modalities: tuple[str, ...]
+    tasks: tuple[str, ...]
+    discover: Callable[[str, dict[str, Any]], Iterator[Record]]
+    read: Callable[[Record, dict[str, Any]], Sample]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    split_fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+
+
+# name -> module path; each module defines SOURCE.
+_MODULES: dict[str, str] = {
+    "dicom": "climb.pipelines.sources.dicom",
+    "nifti": "climb.pipelines.sources.nifti",
+}
+
+
+def register(name: str, module: str) -> None:
+    """Register a source module under a name (for plug-in sources outside this package)."""
+    _MODULES[name] = module
+
+
+def source_names() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get_source(name: str) -> SourceInfo:
+    """The source registered under `name`, with a did-you-mean on typos."""
+    if name not in _MODULES:
+        close = difflib.get_close_matches(name, _MODULES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown source {name!r}{hint} (see `climb datasets`)")
+    module = importlib.import_module(_MODULES[name])
+    info = module.SOURCE
+    if info.name != name:
+        raise RuntimeError(f"module {_MODULES[name]} registers {info.name!r}, not {name!r}")
+    return info

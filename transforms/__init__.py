@@ -1,0 +1,1 @@
+"""Pure transforms: arrays and metadata in, arrays and metadata out, no file or network I/O."""

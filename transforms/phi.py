@@ -1,0 +1,99 @@
+"""Pseudonymization and DICOM tag scrubbing: no original identifier leaves a conversion.
+
+Subject, study and sample ids become keyed hashes (HMAC-SHA256). Without the key nobody can map a
+hash back to a patient, not even by hashing candidate MRNs; with the key, the same patient gets the
+same id in every dataset converted with it, which is what lets multimodal sources link records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+from typing import Any
+
+KEY_ENV = "CLIMB_HMAC_KEY"
+DEMO_KEY = b"climb-demo-key-NOT-FOR-REAL-PATIENT-DATA"
+
+
+class MissingKeyError(RuntimeError):
+    """Raised when a production conversion has no pseudonymization key."""
+
+
+def load_key(key_file: str | None = None, *, allow_demo: bool = False) -> bytes:
+    """The HMAC key, from --hmac-key-file, else $CLIMB_HMAC_KEY, else the demo key if allowed."""
+    if key_file:
+        data = Path(key_file).read_bytes().strip()
+        if len(data) < 16:
+            raise MissingKeyError(f"the key in {key_file} is shorter than 16 bytes; use a long random secret")
+        return data
+    env = os.environ.get(KEY_ENV)
+    if env:
+        if len(env) < 16:
+            raise MissingKeyError(f"${KEY_ENV} is shorter than 16 characters; use a long random secret")
+        return env.encode("utf-8")
+    if allow_demo:
+        return DEMO_KEY
+    raise MissingKeyError(
+        f"no pseudonymization key: set {KEY_ENV} (e.g. `export {KEY_ENV}=$(openssl rand -hex 32)`) "
+        "or pass --hmac-key-file FILE; keep the key secret and reuse it to link datasets"
+    )
+
+
+def key_id(key: bytes) -> str:
+    """A short public fingerprint of the key, so a manifest can say which key built it."""
+    return hmac.new(key, b"climb-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def pseudonymize(value: str, key: bytes, namespace: str = "subject", length: int = 24) -> str:
+    """Keyed hash of an identifier, hex, `length` characters (96 bits by default).
+
+    The namespace keeps a subject id and a study id with the same digits from colliding.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"cannot pseudonymize an empty {namespace} id")
+    mac = hmac.new(key, f"{namespace}\x1f{value}".encode("utf-8"), hashlib.sha256)
+    return mac.hexdigest()[:length]
+
+
+# DICOM attributes needed to decode pixels, place them in space and know what they show.
+# Everything else (names, dates, UIDs, accession numbers, free text, private tags) is dropped.
+DICOM_ALLOWED_TAGS = (
+    "Modality", "BodyPartExamined", "ViewPosition", "ImageLaterality", "Laterality", "PatientOrientation",
+    "PhotometricInterpretation", "SamplesPerPixel", "PlanarConfiguration", "Rows", "Columns",
+    "NumberOfFrames", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth", "VOILUTFunction",
+    "PixelSpacing", "ImagerPixelSpacing", "SliceThickness", "SpacingBetweenSlices",
+    "ImagePositionPatient", "ImageOrientationPatient", "FrameTime", "CineRate", "RecommendedDisplayFrameRate",
+    "TransferSyntaxUID", "Manufacturer", "MagneticFieldStrength", "KVP", "ConvolutionKernel",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import DSfloat, IS
+
+    if isinstance(value, (MultiValue, list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (DSfloat, float)):
+        return float(value)
+    if isinstance(value, (IS, int)):
+        return int(value)
+    return str(value)
+
+
+def dicom_allowed_tags(ds: Any) -> dict[str, Any]:
+    """The allow-listed attributes of a pydicom Dataset as plain JSON values."""
+    out: dict[str, Any] = {}
+    for name in DICOM_ALLOWED_TAGS:
+        if name == "TransferSyntaxUID":
+            meta = getattr(ds, "file_meta", None)
+            value = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+        else:
+            value = ds.get(name)
+            value = getattr(value, "value", value)
+        if value is None or value == "":
+            continue
+        out[name] = _jsonable(value)
+    return out
