@@ -9,6 +9,7 @@ existing patient between splits, and no subject can ever land in two splits. An 
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Mapping
 
 DEFAULT_FRACTIONS: Mapping[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -36,10 +37,15 @@ def normalise_official(split: str) -> str:
 
 
 def check_fractions(fractions: Mapping[str, float]) -> None:
+    """Raise ValueError unless the fractions are finite, non-negative and sum to 1.
+
+    NaN must be refused explicitly: every comparison with NaN is False, so a sum check alone lets
+    {"train": nan, ...} through and the bins silently collapse into the last split.
+    """
     if not fractions:
         raise ValueError("split fractions are empty")
-    if any(f < 0 for f in fractions.values()):
-        raise ValueError(f"split fractions must be non-negative, got {dict(fractions)}")
+    if any(not isinstance(f, (int, float)) or isinstance(f, bool) or not math.isfinite(f) or f < 0 for f in fractions.values()):
+        raise ValueError(f"split fractions must be finite non-negative numbers, got {dict(fractions)}")
     total = sum(fractions.values())
     if abs(total - 1.0) > 1e-6:
         raise ValueError(f"split fractions must sum to 1, got {total} from {dict(fractions)}")
@@ -64,11 +70,12 @@ def assign_split(
     check_fractions(fractions)
     u = unit_interval("split", salt, subject)
     edge = 0.0
-    names = list(fractions)
+    names = [name for name, f in fractions.items() if f > 0]
     for name in names:
         edge += fractions[name]
         if u < edge:
             return name
+    # Fractions may sum to 1 - 1e-6; the sliver above the last edge goes to the last non-empty split.
     return names[-1]
 
 
