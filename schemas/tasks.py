@@ -55,6 +55,14 @@ class Task:
             raise ValueError(f"task {self.name}: a {self.type} task needs classes")
         if self.type == "binary" and len(self.classes) != 2:
             raise ValueError(f"task {self.name}: a binary task has exactly 2 classes")
+        # A typo in a source map must fail at import, not on the first record that carries the code.
+        known = {norm_code(c) for c in self.classes}
+        for source, table in self.source_maps.items():
+            for code, target in table.items():
+                targets = (target,) if isinstance(target, str) else tuple(target)
+                bad = [t for t in targets if norm_code(t) not in known]
+                if bad:
+                    raise ValueError(f"task {self.name}: source {source!r} maps {code!r} to unknown class(es) {bad}")
 
     def class_index(self, name: str) -> int:
         lookup = {norm_code(c): i for i, c in enumerate(self.classes)}
@@ -110,7 +118,7 @@ class Task:
         if self.type == "multilabel":
             if not isinstance(value, (list, tuple)) or len(value) != len(self.classes):
                 return (f"a list of {len(self.classes)} values in {{0, 1, None}}", repr(value))
-            if any(v not in (0, 1, None) or isinstance(v, float) for v in value):
+            if any(not (v is None or (type(v) is int and v in (0, 1))) for v in value):
                 return ("values in {0, 1, None}", repr(value))
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(self.classes):
