@@ -26,6 +26,7 @@ never holds names, dates or original identifiers.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +143,15 @@ def _check_spacing(value: Any, n: int, fieldname: str) -> list[ValidationError]:
     return []
 
 
+def _check_json(fieldname: str, value: Any) -> list[ValidationError]:
+    """Metadata and tabular values are written as strict JSON; catch what the writer would refuse."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return [ValidationError(fieldname, "plain JSON values (no NaN/inf, no numpy scalars)", str(exc))]
+    return []
+
+
 def _check_graph(graph: Any) -> list[ValidationError]:
     if not isinstance(graph, dict):
         return [ValidationError("graph", "dict of arrays", type(graph).__name__)]
@@ -209,6 +219,10 @@ def validate(sample: Sample, tasks: tuple[str, ...] = (), required_tasks: tuple[
                 fs = meta.get("sampling_rate")
                 if not isinstance(fs, (int, float)) or not fs > 0:
                     errors.append(ValidationError("meta.signal.sampling_rate", "positive number", repr(fs)))
+            elif name == "video" and "fps" in meta:
+                fps = meta["fps"]
+                if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
+                    errors.append(ValidationError("meta.video.fps", "positive number", repr(fps)))
         elif name == "graph":
             errors += _check_graph(value)
         elif name == "text":
@@ -217,8 +231,11 @@ def validate(sample: Sample, tasks: tuple[str, ...] = (), required_tasks: tuple[
         elif name == "tabular":
             if not isinstance(value, dict):
                 errors.append(ValidationError("tabular", "dict", type(value).__name__))
+            else:
+                errors += _check_json("tabular", value)
         else:
             errors.append(ValidationError(f"arrays.{name}", "one of " + ", ".join(MODALITIES), "unknown field"))
+    errors += _check_json("meta", sample.meta)
     for task, value in sample.labels.items():
         if task not in TASKS:
             errors.append(ValidationError(f"labels.{task}", "a registered task", "unknown task"))
