@@ -1,0 +1,405 @@
+"""`climb convert`: the Beam graph from a raw source to shards, Zarr arrays and a manifest.
+
+    discover (driver) -> prepare: keys, splits, order (driver)
+      -> Process: read -> validate -> encode, batched       (Beam ParDo, parallel)
+           fragments staged under _staging/, volumes written to volumes.zarr/
+      -> Plan: sort by (split, order), cut shards by size    (one GroupByKey)
+      -> WriteShard: concatenate fragments -> tar + .idx     (Beam ParDo, parallel)
+      -> Finalize: quarantine.jsonl, croissant.json, manifest.json LAST, drop _staging/
+
+Decoding happens once, in parallel; shard boundaries depend only on fragment sizes and the salted
+order, so any runner and any number of workers write the same bytes. The graph ends in a single
+sink (Finalize), which the Dask runner needs: it computes only the last node of the graph.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import apache_beam as beam
+
+from climb.pipelines.process import Context, numpy_free, process_item
+from climb.pipelines.records import WorkItem, batches, prepare
+from climb.pipelines.sources import get_source
+from climb.pipelines.writers.manifest import build_manifest, croissant, quarantine_lines
+from climb.pipelines.writers.members import json_bytes
+from climb.pipelines.writers.wds_tar import Fragment, cut_shards, write_shard
+from climb.pipelines.writers.zarr_store import ensure_group
+from climb.storage import filesystem, join, storage_options
+from climb.transforms.phi import key_id
+from climb.transforms.splits import check_fractions
+
+STAGING = "_staging"
+OUTPUT_NAMES = ("manifest.json", "croissant.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING)
+
+
+class ConvertError(Exception):
+    """A conversion that cannot start or finish; the message says what to do."""
+
+
+@dataclass
+class ConvertConfig:
+    """Everything one conversion needs. Only `recorded()` fields shape the output bytes."""
+
+    source: str
+    raw_url: str
+    out_url: str
+    runner: str = "direct"
+    dask_address: str | None = None
+    workers: int = 2
+    shard_size: int = 256_000_000
+    salt: str = "climb"
+    limit: int | None = None
+    s3_endpoint: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+    batch_size: int = 32
+    progress: bool = False
+
+    @property
+    def dataset_url(self) -> str:
+        return join(self.out_url, self.source)
+
+
+def recorded_config(cfg: ConvertConfig, options: dict[str, Any], fractions: dict[str, float], hmac_key: bytes) -> dict[str, Any]:
+    """The config written into the manifest: what determines the bytes, nothing about where or how."""
+    return {
+        "source": cfg.source,
+        "salt": cfg.salt,
+        "shard_size": cfg.shard_size,
+        "limit": cfg.limit,
+        "options": {k: v for k, v in sorted(options.items()) if k != "storage_options"},
+        "split_fractions": fractions,
+        "hmac_key_id": key_id(hmac_key),
+    }
+
+
+# ----------------------------------------------------------------------------------------- DoFns
+
+
+class ProcessBatch(beam.DoFn):
+    """Decode and encode a batch of samples in one call; stage their fragments in one file."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def setup(self) -> None:
+        self.info = get_source(self.ctx.source)
+
+    def process(self, element: tuple[int, list[WorkItem]]) -> Iterator[dict[str, Any]]:
+        batch_id, items = element
+        staged = f"{STAGING}/batch-{batch_id:06d}.bin"
+        entries, blobs, offset = [], [], 0
+        for item in items:
+            entry, frag = process_item(self.ctx, self.info, item)
+            if frag is not None:
+                entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": frag.members}
+                offset += len(frag.data)
+                blobs.append(frag.data)
+            entries.append(numpy_free(entry))
+        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
+        if blobs:
+            fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
+        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}.done", json_bytes({"n": len(items)}))
+        yield from entries
+
+
+def plan_shards(grouped: tuple[int, list[dict[str, Any]]], shard_size: int) -> Iterator[dict[str, Any]]:
+    """Sort written samples by (split, order key) and cut each split into shards by bytes."""
+    _, entries = grouped
+    entries = list(entries)
+    written = sorted((e for e in entries if e["kind"] == "written"), key=lambda e: (e["split"], e["order"]))
+    by_split: dict[str, list[dict[str, Any]]] = {}
+    for e in written:
+        by_split.setdefault(e["split"], []).append(e)
+    for split, rows in sorted(by_split.items()):
+        for index, (start, end) in enumerate(cut_shards([e["size"] for e in rows], shard_size)):
+            yield {
+                "kind": "shard",
+                "path": f"shards/{split}-{index:05d}.tar",
+                "split": split,
+                "fragments": [{"key": e["key"], **e["staging"]} for e in rows[start:end]],
+            }
+    yield {"kind": "summary", "entries": entries}
+
+
+class WriteShard(beam.DoFn):
+    """Concatenate a shard's staged fragments into a tar + .idx, written under temp names then moved."""
+
+    READ_CHUNK = 64
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def _fragments(self, fs, root: str, specs: list[dict[str, Any]]) -> Iterator[Fragment]:
+        for i in range(0, len(specs), self.READ_CHUNK):
+            chunk = specs[i:i + self.READ_CHUNK]
+            datas = fs.cat_ranges(
+                [f"{root}/{s['path']}" for s in chunk],
+                [s["offset"] for s in chunk],
+                [s["offset"] + s["length"] for s in chunk],
+            )
+            for spec, data in zip(chunk, datas):
+                if isinstance(data, Exception):
+                    raise data
+                members = {m: (off, size) for m, (off, size) in spec["members"].items()}
+                yield Fragment(key=spec["key"], data=data, members=members)
+
+    def process(self, element: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if element["kind"] != "shard":
+            yield element
+            return
+        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
+        name = element["path"].rsplit("/", 1)[-1]
+        with tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
+            local = os.path.join(tmp, name)
+            with open(local, "wb") as out:
+                index, digest, size = write_shard(self._fragments(fs, root, element["fragments"]), out, name)
+            target = f"{root}/{element['path']}"
+            idx_target = target[: -len(".tar")] + ".idx"
+            put_atomic(fs, local, target)
+            idx_local = local + ".idx"
+            with open(idx_local, "wb") as f:
+                f.write(json_bytes(index))
+            put_atomic(fs, idx_local, idx_target)
+        yield {
+            "kind": "shard_written",
+            "path": element["path"],
+            "split": element["split"],
+            "sha256": digest,
+            "bytes": size,
+            "num_samples": len(element["fragments"]),
+            "index": element["path"][: -len(".tar")] + ".idx",
+        }
+
+
+def put_atomic(fs, local_path: str, target: str) -> None:
+    """Local: copy to a temp name beside the target, then rename. Object stores: one whole upload."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+        fs.put_file(local_path, tmp)
+        os.replace(tmp, target)
+    else:
+        fs.put_file(local_path, target)
+
+
+def pipe_atomic(fs, target: str, data: bytes) -> None:
+    with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
+        local = os.path.join(tmp, "data")
+        with open(local, "wb") as f:
+            f.write(data)
+        put_atomic(fs, local, target)
+
+
+class Finalize(beam.DoFn):
+    """Write quarantine.jsonl, croissant.json and, last, manifest.json; then drop the staging area."""
+
+    def __init__(self, ctx: Context, config: dict[str, Any], task_names: tuple[str, ...], extra: list[dict[str, Any]]):
+        self.ctx = ctx
+        self.config = config
+        self.task_names = task_names
+        self.extra = extra
+
+    def process(self, grouped: tuple[int, list[dict[str, Any]]]) -> Iterator[str]:
+        _, results = grouped
+        results = list(results)
+        summaries = [r for r in results if r["kind"] == "summary"]
+        if len(summaries) != 1:
+            raise RuntimeError(f"expected one plan summary, got {len(summaries)}")
+        entries = summaries[0]["entries"] + self.extra
+        shards = [{k: r[k] for k in ("path", "split", "sha256", "bytes", "num_samples", "index")} for r in results if r["kind"] == "shard_written"]
+        manifest = build_manifest(source=self.ctx.source, config=self.config, task_names=self.task_names, entries=entries, shards=shards)
+        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
+        pipe_atomic(fs, f"{root}/quarantine.jsonl", quarantine_lines(entries))
+        pipe_atomic(fs, f"{root}/croissant.json", json_bytes(croissant(manifest)))
+        pipe_atomic(fs, f"{root}/manifest.json", json_bytes(manifest))
+        if fs.exists(f"{root}/{STAGING}"):
+            fs.rm(f"{root}/{STAGING}", recursive=True)
+        yield "manifest.json"
+
+
+# ---------------------------------------------------------------------------------------- driver
+
+
+def _prepare_output(cfg: ConvertConfig, opts: dict[str, Any]) -> None:
+    """Refuse to clobber a finished conversion unless asked; clear partial output of a crashed run."""
+    fs, root = filesystem(cfg.dataset_url, opts)
+    if fs.exists(f"{root}/manifest.json"):
+        if not cfg.overwrite:
+            raise ConvertError(
+                f"{cfg.dataset_url} already holds a finished conversion (manifest.json); "
+                "pass --overwrite to replace it, or choose another OUT_URL"
+            )
+        fs.rm(f"{root}/manifest.json")
+    for name in OUTPUT_NAMES:
+        if fs.exists(f"{root}/{name}"):
+            fs.rm(f"{root}/{name}", recursive=True)
+    fs.makedirs(f"{root}/{STAGING}", exist_ok=True)
+
+
+def _pipeline(cfg: ConvertConfig):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if cfg.runner == "direct":
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])), None
+    if cfg.runner == "dask":
+        from apache_beam.runners.dask.dask_runner import DaskRunner
+
+        cluster = None
+        address = cfg.dask_address
+        if not address:
+            from dask.distributed import LocalCluster
+
+            cluster = LocalCluster(
+                n_workers=cfg.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None,
+            )
+            address = cluster.scheduler_address
+        return beam.Pipeline(runner=DaskRunner(), options=PipelineOptions([f"--dask_client_address={address}"])), cluster
+    raise ConvertError(f"unknown runner {cfg.runner!r}; use direct or dask")
+
+
+def _progress(cfg: ConvertConfig, opts: dict[str, Any], total: int, stop: threading.Event) -> None:
+    """Poll the staging area for finished batches: works the same for every runner and store."""
+    from tqdm import tqdm
+
+    fs, root = filesystem(cfg.dataset_url, opts)
+    with tqdm(total=total, desc=f"convert {cfg.source}", unit="batch", disable=not cfg.progress) as bar:
+        while not stop.wait(0.5):
+            try:
+                done = len(fs.glob(f"{root}/{STAGING}/*.done"))
+            except OSError:
+                continue
+            bar.update(max(0, done - bar.n))
+        bar.update(total - bar.n)
+
+
+def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
+    """Run one conversion and return its manifest.
+
+    Args:
+        cfg: what to convert and where.
+        key: the HMAC pseudonymization key (climb.transforms.phi.load_key).
+    """
+    import json
+
+    info = get_source(cfg.source)
+    opts = storage_options(cfg.out_url, cfg.s3_endpoint)
+    raw_opts = storage_options(cfg.raw_url, cfg.s3_endpoint)
+    options = {**info.defaults, **cfg.options}
+    fractions = dict(options.pop("split_fractions", None) or info.split_fractions)
+    check_fractions(fractions)
+    raw_fs, raw_root = filesystem(cfg.raw_url, raw_opts)
+    if not raw_fs.exists(raw_root):
+        raise ConvertError(f"raw folder {cfg.raw_url} does not exist; check the path (RAW_URL)")
+    records = list(info.discover(cfg.raw_url, {**options, "storage_options": raw_opts}))
+    items, duplicates = prepare(records, key=key, salt=cfg.salt, raw_url=cfg.raw_url, fractions=fractions, limit=cfg.limit)
+    if not items:
+        raise ConvertError(f"source {cfg.source} found no samples under {cfg.raw_url}; is this the right folder and source?")
+    _prepare_output(cfg, opts)
+    if "volume" in info.modalities:
+        ensure_group(join(cfg.dataset_url, "volumes.zarr"), opts)
+    ctx = Context(source=cfg.source, dataset_url=cfg.dataset_url, options={**options, "storage_options": raw_opts}, storage_options=opts)
+    config = recorded_config(cfg, options, fractions, key)
+    work = batches(items, cfg.batch_size)
+    pipeline, cluster = _pipeline(cfg)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_progress, args=(cfg, opts, len(work), stop), daemon=True)
+    watcher.start()
+    try:
+        with pipeline as p:
+            (
+                p
+                | "Batches" >> beam.Create(work, reshuffle=False)
+                | "Process" >> beam.ParDo(ProcessBatch(ctx))
+                | "KeyAll" >> beam.Map(lambda e: (0, e))
+                | "Gather" >> beam.GroupByKey()
+                | "Plan" >> beam.FlatMap(plan_shards, shard_size=cfg.shard_size)
+                | "WriteShards" >> beam.ParDo(WriteShard(ctx))
+                | "KeyResults" >> beam.Map(lambda r: (0, r))
+                | "GatherResults" >> beam.GroupByKey()
+                | "Finalize" >> beam.ParDo(Finalize(ctx, config, info.tasks, duplicates))
+            )
+    finally:
+        stop.set()
+        watcher.join()
+        if cfg.runner == "dask":
+            _close_dask(cluster)
+    fs, root = filesystem(cfg.dataset_url, opts)
+    return json.loads(fs.cat_file(f"{root}/manifest.json"))
+
+
+def _close_dask(cluster) -> None:
+    """Close the runner's client, then the cluster we started (the reverse order hangs or warns)."""
+    from dask.distributed import default_client
+
+    try:
+        default_client().close()
+    except ValueError:
+        pass
+    if cluster is not None:
+        cluster.close()
+
+
+def cli_convert(args) -> int:
+    """`climb convert` entry point."""
+    from climb.cli import UserError
+    from climb.transforms.phi import load_key
+
+    key = load_key(args.hmac_key_file)
+    cfg = ConvertConfig(
+        source=args.source,
+        raw_url=args.raw_url,
+        out_url=args.out_url,
+        runner=args.runner,
+        dask_address=args.dask_address,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        salt=args.salt,
+        limit=args.limit,
+        s3_endpoint=args.s3_endpoint,
+        options=_parse_options(dict(args.option)),
+        overwrite=args.overwrite,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    try:
+        get_source(cfg.source)
+    except KeyError as exc:
+        raise UserError(exc.args[0]) from None
+    try:
+        manifest = convert(cfg, key)
+    except ConvertError as exc:
+        raise UserError(str(exc)) from None
+    c = manifest["counts"]
+    print(
+        f"{cfg.dataset_url}: {c['written']} written, {c['quarantined']} quarantined, {c['excluded']} excluded "
+        f"of {c['discovered']} discovered; {len(manifest['shards'])} shards; splits "
+        + ", ".join(f"{k}={v['num_samples']}" for k, v in manifest["splits"].items())
+    )
+    if c["quarantined"]:
+        print(f"see {cfg.dataset_url}/quarantine.jsonl for the reasons (`climb inspect {cfg.dataset_url}`)")
+    return 0
+
+
+def _parse_options(raw: dict[str, str]) -> dict[str, Any]:
+    """--option values are JSON when they parse as JSON (numbers, booleans, lists), else strings."""
+    import json
+
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out

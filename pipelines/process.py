@@ -1,0 +1,167 @@
+"""Decode, standardize, validate and encode one sample; every failure becomes a quarantine entry.
+
+`process_item` is the whole per-sample unit of work. It never raises for a bad sample: the result is
+always one of three entry kinds (written / quarantined / excluded), so a conversion accounts for
+every discovered sample whatever happens inside a source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from climb.pipelines.records import WorkItem
+from climb.pipelines.sources import Excluded, SourceInfo
+from climb.pipelines.writers.members import encode_members
+from climb.pipelines.writers.wds_tar import Fragment, make_fragment
+from climb.pipelines.writers.zarr_store import write_array
+from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
+from climb.schemas.tasks import TASKS
+from climb.storage import filesystem
+
+MAX_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every worker needs to process items; picklable."""
+
+    source: str
+    dataset_url: str
+    options: dict[str, Any]
+    storage_options: dict[str, Any]
+
+
+def source_sha256(item: WorkItem, storage_options: dict[str, Any]) -> str | None:
+    """Fingerprint of the raw bytes and raw label row of a sample (None if a file cannot be read)."""
+    from climb.pipelines.writers.members import json_bytes
+
+    digest = hashlib.sha256()
+    try:
+        for url in item.record.paths:
+            fs, path = filesystem(url, storage_options)
+            file_digest = hashlib.sha256()
+            with fs.open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    file_digest.update(block)
+            digest.update(file_digest.digest())
+    except OSError:
+        return None
+    digest.update(json_bytes(item.record.label_row))
+    return digest.hexdigest()
+
+
+def _quarantine(item: WorkItem, stage: str, exc: BaseException, fingerprint: str | None) -> dict[str, Any]:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return {
+        "kind": "quarantined",
+        "source_path": item.rel_path,
+        "stage": stage,
+        "error_type": type(exc).__name__,
+        "message": message[:MAX_MESSAGE],
+        "source_sha256": fingerprint,
+        "split": item.split,
+    }
+
+
+class SchemaError(ValueError):
+    """A sample that does not match the schema; the message lists every problem."""
+
+
+def label_masks(labels: dict[str, Any]) -> dict[str, Any]:
+    return {task: TASKS[task].mask(value) for task, value in labels.items()}
+
+
+def _metadata(item: WorkItem, sample: Sample, fingerprint: str | None) -> dict[str, Any]:
+    meta = dict(sample.meta)
+    meta.update(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": item.record.source,
+            "sample_id": item.key,
+            "subject_id": item.subject,
+            "study_id": item.study,
+            "split": item.split,
+            "modalities": sorted(k for k in sample.arrays if k != "preview"),
+            "labels": sample.labels,
+            "label_mask": label_masks(sample.labels),
+            "source_sha256": fingerprint,
+        }
+    )
+    return meta
+
+
+def _store_volume(ctx: Context, item: WorkItem, sample: Sample, meta: dict[str, Any]) -> dict[str, Any]:
+    from climb.storage import join
+    from climb.transforms.volume import volume_preview
+
+    volume = sample.arrays.pop("volume")
+    vmeta = dict(meta["volume"])
+    attrs = {
+        "dataset": item.record.source,
+        "sample_id": item.key,
+        "schema_version": SCHEMA_VERSION,
+        **{k: vmeta[k] for k in ("spacing", "orientation", "units") if k in vmeta},
+    }
+    info = write_array(join(ctx.dataset_url, "volumes.zarr"), item.key, volume, attrs, ctx.storage_options)
+    vmeta.update({"zarr_path": info["path"], "shape": info["shape"], "dtype": info["dtype"], "chunks": info["chunks"]})
+    meta["volume"] = vmeta
+    if "preview" not in sample.arrays:
+        sample.arrays["preview"] = volume_preview(volume, vmeta["spacing"], vmeta.get("window"))
+    return info
+
+
+def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
+    """One sample through read -> validate -> encode.
+
+    Returns:
+        (entry, fragment): the entry describes the outcome (kind written/quarantined/excluded);
+        the fragment holds the sample's tar blocks when it was written.
+    """
+    fingerprint = source_sha256(item, ctx.storage_options)
+    try:
+        sample = info.read(item.record, ctx.options)
+    except Excluded as exc:
+        return {"kind": "excluded", "source_path": item.rel_path, "reason": str(exc), "source_sha256": fingerprint}, None
+    except Exception as exc:  # noqa: BLE001 - any source failure is a quarantine reason
+        return _quarantine(item, "read", exc, fingerprint), None
+    try:
+        sample.labels = numpy_free(sample.labels)
+        sample.meta = numpy_free(sample.meta)
+        errors = validate(sample, tasks=info.tasks)
+        if errors:
+            raise SchemaError("; ".join(str(e) for e in errors))
+    except Exception as exc:  # noqa: BLE001
+        return _quarantine(item, "validate", exc, fingerprint), None
+    try:
+        meta = _metadata(item, sample, fingerprint)
+        volume_info = _store_volume(ctx, item, sample, meta) if "volume" in sample.arrays else None
+        fragment = make_fragment(item.key, encode_members(sample.arrays, meta))
+    except Exception as exc:  # noqa: BLE001
+        return _quarantine(item, "encode", exc, fingerprint), None
+    entry = {
+        "kind": "written",
+        "key": item.key,
+        "split": item.split,
+        "order": item.order,
+        "subject": item.subject,
+        "labels": sample.labels,
+        "size": len(fragment.data),
+        "source_sha256": fingerprint,
+        "volume": volume_info,
+    }
+    return entry, fragment
+
+
+def numpy_free(value: Any) -> Any:
+    """Entries cross process boundaries as plain Python; numpy scalars become ints/floats."""
+    if isinstance(value, dict):
+        return {k: numpy_free(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [numpy_free(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,97 @@
+"""From discovered records to work items: pseudonymized keys, splits, duplicates, batches.
+
+Runs in the driver, before any decoding: it is cheap and it fixes everything about a sample that
+must not depend on the runner (key, split, order), so the parallel part only decodes and encodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from climb.schemas.sample import Record
+from climb.transforms.phi import pseudonymize
+from climb.transforms.splits import assign_split, order_key
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A record with everything the pipeline decided about it before decoding."""
+
+    record: Record
+    key: str
+    subject: str
+    study: str | None
+    split: str
+    order: str
+    rel_path: str
+
+
+def relative_path(path: str, raw_url: str) -> str:
+    """The record's first file relative to the raw root, for the quarantine log."""
+    root = raw_url.rstrip("/")
+    if path.startswith(root + "/"):
+        return path[len(root) + 1:]
+    return path.rsplit("/", 1)[-1]
+
+
+def prepare(
+    records: Iterable[Record],
+    *,
+    key: bytes,
+    salt: str,
+    raw_url: str,
+    fractions: Mapping[str, float],
+    limit: int | None = None,
+) -> tuple[list[WorkItem], list[dict]]:
+    """Pseudonymize, assign splits and orders, and set aside duplicate keys.
+
+    Records are sorted by their raw sample id first, so the result does not depend on the order in
+    which the source listed files. A second record with the same sample id is quarantined (stage
+    "discover"), never silently merged.
+
+    Returns:
+        (work items in sample-id order, quarantine entries for duplicates).
+    """
+    ordered = sorted(records, key=lambda r: (r.sample_id, r.paths))
+    if limit is not None:
+        ordered = ordered[:limit]
+    items: list[WorkItem] = []
+    duplicates: list[dict] = []
+    seen: set[str] = set()
+    for rec in ordered:
+        rel = relative_path(rec.source_path, raw_url)
+        sample_key = pseudonymize(rec.sample_id, key, f"sample:{rec.source}")
+        if sample_key in seen:
+            duplicates.append(
+                {
+                    "kind": "quarantined",
+                    "source_path": rel,
+                    "stage": "discover",
+                    "error_type": "DuplicateKey",
+                    "message": "another file of this source has the same sample id; only the first is converted",
+                    "source_sha256": None,
+                }
+            )
+            continue
+        seen.add(sample_key)
+        subject = pseudonymize(rec.subject_id, key, "subject")
+        group = subject if rec.group_id is None else pseudonymize(rec.group_id, key, f"group:{rec.source}")
+        items.append(
+            WorkItem(
+                record=rec,
+                key=sample_key,
+                subject=subject,
+                study=None if rec.study_id is None else pseudonymize(rec.study_id, key, "study"),
+                split=assign_split(group, salt, fractions, rec.official_split),
+                order=order_key(salt, sample_key),
+                rel_path=rel,
+            )
+        )
+    return items, duplicates
+
+
+def batches(items: list[WorkItem], size: int) -> list[tuple[int, list[WorkItem]]]:
+    """Fixed-size batches in item order, numbered; one Beam element each."""
+    size = max(1, size)
+    return [(i // size, items[i:i + size]) for i in range(0, len(items), size)]

@@ -1,0 +1,205 @@
+"""The manifest (commit point), its statistics, the quarantine log and the Croissant description.
+
+Everything here is computed from the pipeline's entries and shard results alone, sorted, and
+serialized canonically, so two runs over the same inputs write the same manifest bytes whatever the
+runner or worker count. There is deliberately no timestamp in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from typing import Any
+
+from climb.pipelines.writers.members import json_bytes
+from climb.schemas.manifest import MANIFEST_VERSION, validate_manifest
+from climb.schemas.sample import SCHEMA_VERSION
+from climb.schemas.tasks import TASKS
+from climb.version import CODE_VERSION
+
+
+def task_stats(entries: list[dict[str, Any]], task_names: tuple[str, ...]) -> dict[str, Any]:
+    """Per-task label counts over written samples (class counts, masked counts, regression moments)."""
+    out: dict[str, Any] = {}
+    for name in sorted(task_names):
+        task = TASKS[name]
+        values = [e["labels"].get(name) for e in entries if name in e["labels"]]
+        stats: dict[str, Any] = {**task.to_dict(), "labelled_samples": len(values)}
+        if task.type == "multilabel":
+            stats["counts"] = {c: sum(1 for v in values if v is not None and v[i] == 1) for i, c in enumerate(task.classes)}
+            stats["masked"] = {c: sum(1 for v in values if v is None or v[i] is None) for i, c in enumerate(task.classes)}
+        elif task.type == "regression":
+            known = [float(v) for v in values if v is not None]
+            mean = sum(known) / len(known) if known else None
+            std = math.sqrt(sum((v - mean) ** 2 for v in known) / len(known)) if known else None
+            stats["counts"] = {"known": len(known), "masked": len(values) - len(known)}
+            stats["summary"] = {
+                "mean": None if mean is None else round(mean, 6),
+                "std": None if std is None else round(std, 6),
+                "min": min(known) if known else None,
+                "max": max(known) if known else None,
+            }
+        else:
+            stats["counts"] = {c: sum(1 for v in values if v == i) for i, c in enumerate(task.classes)}
+            stats["masked"] = sum(1 for v in values if v is None)
+        out[name] = stats
+    return out
+
+
+def source_fingerprint(entries: list[dict[str, Any]]) -> str:
+    """sha256 over every discovered sample's raw fingerprint, in sorted order."""
+    digest = hashlib.sha256()
+    for fp in sorted(str(e.get("source_sha256")) for e in entries):
+        digest.update(fp.encode("ascii"))
+    return digest.hexdigest()
+
+
+def build_manifest(
+    *,
+    source: str,
+    config: dict[str, Any],
+    task_names: tuple[str, ...],
+    entries: list[dict[str, Any]],
+    shards: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Assemble manifest.json from all entries (every kind) and the written shards."""
+    written = [e for e in entries if e["kind"] == "written"]
+    quarantined = [e for e in entries if e["kind"] == "quarantined"]
+    excluded = [e for e in entries if e["kind"] == "excluded"]
+    splits: dict[str, dict[str, Any]] = {}
+    subjects: dict[str, set[str]] = defaultdict(set)
+    for e in written:
+        subjects[e["split"]].add(e["subject"])
+    for split in sorted(subjects):
+        splits[split] = {"num_samples": sum(1 for e in written if e["split"] == split), "num_subjects": len(subjects[split])}
+    reasons: dict[str, int] = defaultdict(int)
+    for e in quarantined:
+        reasons[f"{e['stage']}:{e['error_type']}"] += 1
+    exclusions: dict[str, int] = defaultdict(int)
+    for e in excluded:
+        exclusions[e["reason"]] += 1
+    volumes = sorted((e["volume"] for e in written if e.get("volume")), key=lambda v: v["path"])
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "code_version": CODE_VERSION,
+        "source": source,
+        "config": config,
+        "config_sha256": hashlib.sha256(json_bytes(config)).hexdigest(),
+        "source_fingerprint": source_fingerprint(entries),
+        "counts": {
+            "discovered": len(entries),
+            "written": len(written),
+            "quarantined": len(quarantined),
+            "excluded": len(excluded),
+        },
+        "splits": splits,
+        "shards": sorted(shards, key=lambda s: s["path"]),
+        "volumes": volumes,
+        "tasks": task_stats(written, task_names),
+        "quarantine": {"file": "quarantine.jsonl", "reasons": dict(sorted(reasons.items()))},
+        "exclusions": dict(sorted(exclusions.items())),
+    }
+    problems = validate_manifest(manifest)
+    if problems:
+        raise RuntimeError("refusing to write an inconsistent manifest: " + "; ".join(problems))
+    return manifest
+
+
+def quarantine_lines(entries: list[dict[str, Any]]) -> bytes:
+    """quarantine.jsonl: one line per quarantined sample, sorted, without internal fields."""
+    rows = [
+        {k: e.get(k) for k in ("source_path", "stage", "error_type", "message")}
+        for e in entries
+        if e["kind"] == "quarantined"
+    ]
+    rows.sort(key=lambda r: (r["source_path"], r["stage"]))
+    return b"".join(json_bytes(r) + b"\n" for r in rows)
+
+
+def croissant(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A Croissant 1.0 (JSON-LD) description: the shards as a FileSet and the record fields."""
+    source = manifest["source"]
+    files = [
+        {
+            "@type": "cr:FileObject",
+            "@id": shard["path"],
+            "name": shard["path"],
+            "contentUrl": shard["path"],
+            "encodingFormat": "application/x-tar",
+            "sha256": shard["sha256"],
+            "contentSize": f"{shard['bytes']} B",
+        }
+        for shard in manifest["shards"]
+    ]
+    fields = [
+        {
+            "@type": "cr:Field",
+            "@id": f"samples/{name}",
+            "name": name,
+            "description": desc,
+            "dataType": dtype,
+            "source": {"fileObject": {"@id": files[0]["@id"]}, "extract": {"column": name}} if files else None,
+        }
+        for name, dtype, desc in (
+            ("__key__", "sc:Text", "pseudonymized sample key"),
+            ("json", "sc:Text", f"metadata (climb schema {SCHEMA_VERSION}): labels, label_mask, split, subject_id"),
+        )
+    ]
+    for f in fields:
+        if f["source"] is None:
+            del f["source"]
+    return {
+        "@context": {
+            "@language": "en",
+            "@vocab": "https://schema.org/",
+            "cr": "http://mlcommons.org/croissant/",
+            "sc": "https://schema.org/",
+            "dct": "http://purl.org/dc/terms/",
+            "rai": "http://mlcommons.org/croissant/RAI/",
+            "samplingRate": "cr:samplingRate",
+            "equivalentProperty": "cr:equivalentProperty",
+            "conformsTo": "dct:conformsTo",
+            "citeAs": "cr:citeAs",
+            "column": "cr:column",
+            "data": {"@id": "cr:data", "@type": "@json"},
+            "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+            "examples": {"@id": "cr:examples", "@type": "@json"},
+            "extract": "cr:extract",
+            "field": "cr:field",
+            "fileObject": "cr:fileObject",
+            "fileProperty": "cr:fileProperty",
+            "fileSet": "cr:fileSet",
+            "format": "cr:format",
+            "includes": "cr:includes",
+            "isLiveDataset": "cr:isLiveDataset",
+            "jsonPath": "cr:jsonPath",
+            "key": "cr:key",
+            "md5": "cr:md5",
+            "parentField": "cr:parentField",
+            "path": "cr:path",
+            "recordSet": "cr:recordSet",
+            "references": "cr:references",
+            "regex": "cr:regex",
+            "repeated": "cr:repeated",
+            "replace": "cr:replace",
+            "separator": "cr:separator",
+            "source": "cr:source",
+            "subField": "cr:subField",
+            "transform": "cr:transform",
+        },
+        "@type": "sc:Dataset",
+        "conformsTo": "http://mlcommons.org/croissant/1.0",
+        "name": f"climb-{source}",
+        "description": (
+            f"{source} converted by climb {manifest['code_version']} into WebDataset shards "
+            f"(schema {manifest['schema_version']}): {manifest['counts']['written']} samples."
+        ),
+        "url": "https://github.com/climb-data/climb",
+        "license": "https://creativecommons.org/licenses/by/4.0/",
+        "version": manifest["schema_version"],
+        "citeAs": "climb: clinical ML data engineering toolkit",
+        "distribution": files,
+        "recordSet": [{"@type": "cr:RecordSet", "@id": "samples", "name": "samples", "field": fields}],
+    }
