@@ -94,7 +94,9 @@ def from_arrow(table: pa.Table) -> list[tuple[str, Sample]]:
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the `json` metadata member of a WebDataset record."""
     field_meta = {
-        "image": {"spacing": {"type": ["array", "null"], "items": {"type": "number", "exclusiveMinimum": 0}}},
+        "image": {
+            "spacing": {"type": ["array", "null"], "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 2, "maxItems": 2},
+        },
         "signal": {
             "sampling_rate": {"type": "number", "exclusiveMinimum": 0},
             "channels": {"type": "array", "items": {"type": "string"}},
@@ -117,7 +119,11 @@ def json_schema() -> dict[str, Any]:
         "modalities": {"type": "array", "items": {"enum": list(MODALITIES)}},
         "labels": {"type": "object"},
         "label_mask": {"type": "object"},
-        "source_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "source_sha256": {
+            "type": ["string", "null"],
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "sha256 of the raw bytes and label row; null when the raw files could not be re-read",
+        },
     }
     for name, spec in FIELDS.items():
         props[name] = {
