@@ -8,11 +8,94 @@ CHEXPERT_FINDINGS = (
     "Fracture", "Support Devices",
 )
 
+# CheXpert and MIMIC-CXR-JPG label sheets name their columns exactly like the classes; sources find
+# columns by name through these maps, never by position (CLIMB's reorder array lost No Finding).
+_CHEXPERT_COLUMNS = {name: name for name in CHEXPERT_FINDINGS}
+
+# VinDr-CXR image_labels_{train,test}.csv: 22 local findings then 6 global labels, in file order.
+VINDR_LOCAL = (
+    "Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Clavicle fracture", "Consolidation",
+    "Edema", "Emphysema", "Enlarged PA", "ILD", "Infiltration", "Lung Opacity", "Lung cavity", "Lung cyst",
+    "Mediastinal shift", "Nodule/Mass", "Pleural effusion", "Pleural thickening", "Pneumothorax",
+    "Pulmonary fibrosis", "Rib fracture", "Other lesion",
+)
+VINDR_GLOBAL = ("COPD", "Lung tumor", "Pneumonia", "Tuberculosis", "Other diseases", "No finding")
+# The train sheet says "Other diseases", the test sheet "Other disease".
+_VINDR_GLOBAL_COLUMNS = {**{name: name for name in VINDR_GLOBAL}, "Other disease": "Other diseases"}
+
+# VinDr column -> CheXpert finding (datasets.md section 3); VinDr columns without a CheXpert
+# counterpart (calcification, emphysema, ILD, fibrosis, COPD, tuberculosis, other diseases) map nowhere,
+# and Support Devices has no VinDr column, so it stays masked.
+VINDR_TO_CHEXPERT = {
+    "Aortic enlargement": "Enlarged Cardiomediastinum", "Enlarged PA": "Enlarged Cardiomediastinum",
+    "Mediastinal shift": "Enlarged Cardiomediastinum", "Nodule/Mass": "Lung Lesion", "Lung cavity": "Lung Lesion",
+    "Lung cyst": "Lung Lesion", "Other lesion": "Lung Lesion", "Lung tumor": "Lung Lesion",
+    "Infiltration": "Lung Opacity", "Lung Opacity": "Lung Opacity", "Pleural thickening": "Pleural Other",
+    "Clavicle fracture": "Fracture", "Rib fracture": "Fracture", "Atelectasis": "Atelectasis",
+    "Cardiomegaly": "Cardiomegaly", "Consolidation": "Consolidation", "Edema": "Edema",
+    "Pleural effusion": "Pleural Effusion", "Pneumothorax": "Pneumothorax", "Pneumonia": "Pneumonia",
+    "No finding": "No Finding",
+}
+
+# HAM10000 `dx` codes -> CLIMB's 5 skin lesion classes (OTHER = benign keratosis, dermatofibroma, vascular).
+HAM10000_DX = {"mel": "MEL", "nv": "NV", "bcc": "BCC", "akiec": "AKIEC", "bkl": "OTHER", "df": "OTHER", "vasc": "OTHER"}
+
+ICDR_GRADES = ("No DR", "Mild NPDR", "Moderate NPDR", "Severe NPDR", "Proliferative DR")
+
+# CBIS-DDSM `pathology`; BENIGN_WITHOUT_CALLBACK is benign (no follow-up was even needed).
+CBIS_PATHOLOGY = {"BENIGN": "benign", "BENIGN_WITHOUT_CALLBACK": "benign", "MALIGNANT": "malignant"}
+# CBIS-DDSM `assessment` (BI-RADS); 0 (incomplete, needs more imaging) is no category and stays masked.
+BIRADS = ("BI-RADS 1", "BI-RADS 2", "BI-RADS 3", "BI-RADS 4", "BI-RADS 5")
+CBIS_BIRADS = {str(k): f"BI-RADS {k}" for k in range(1, 6)}
+
 TASKS = (
     Task(
         name="cxr_findings",
         type="multilabel",
         classes=CHEXPERT_FINDINGS,
         description="The 14 CheXpert findings; uncertain (-1) and blank are masked by default.",
+        source_maps={"chexpert": _CHEXPERT_COLUMNS, "mimic-cxr": _CHEXPERT_COLUMNS, "vindr-cxr": VINDR_TO_CHEXPERT},
+    ),
+    Task(
+        name="vindr_cxr_local",
+        type="multilabel",
+        classes=VINDR_LOCAL,
+        description="VinDr-CXR's 22 local findings, image level, by majority of the image's readers.",
+        source_maps={"vindr-cxr": {name: name for name in VINDR_LOCAL}},
+    ),
+    Task(
+        name="vindr_cxr_global",
+        type="multilabel",
+        classes=VINDR_GLOBAL,
+        description="VinDr-CXR's 6 global labels (diseases and No finding), by majority of the image's readers.",
+        source_maps={"vindr-cxr": _VINDR_GLOBAL_COLUMNS},
+    ),
+    Task(
+        name="skin_lesion",
+        type="multiclass",
+        classes=("MEL", "NV", "BCC", "AKIEC", "OTHER"),
+        description="Dermoscopic diagnosis in CLIMB's 5 classes; OTHER = benign keratosis, dermatofibroma, vascular.",
+        source_maps={"ham10000": HAM10000_DX},
+    ),
+    Task(
+        name="dr_grade",
+        type="multiclass",
+        classes=ICDR_GRADES,
+        description="Diabetic retinopathy severity on the ICDR scale 0-4.",
+        source_maps={"aptos": {str(grade): name for grade, name in enumerate(ICDR_GRADES)}},
+    ),
+    Task(
+        name="breast_pathology",
+        type="binary",
+        classes=("benign", "malignant"),
+        description="Biopsy-proven pathology of a mammogram's abnormalities: malignant if any is malignant.",
+        source_maps={"cbis-ddsm": CBIS_PATHOLOGY},
+    ),
+    Task(
+        name="breast_birads",
+        type="multiclass",
+        classes=BIRADS,
+        description="BI-RADS assessment 1-5 of a mammogram (highest over its abnormalities); 0 is masked.",
+        source_maps={"cbis-ddsm": CBIS_BIRADS},
     ),
 )
