@@ -5,7 +5,8 @@ Conventions, shared by every 3D source:
     * A stored volume is a [Z, Y, X] array whose voxel axes point to patient Superior (Z), Anterior
       (Y) and Right (X): the array is the transpose of nibabel's closest-canonical ("RAS+") data.
       `meta["volume"]["orientation"] = "RAS"` names this, and `spacing` is [z, y, x] in mm.
-    * Windows are (center, width) in HU, the order DICOM's WindowCenter/WindowWidth use.
+    * Windows are (center, width) in HU, the order DICOM's WindowCenter/WindowWidth use; the named
+      CT windows (lung, mediastinum, abdomen, and CLIMB's W700/L80) are transforms/image.py's.
     * DICOM patient coordinates are LPS; NIfTI/nibabel affines are RAS. `LPS_TO_RAS` converts.
 """
 
@@ -16,7 +17,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-HU_MIN, HU_MAX = -1024, 3071  # the 12-bit CT range; scanner padding (-2000, -3024) falls below it
+from climb.transforms.image import CT_WINDOWS, HU_RANGE
+
+HU_MIN, HU_MAX = (int(v) for v in HU_RANGE)  # scanner padding (-2000, -3024) falls below HU_MIN
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 _RAS = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])  # nibabel orientation of RAS+ axes
 
@@ -26,16 +29,6 @@ class Window(NamedTuple):
 
     center: float
     width: float
-
-
-# Radiopaedia's standard windows, plus the one the CLIMB reference code uses for CT video
-# (KiTS23, RSPECT, INSPECT).
-CT_WINDOWS: dict[str, Window] = {
-    "lung": Window(-600.0, 1500.0),
-    "mediastinum": Window(50.0, 350.0),
-    "abdomen": Window(50.0, 400.0),
-    "climb": Window(80.0, 700.0),
-}
 
 
 class GeometryError(ValueError):
@@ -48,7 +41,7 @@ def resolve_window(window: str | Sequence[float]) -> Window:
         key = window.strip().lower()
         if key not in CT_WINDOWS:
             raise KeyError(f"unknown CT window {window!r}; known: {', '.join(sorted(CT_WINDOWS))}")
-        return CT_WINDOWS[key]
+        return Window(*CT_WINDOWS[key])
     center, width = (float(v) for v in window)
     if not width > 0:
         raise ValueError(f"window width must be positive, got {width}")

@@ -29,7 +29,7 @@ def test_named_windows_match_the_documented_center_and_width():
     assert CT_WINDOWS["lung"] == (-600.0, 1500.0)
     assert CT_WINDOWS["climb"] == (80.0, 700.0)
     assert CT_WINDOWS["mediastinum"] == (50.0, 350.0)
-    assert CT_WINDOWS["abdomen"] == (50.0, 400.0)
+    assert CT_WINDOWS["abdomen"] == (40.0, 400.0)
 
 
 def test_lung_window_maps_its_edges_to_0_and_255_and_the_center_to_the_middle():
