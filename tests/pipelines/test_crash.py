@@ -1,0 +1,40 @@
+"""A conversion killed mid-write leaves no manifest, and a rerun writes the uninterrupted bytes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from climb.pipelines.convert import ConvertConfig, convert
+from climb.transforms.phi import DEMO_KEY
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_killed_conversion_leaves_no_manifest_and_rerun_is_identical(dicom_corpus, tmp_path):
+    for copy in range(4):
+        shutil.copytree(dicom_corpus, dicom_corpus.parent / "raw-big" / f"copy{copy}")
+    raw = dicom_corpus.parent / "raw-big"
+    out = tmp_path / "killed"
+    env = {**os.environ, "CLIMB_HMAC_KEY": DEMO_KEY.decode()}
+    cmd = [sys.executable, "-m", "climb", "convert", "dicom", str(raw), str(out), "--batch-size", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = out / "dicom" / "_staging"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and len(list(staging.glob("*.done"))) < 3:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the conversion finished before it could be killed; the corpus is too small"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (out / "dicom" / "manifest.json").exists()
+
+    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(out)), DEMO_KEY)
+    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path / "clean")), DEMO_KEY)
+    assert tree_bytes(out) == tree_bytes(tmp_path / "clean")
