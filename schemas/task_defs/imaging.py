@@ -48,6 +48,10 @@ CBIS_PATHOLOGY = {"BENIGN": "benign", "BENIGN_WITHOUT_CALLBACK": "benign", "MALI
 BIRADS = ("BI-RADS 1", "BI-RADS 2", "BI-RADS 3", "BI-RADS 4", "BI-RADS 5")
 CBIS_BIRADS = {str(k): f"BI-RADS {k}" for k in range(1, 6)}
 
+# Ejection fraction bins (%, lower bounds): reduced < 40 <= mildly reduced < 50 <= normal.
+LVEF_CATEGORIES = ("reduced", "mildly reduced", "normal")
+LVEF_BOUNDS = (40.0, 50.0)
+
 TASKS = (
     Task(
         name="cxr_findings",
@@ -97,5 +101,60 @@ TASKS = (
         classes=BIRADS,
         description="BI-RADS assessment 1-5 of a mammogram (highest over its abnormalities); 0 is masked.",
         source_maps={"cbis-ddsm": CBIS_BIRADS},
+    ),
+    Task(
+        name="kidney_tumor_malignancy",
+        type="binary",
+        classes=("benign", "malignant"),
+        description="KiTS23 case-level pathology of the kidney tumour (`malignant` in kits23.json); null is masked.",
+        source_maps={"kits": {"false": "benign", "true": "malignant"}},
+    ),
+    Task(
+        name="lung_nodule_size",
+        type="multilabel",
+        classes=("nodule <=3mm", "nodule >3mm"),
+        description="CT scan holds a nodule of equivalent diameter <=3 mm / >3 mm (LNDb ground-truth findings, Nodule=1).",
+    ),
+    Task(
+        name="pe_study",
+        type="multiclass",
+        classes=("negative", "acute", "chronic", "acute and chronic"),
+        description="RSPECT study-level pulmonary embolism: negative exam, else its chronicity; indeterminate is masked.",
+    ),
+    Task(
+        name="pe_location",
+        type="multilabel",
+        classes=("left", "right", "central"),
+        description="RSPECT study-level PE location (all 0 for a negative exam); indeterminate is masked.",
+    ),
+    Task(
+        name="lvef",
+        type="regression",
+        units="%",
+        description="Left-ventricular ejection fraction from an apical-4-chamber echo (EchoNet-Dynamic EF).",
+    ),
+    Task(
+        name="lvef_category",
+        type="multiclass",
+        classes=LVEF_CATEGORIES,
+        description="Ejection fraction binned as heart-failure guidelines do: <40 reduced, 40-49 mildly reduced, >=50 normal.",
+    ),
+    Task(
+        name="lv_edv",
+        type="regression",
+        units="mL",
+        description="Left-ventricular end-diastolic volume (EchoNet-Dynamic EDV).",
+    ),
+    Task(
+        name="lv_esv",
+        type="regression",
+        units="mL",
+        description="Left-ventricular end-systolic volume (EchoNet-Dynamic ESV).",
+    ),
+    Task(
+        name="lung_us_finding",
+        type="multiclass",
+        classes=("covid", "pneumonia", "normal"),
+        description="Lung ultrasound clip finding, COVID-US's three classes.",
     ),
 )
