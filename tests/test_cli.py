@@ -35,8 +35,8 @@ def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def test_every_design_command_is_registered_and_parsed():
-    assert set(COMMANDS) == DESIGN_COMMANDS
-    assert set(_subcommands(build_parser())) == DESIGN_COMMANDS
+    assert DESIGN_COMMANDS <= set(COMMANDS)
+    assert set(_subcommands(build_parser())) == set(COMMANDS)
 
 
 def test_top_level_help_lists_every_command(capsys):
@@ -46,7 +46,7 @@ def test_top_level_help_lists_every_command(capsys):
         assert name in out
 
 
-@pytest.mark.parametrize("argv", [[c, "--help"] for c in sorted(DESIGN_COMMANDS)] + [["s3", "serve", "--help"]], ids=" ".join)
+@pytest.mark.parametrize("argv", [[c, "--help"] for c in sorted(COMMANDS)] + [["s3", "serve", "--help"]], ids=" ".join)
 def test_every_command_has_help(argv, capsys):
     code, out, _ = run_main(argv, capsys)
     assert code == 0
