@@ -14,6 +14,7 @@ sink (Finalize), which the Dask runner needs: it computes only the last node of 
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
@@ -21,7 +22,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import apache_beam as beam
+
+class _QuietBeamImport(logging.Filter):
+    """Beam warns at import that Google Cloud client libraries are absent; climb does not use them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_QuietBeamImport())
+
+import apache_beam as beam  # noqa: E402 - after the filter, so the import stays quiet
 
 from climb.pipelines.process import Context, numpy_free, process_item
 from climb.pipelines.records import WorkItem, batches, prepare
@@ -74,7 +85,7 @@ def recorded_config(cfg: ConvertConfig, options: dict[str, Any], fractions: dict
         "shard_size": cfg.shard_size,
         "limit": cfg.limit,
         "options": {k: v for k, v in sorted(options.items()) if k != "storage_options"},
-        "split_fractions": fractions,
+        "split_fractions": [[name, fraction] for name, fraction in fractions.items()],
         "hmac_key_id": key_id(hmac_key),
     }
 
@@ -105,7 +116,7 @@ class ProcessBatch(beam.DoFn):
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
         if blobs:
             fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
-        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}.done", json_bytes({"n": len(items)}))
+        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{len(items)}.done", b"")
         yield from entries
 
 
@@ -262,7 +273,7 @@ def _pipeline(cfg: ConvertConfig):
 
             cluster = LocalCluster(
                 n_workers=cfg.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=None, silence_logs=logging.WARNING,
             )
             address = cluster.scheduler_address
         return beam.Pipeline(runner=DaskRunner(), options=PipelineOptions([f"--dask_client_address={address}"])), cluster
@@ -274,14 +285,15 @@ def _progress(cfg: ConvertConfig, opts: dict[str, Any], total: int, stop: thread
     from tqdm import tqdm
 
     fs, root = filesystem(cfg.dataset_url, opts)
-    with tqdm(total=total, desc=f"convert {cfg.source}", unit="batch", disable=not cfg.progress) as bar:
+    with tqdm(total=total, desc=f"convert {cfg.source}", unit="sample", disable=not cfg.progress) as bar:
         while not stop.wait(0.5):
             try:
-                done = len(fs.glob(f"{root}/{STAGING}/*.done"))
+                markers = fs.glob(f"{root}/{STAGING}/*.done")
             except OSError:
                 continue
+            done = sum(int(m.rsplit("-", 1)[-1].removesuffix(".done")) for m in markers)
             bar.update(max(0, done - bar.n))
-        bar.update(total - bar.n)
+        bar.update(max(0, total - bar.n))
 
 
 def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
@@ -314,7 +326,7 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
     work = batches(items, cfg.batch_size)
     pipeline, cluster = _pipeline(cfg)
     stop = threading.Event()
-    watcher = threading.Thread(target=_progress, args=(cfg, opts, len(work), stop), daemon=True)
+    watcher = threading.Thread(target=_progress, args=(cfg, opts, len(items), stop), daemon=True)
     watcher.start()
     try:
         with pipeline as p:
