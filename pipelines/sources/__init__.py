@@ -58,6 +58,7 @@ class SourceInfo:
 _MODULES: dict[str, str] = {
     "dicom": "climb.pipelines.sources.dicom",
     "nifti": "climb.pipelines.sources.nifti",
+    "connectome": "climb.pipelines.sources.connectome",
 }
 
 
