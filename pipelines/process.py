@@ -152,6 +152,7 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         "size": len(fragment.data),
         "source_sha256": fingerprint,
         "volume": volume_info,
+        "split_moved": item.split_moved,
     }
     return entry, fragment
 

@@ -25,6 +25,8 @@ class WorkItem:
     split: str
     order: str
     rel_path: str
+    group: str = ""
+    split_moved: bool = False
 
 
 def relative_path(path: str, raw_url: str) -> str:
@@ -86,9 +88,27 @@ def prepare(
                 split=assign_split(group, salt, fractions, rec.official_split),
                 order=order_key(salt, sample_key),
                 rel_path=rel,
+                group=group,
             )
         )
-    return items, duplicates
+    return _one_split_per_group(items), duplicates
+
+
+def _one_split_per_group(items: list[WorkItem]) -> list[WorkItem]:
+    """Guarantee no subject (or group) spans two splits, even if an official split sheet says so.
+
+    Official split sheets are usually subject-disjoint; when one is not, every sample of the group
+    follows the group's first sample (by sample id), and the move is recorded on the item.
+    """
+    from dataclasses import replace
+
+    first: dict[str, str] = {}
+    out = []
+    for item in items:
+        group = item.group
+        chosen = first.setdefault(group, item.split)
+        out.append(item if chosen == item.split else replace(item, split=chosen, split_moved=True))
+    return out
 
 
 def batches(items: list[WorkItem], size: int) -> list[tuple[int, list[WorkItem]]]:

@@ -100,6 +100,7 @@ def build_manifest(
         "tasks": task_stats(written, task_names),
         "quarantine": {"file": "quarantine.jsonl", "reasons": dict(sorted(reasons.items()))},
         "exclusions": dict(sorted(exclusions.items())),
+        "split_conflicts": sum(1 for e in written if e.get("split_moved")),
     }
     problems = validate_manifest(manifest)
     if problems:

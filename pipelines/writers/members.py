@@ -54,7 +54,7 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name in sorted(arrays):
+        for name in sorted(k for k, v in arrays.items() if v is not None):
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             zf.writestr(info, npy_bytes(arrays[name]))

@@ -175,3 +175,16 @@ def test_subjects_never_span_two_splits(dicom_corpus, tmp_path):
 def test_missing_raw_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ConvertError, match="does not exist"):
         run("dicom", tmp_path / "nope", tmp_path / "out")
+
+
+def test_an_official_split_sheet_that_leaks_a_subject_is_overruled(tmp_path):
+    from climb.pipelines.records import prepare
+    from climb.schemas.sample import Record
+
+    records = [
+        Record(source="t", sample_id=f"s{i}", subject_id="patient-1", paths=(f"/raw/s{i}",), official_split=split)
+        for i, split in enumerate(["train", "test", "val"])
+    ]
+    items, _ = prepare(records, key=DEMO_KEY, salt="x", raw_url="/raw", fractions={"train": 1.0})
+    assert {item.split for item in items} == {"train"}
+    assert [item.split_moved for item in items] == [False, True, True]
