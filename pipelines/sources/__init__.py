@@ -59,6 +59,11 @@ _MODULES: dict[str, str] = {
     "dicom": "climb.pipelines.sources.dicom",
     "nifti": "climb.pipelines.sources.nifti",
     "connectome": "climb.pipelines.sources.connectome",
+    "kits": "climb.pipelines.sources.kits",
+    "lndb": "climb.pipelines.sources.lndb",
+    "rspect": "climb.pipelines.sources.rspect",
+    "echonet": "climb.pipelines.sources.echonet",
+    "video": "climb.pipelines.sources.video",
 }
 
 
