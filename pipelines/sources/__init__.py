@@ -59,6 +59,7 @@ _MODULES: dict[str, str] = {
     "dicom": "climb.pipelines.sources.dicom",
     "nifti": "climb.pipelines.sources.nifti",
     "connectome": "climb.pipelines.sources.connectome",
+    "molecules": "climb.pipelines.sources.molecules",
     "chexpert": "climb.pipelines.sources.chexpert",
     "mimic-cxr": "climb.pipelines.sources.mimic_cxr",
     "vindr-cxr": "climb.pipelines.sources.vindr_cxr",
