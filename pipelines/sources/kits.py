@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from climb.pipelines.sources import Excluded, SourceError, SourceInfo
+from climb.pipelines.sources.nifti import MAX_VOXELS
 from climb.pipelines.sources.volumes import VOLUME_DEFAULTS, finish_volume
 from climb.schemas.sample import Record, Sample
 from climb.schemas.tasks import get_task
@@ -55,7 +56,7 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
                          options={"exclude": NOT_IN_SHEET})
 
 
-def read_nifti_hu(path: str) -> tuple[np.ndarray, Any]:
+def read_nifti_hu(path: str, max_voxels: int = MAX_VOXELS) -> tuple[np.ndarray, Any]:
     """A NIfTI CT as int16 HU in the stored RAS layout, filled one source slice at a time.
 
     The unscaled on-disk array is read once; scl_slope/scl_inter are applied per slice in float32,
@@ -69,6 +70,9 @@ def read_nifti_hu(path: str) -> tuple[np.ndarray, Any]:
         raise SourceError(f"not a readable NIfTI file: {exc}") from exc
     if len(img.shape) != 3:
         raise SourceError(f"expected a 3D CT volume, header says shape {img.shape}")
+    voxels = int(np.prod(img.shape, dtype=np.int64))
+    if voxels > max_voxels:
+        raise SourceError(f"header claims {voxels} voxels, above the limit {max_voxels} (option max_voxels)")
     layout = ras_layout(img.shape, img.affine)
     slope, inter = img.dataobj.slope, img.dataobj.inter
     try:
@@ -88,7 +92,7 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     if record.options.get("exclude"):
         raise Excluded(record.options["exclude"])
     with local_copy(record.paths[0], options.get("storage_options"), suffix=".nii.gz") as path:
-        volume, layout = read_nifti_hu(path)
+        volume, layout = read_nifti_hu(path, int(options.get("max_voxels", MAX_VOXELS)))
     volume, meta = finish_volume(volume, layout, ct=True, options=options, window="abdomen")
     malignant = record.label_row.get("malignant")
     label = None if malignant is None else get_task("kidney_tumor_malignancy").map_codes(NAME, [str(malignant)])[0]
