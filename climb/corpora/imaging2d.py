@@ -293,21 +293,22 @@ def write_vindr_cxr_corpus(root: str | os.PathLike, *, train: int = 6, test: int
     whose DICOM is missing, and a DICOM that no sheet lists.
     """
     from pydicom.data import get_testdata_file
-    from pydicom.uid import JPEGLSLossless, RLELossless
+    from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 
     root = Path(root)
     stored = chest_radiograph()
     expected: dict[str, dict[str, Any]] = {}
     sheets: dict[str, list[dict[str, str]]] = {"train": [], "test": []}
-    syntaxes = ("mono1", JPEGLSLossless, RLELossless, "mono2")
+    mono1_syntaxes = {"mono1": ExplicitVRLittleEndian, "jpeg-ls": JPEGLSLossless, "rle": RLELossless}
+    kinds = (*mono1_syntaxes, "mono2")
     for split, count, readers in (("train", train, 3), ("test", test, 1)):
         for i in range(count):
             index = len(expected)
             image_id = _hex_id("vindr", split, i)
             path = root / split / f"{image_id}.dicom"
-            kind = None if index == 0 else syntaxes[(index - 1) % len(syntaxes)]
+            kind = "real-j2k" if index == 0 else kinds[(index - 1) % len(kinds)]
             pixels = variant(stored, index)
-            if kind is None:
+            if kind == "real-j2k":
                 path.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(get_testdata_file(RG1_J2K), path)
             elif kind == "mono2":
@@ -316,11 +317,12 @@ def write_vindr_cxr_corpus(root: str | os.PathLike, *, train: int = 6, test: int
             else:
                 write_dicom(path, pixels, photometric="MONOCHROME1", bits_stored=15, window=RG1_WINDOW,
                             modality="CR", spacing=(0.56, 0.56), patient=image_id,
-                            syntax=kind if kind != "mono1" else "1.2.840.10008.1.2.1")
+                            syntax=mono1_syntaxes[kind])
             votes = _vindr_votes(index, readers)
             for r, row in enumerate(votes):
                 sheets[split].append({"image_id": image_id, "rad_id": f"R{8 + r}", **row})
-            expected[image_id] = {"votes": votes, "split": split, "kind": "real-j2k" if kind is None else str(kind)}
+            expected[f"{split}/{image_id}"] = {"votes": votes, "split": split, "file": f"{split}/{image_id}.dicom",
+                                               "kind": kind, "index": index}
     no_pixels = _hex_id("vindr", "no-pixels")
     write_dicom(root / "train" / f"{no_pixels}.dicom", None, patient=no_pixels)
     missing = _hex_id("vindr", "missing")
@@ -437,10 +439,10 @@ METADATA_HEADER = ["Series UID", "Collection", "3rd Party Analysis", "Data Descr
 _CBIS_CASES = (
     ("Mass", "Training", "P_00001", "LEFT", "CC", [("4", "MALIGNANT")]),
     ("Mass", "Training", "P_00001", "LEFT", "MLO", [("3", "BENIGN"), ("4", "MALIGNANT")]),
-    ("Mass", "Training", "P_00004", "RIGHT", "CC", [("3", "BENIGN_WITHOUT_CALLBACK")]),
+    ("Mass", "Training", "P_00004", "RIGHT", "CC", [("0", "BENIGN_WITHOUT_CALLBACK")]),
     ("Calc", "Training", "P_00005", "RIGHT", "MLO", [("2", "BENIGN"), ("0", "BENIGN")]),
     ("Calc", "Test", "P_00038", "LEFT", "CC", [("5", "MALIGNANT")]),
-    ("Mass", "Test", "P_00016", "LEFT", "MLO", [("0", "BENIGN_WITHOUT_CALLBACK")]),
+    ("Mass", "Test", "P_00016", "LEFT", "MLO", [("3", "BENIGN")]),
 )
 
 

@@ -18,9 +18,10 @@ MALIGNANT, benign if every row is BENIGN or BENIGN_WITHOUT_CALLBACK, else masked
 the highest assessment 1-5 (assessment 0, "incomplete", is no category and is ignored).
 
 Splits: the official train/test of the sheet names. Subjects are `patient_id` (P_00001), the
-woman, not TCIA's per-view Subject ID. CBIS-DDSM's official split is not patient-disjoint across
-the mass and calc sheets: a patient may have a mass image in train and a calcification image in
-test. Full mammogram series that no sheet references are counted as excluded.
+woman, not TCIA's per-view Subject ID. The official split is drawn per case sheet, so nothing
+makes it patient-disjoint across the mass and calc sheets; where a patient is in both, the
+pipeline keeps all her images in one split (pipelines/records.py) and records the move. Full
+mammogram series that no sheet references are counted as excluded.
 
 Pixels: 16-bit MONOCHROME2; VOI from the file if any, else min-max (CLIMB scaled by the maximum).
 """
