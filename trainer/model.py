@@ -1,0 +1,82 @@
+"""The reference model: per-modality encoders -> fusion over each sample's modalities -> task heads.
+
+A batch (from the loaders' collate) is a dict with one entry per modality, "present" {modality: bool
+[B]}, "labels" and "label_mask" {task: tensor}. Each encoder runs on the present rows of its modality
+only, so a mixed batch of ECGs and X-rays spends no compute on absent inputs, and absent rows stay
+exact zeros in the token tensor that fusion masks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from climb.schemas.tasks import Task
+from climb.trainer.encoders import ENCODERS
+from climb.trainer.fusion import FUSIONS
+from climb.trainer.heads import TaskHeads
+
+
+class MultimodalModel(nn.Module):
+    """Encoders for `modalities`, one fusion of type `fusion`, one head per task.
+
+    Args:
+        modalities: schema fields the model reads, in token order.
+        tasks: registry tasks to predict.
+        dim: common embedding size of every encoder, the fusion and the heads.
+        fusion: a key of FUSIONS (late, early, cross_attention, gated).
+    """
+
+    def __init__(self, modalities: Sequence[str], tasks: Sequence[Task], dim: int = 64, fusion: str = "gated") -> None:
+        super().__init__()
+        unknown = [m for m in modalities if m not in ENCODERS]
+        if unknown or fusion not in FUSIONS:
+            raise ValueError(f"unknown modalities {unknown} or fusion {fusion!r}; known: {list(ENCODERS)}, {list(FUSIONS)}")
+        self.modalities = tuple(modalities)
+        self.dim = dim
+        self.encoders = nn.ModuleDict({m: ENCODERS[m](dim) for m in self.modalities})
+        self.fusion = FUSIONS[fusion](len(self.modalities), dim)
+        self.heads = TaskHeads(tasks, dim)
+        # InfoNCE acts in a projected space (as in CLIP), so aligning modalities does not have to
+        # erase what each modality knows that the other does not.
+        self.projection = nn.Linear(dim, dim)
+
+    def presence(self, batch: dict[str, Any]) -> torch.Tensor:
+        """bool [B, M]: which of the model's modalities each sample has."""
+        present = batch["present"]
+        size = len(next(iter(present.values())))
+        device = next(self.parameters()).device
+        columns = [present[m].bool() if m in present else torch.zeros(size, dtype=torch.bool) for m in self.modalities]
+        return torch.stack(columns, 1).to(device)
+
+    def _encode(self, modality: str, value: Any, rows: torch.Tensor, size: int) -> torch.Tensor:
+        encoder = self.encoders[modality]
+        if modality == "graph":
+            # One disjoint graph for the whole batch; its batch vector indexes samples in [0, B).
+            return encoder(value["x"], value["edge_index"], value.get("edge_attr"), value["batch"], size)[rows]
+        if modality == "text":
+            return encoder([value[i] for i in rows.tolist()])
+        return encoder(value[rows])
+
+    def encode(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-modality embeddings: tokens [B, M, dim] (zeros where absent) and present bool [B, M]."""
+        present = self.presence(batch)
+        size = present.shape[0]
+        columns = []
+        for j, modality in enumerate(self.modalities):
+            rows = present[:, j].nonzero().squeeze(1)
+            column = present.new_zeros(size, self.dim, dtype=torch.float32)
+            if len(rows):
+                # float32 whatever autocast chose, so present and absent columns stack together.
+                embedded = self._encode(modality, batch[modality], rows, size).float()
+                column = column.index_copy(0, rows, embedded)
+            columns.append(column)
+        return torch.stack(columns, 1), present
+
+    def forward(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Returns (logits per task, projected tokens [B, M, dim] for the contrastive loss, present [B, M])."""
+        tokens, present = self.encode(batch)
+        logits = self.heads(self.fusion(tokens, present))
+        return logits, self.projection(tokens), present
