@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--runner", choices=("direct", "dask"), default="direct",
                    help="direct: Beam's in-process runner (default); dask: Beam on dask.distributed")
     c.add_argument("--dask-address", metavar="A", help="scheduler of a running Dask cluster (tcp://host:8786)")
-    c.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="local Dask workers when no --dask-address is given (default 2)")
+    c.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="decoding processes (direct runner) or local Dask workers when no --dask-address "
+                   "is given (default: the number of cores)")
     c.add_argument("--shard-size", type=_size, default=_size("256MB"), metavar="SIZE",
                    help="target shard size (default 256MB)")
     c.add_argument("--salt", default="climb", metavar="S", help="salt of the split and order hashes (default climb)")

@@ -62,7 +62,7 @@ class ConvertConfig:
     out_url: str
     runner: str = "direct"
     dask_address: str | None = None
-    workers: int = 2
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     shard_size: int = 256_000_000
     salt: str = "climb"
     limit: int | None = None
@@ -94,20 +94,42 @@ def recorded_config(cfg: ConvertConfig, options: dict[str, Any], fractions: dict
 
 
 class ProcessBatch(beam.DoFn):
-    """Decode and encode a batch of samples in one call; stage their fragments in one file."""
+    """Decode and encode a batch of samples in one call; stage their fragments in one file.
 
-    def __init__(self, ctx: Context):
+    With `processes` > 1 (the in-process runner), the batch's samples are decoded by a pool of
+    forked worker processes, one per core: Beam's in-process runner is single-threaded, and decoding
+    is CPU-bound. On Dask the cluster's workers are the parallelism and no pool is made.
+    """
+
+    def __init__(self, ctx: Context, processes: int = 1):
         self.ctx = ctx
+        self.processes = processes
+        self.pool = None
 
     def setup(self) -> None:
         self.info = get_source(self.ctx.source)
 
+    def start_bundle(self) -> None:
+        if self.processes > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
+
+    def finish_bundle(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
     def process(self, element: tuple[int, list[WorkItem]]) -> Iterator[dict[str, Any]]:
         batch_id, items = element
         staged = f"{STAGING}/batch-{batch_id:06d}.bin"
+        if self.pool is not None:
+            results = list(self.pool.map(_process_in_worker, [(self.ctx, item) for item in items]))
+        else:
+            results = [process_item(self.ctx, self.info, item) for item in items]
         entries, blobs, offset = [], [], 0
-        for item in items:
-            entry, frag = process_item(self.ctx, self.info, item)
+        for entry, frag in results:
             if frag is not None:
                 entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": frag.members}
                 offset += len(frag.data)
@@ -118,6 +140,11 @@ class ProcessBatch(beam.DoFn):
             fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
         fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{len(items)}.done", b"")
         yield from entries
+
+
+def _process_in_worker(args: tuple[Context, WorkItem]):
+    ctx, item = args
+    return process_item(ctx, get_source(ctx.source), item)
 
 
 def plan_shards(grouped: tuple[int, list[dict[str, Any]]], shard_size: int) -> Iterator[dict[str, Any]]:
@@ -321,7 +348,10 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
     _prepare_output(cfg, opts)
     if "volume" in info.modalities:
         ensure_group(join(cfg.dataset_url, "volumes.zarr"), opts)
-    ctx = Context(source=cfg.source, dataset_url=cfg.dataset_url, options={**options, "storage_options": raw_opts}, storage_options=opts)
+    ctx = Context(
+        source=cfg.source, dataset_url=cfg.dataset_url, options={**options, "storage_options": raw_opts},
+        storage_options=opts, hmac_key=key, salt=cfg.salt, fractions=fractions,
+    )
     config = recorded_config(cfg, options, fractions, key)
     work = batches(items, cfg.batch_size)
     pipeline, cluster = _pipeline(cfg)
@@ -333,7 +363,7 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
             (
                 p
                 | "Batches" >> beam.Create(work, reshuffle=False)
-                | "Process" >> beam.ParDo(ProcessBatch(ctx))
+                | "Process" >> beam.ParDo(ProcessBatch(ctx, cfg.workers if cfg.runner == "direct" else 1))
                 | "KeyAll" >> beam.Map(lambda e: (0, e))
                 | "Gather" >> beam.GroupByKey()
                 | "Plan" >> beam.FlatMap(plan_shards, shard_size=cfg.shard_size)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from climb.pipelines.limits import check_raw_files
 from climb.pipelines.records import WorkItem
 from climb.pipelines.sources import Excluded, SourceInfo
 from climb.pipelines.writers.members import encode_members
@@ -33,6 +34,9 @@ class Context:
     dataset_url: str
     options: dict[str, Any]
     storage_options: dict[str, Any]
+    hmac_key: bytes
+    salt: str
+    fractions: dict[str, float]
 
 
 def source_sha256(item: WorkItem, storage_options: dict[str, Any]) -> str | None:
@@ -114,6 +118,22 @@ def _store_volume(ctx: Context, item: WorkItem, sample: Sample, meta: dict[str, 
     return info
 
 
+def _identify(ctx: Context, item: WorkItem, sample: Sample) -> WorkItem:
+    """Adopt ids found while decoding: pseudonymize them and re-derive the split from the subject."""
+    from dataclasses import replace
+
+    from climb.transforms.phi import pseudonymize
+    from climb.transforms.splits import assign_split
+
+    changes: dict[str, Any] = {}
+    if sample.study_id:
+        changes["study"] = pseudonymize(str(sample.study_id), ctx.hmac_key, "study")
+    if sample.subject_id and item.record.group_id is None:
+        subject = pseudonymize(str(sample.subject_id), ctx.hmac_key, "subject")
+        changes.update(subject=subject, group=subject, split=assign_split(subject, ctx.salt, ctx.fractions, item.record.official_split))
+    return replace(item, **changes)
+
+
 def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
     """One sample through read -> validate -> encode.
 
@@ -121,6 +141,10 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         (entry, fragment): the entry describes the outcome (kind written/quarantined/excluded);
         the fragment holds the sample's tar blocks when it was written.
     """
+    try:
+        check_raw_files(item.record.paths, ctx.options)
+    except Exception as exc:  # noqa: BLE001 - refused before any byte is read (pipelines/limits.py)
+        return _quarantine(item, "read", exc, None), None
     fingerprint = source_sha256(item, ctx.storage_options)
     try:
         sample = info.read(item.record, ctx.options)
@@ -128,6 +152,8 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         return {"kind": "excluded", "source_path": item.rel_path, "reason": str(exc), "source_sha256": fingerprint}, None
     except Exception as exc:  # noqa: BLE001 - any source failure is a quarantine reason
         return _quarantine(item, "read", exc, fingerprint), None
+    if sample.subject_id or sample.study_id:
+        item = _identify(ctx, item, sample)
     try:
         sample.labels = numpy_free(sample.labels)
         sample.meta = numpy_free(sample.meta)

@@ -74,11 +74,17 @@ class Sample:
         arrays: field name -> array (or str for text, dict for tabular, dict of arrays for graph).
         meta: JSON-able metadata (units, spacing, sampling rate, channel names, ...).
         labels: task name -> value; None means unknown/uncertain and is masked, never guessed.
+        subject_id: the raw subject id when only decoding reveals it (a DICOM PatientID); it
+            replaces the Record's provisional subject for pseudonymization and the split, and
+            is never written as is.
+        study_id: likewise for the study.
     """
 
     arrays: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
+    subject_id: str | None = None
+    study_id: str | None = None
 
 
 @dataclass(frozen=True)

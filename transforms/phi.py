@@ -83,17 +83,34 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _allowed_tag_numbers() -> tuple[tuple[str, int], ...]:
+    from pydicom.datadict import tag_for_keyword
+
+    return tuple((name, tag_for_keyword(name)) for name in DICOM_ALLOWED_TAGS if name != "TransferSyntaxUID")
+
+
 def dicom_allowed_tags(ds: Any) -> dict[str, Any]:
-    """The allow-listed attributes of a pydicom Dataset as plain JSON values."""
+    """The allow-listed top-level attributes of a pydicom Dataset as plain JSON values.
+
+    Looked up by tag number, so only the few present elements are converted from raw bytes
+    (keyword access converts on every call and dominated decoding time).
+    """
+    global _TAG_NUMBERS
+    if _TAG_NUMBERS is None:
+        _TAG_NUMBERS = _allowed_tag_numbers()
     out: dict[str, Any] = {}
-    for name in DICOM_ALLOWED_TAGS:
-        if name == "TransferSyntaxUID":
-            meta = getattr(ds, "file_meta", None)
-            value = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-        else:
-            value = ds.get(name)
-            value = getattr(value, "value", value)
+    for name, tag in _TAG_NUMBERS:
+        if tag not in ds:
+            continue
+        value = ds[tag].value
         if value is None or value == "":
             continue
         out[name] = _jsonable(value)
-    return out
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax:
+        out["TransferSyntaxUID"] = str(syntax)
+    return dict(sorted(out.items(), key=lambda kv: DICOM_ALLOWED_TAGS.index(kv[0])))
+
+
+_TAG_NUMBERS: tuple[tuple[str, int], ...] | None = None

@@ -6,7 +6,8 @@ cine, XA) become `video` samples at the file's frame rate. Every transfer syntax
 with the pinned pylibjpeg/pyjpegls plugins works: JPEG baseline/lossless, JPEG 2000, RLE, JPEG-LS.
 
 Only allow-listed tags (transforms/phi.py) reach the metadata. Subjects are grouped by PatientID
-(pseudonymized by the pipeline); files without one are grouped by their folder.
+(pseudonymized by the pipeline), read while decoding so discovery only lists files; files without
+one are grouped by their folder.
 
 Options: `window` (auto | minmax | full | a CT preset | "center,width"), `size` (long side, padded
 square; default native), `out_dtype` (uint8 | uint16), `max_pixels` (rows x columns x frames bound
@@ -27,18 +28,6 @@ DEFAULT_EXTENSIONS = (".dcm", ".dicom", ".DCM", ".dic")
 MAX_PIXELS = 8192 * 8192 * 4
 
 
-def _header(fs, path: str) -> tuple[str | None, str | None]:
-    """PatientID and StudyInstanceUID from the header only (no pixel data read)."""
-    import pydicom
-
-    try:
-        with fs.open(path, "rb") as f:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["PatientID", "StudyInstanceUID"])
-        return (str(ds.get("PatientID") or "") or None, str(ds.get("StudyInstanceUID") or "") or None)
-    except Exception:  # noqa: BLE001 - unreadable headers are reported by read(), where they are quarantined
-        return None, None
-
-
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     fs, root = filesystem(raw_url, options.get("storage_options"))
     prefix = "" if "://" not in raw_url else raw_url.split("://", 1)[0] + "://"
@@ -49,15 +38,16 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
         if exts and not path.endswith(exts):
             continue
         rel = path[len(base) + 1:]
-        patient, study = _header(fs, path)
         folder = rel.rsplit("/", 1)[0] if "/" in rel else "."
-        yield Record(
-            source="dicom",
-            sample_id=rel,
-            subject_id=patient or f"folder:{folder}",
-            study_id=study,
-            paths=(prefix + path,),
-        )
+        yield Record(source="dicom", sample_id=rel, subject_id=f"folder:{folder}", paths=(prefix + path,))
+
+
+def _ids(ds) -> dict[str, str | None]:
+    """Raw PatientID / StudyInstanceUID for the pipeline to pseudonymize (never written as is)."""
+    return {
+        "subject_id": str(ds.get("PatientID") or "").strip() or None,
+        "study_id": str(ds.get("StudyInstanceUID") or "").strip() or None,
+    }
 
 
 def _frame_rate(ds) -> float:
@@ -114,7 +104,7 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
         colour = int(ds.get("SamplesPerPixel") or 1) == 3 or ds.get("PhotometricInterpretation") == "PALETTE COLOR"
         if frames == 1 and not colour:
             image, image_meta = dicom_to_image(ds, window=window, out_dtype=out_dtype, size=size)
-            return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags})
+            return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags}, **_ids(ds))
         if colour:
             pixels, frame_meta = _colour_frames(ds)
             frame_meta = {**tags, **frame_meta}
@@ -122,13 +112,14 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
             pixels, frame_meta = pixel_array(ds, raw=True), tags
         if frames == 1:
             image, image_meta = dicom_to_image(pixels, frame_meta, window=window, out_dtype=out_dtype, size=size)
-            return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags})
+            return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags}, **_ids(ds))
         converted = [dicom_to_image(f, frame_meta, window=window, out_dtype="uint8", size=size) for f in pixels]
         fps = _frame_rate(ds)
+        ids = _ids(ds)
     video = np.stack([frame for frame, _ in converted])
     first = converted[0][1]
     video_meta = {"fps": fps, "num_frames": int(video.shape[0]), **{k: v for k, v in first.items() if k != "voi"}}
-    return Sample(arrays={"video": video}, meta={"video": video_meta, "dicom": tags})
+    return Sample(arrays={"video": video}, meta={"video": video_meta, "dicom": tags}, **ids)
 
 
 SOURCE = SourceInfo(
