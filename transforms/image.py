@@ -11,7 +11,7 @@ their bits stored. Every step is a pure array function so it can be tested again
 arrays; `dicom_to_image` chains them from either a pydicom Dataset or an array plus a dict of
 DICOM attributes, and returns the image with the metadata a reader needs to interpret it.
 
-Pixels are windowed before the image is quantized, so an 16-bit CT or mammogram keeps its
+Pixels are windowed before the image is quantized, so a 16-bit CT or mammogram keeps its
 contrast inside the window rather than being squeezed through 8 bits first.
 """
 

@@ -205,7 +205,7 @@ def write_chexpert_corpus(root: str | os.PathLike, *, patients: int = 6) -> dict
     return {
         "root": str(root),
         "expected": expected,
-        "quarantined": {missing: "missing", broken: "cannot be decoded"},
+        "quarantined": {missing: "missing", broken: "image"},
         "excluded": [unlisted],
         "splits": {"train": sum(1 for e in expected.values() if e["split"] == "train"),
                    "val": sum(1 for e in expected.values() if e["split"] == "val")},
