@@ -71,6 +71,9 @@ _MODULES: dict[str, str] = {
     "rspect": "climb.pipelines.sources.rspect",
     "echonet": "climb.pipelines.sources.echonet",
     "video": "climb.pipelines.sources.video",
+    "ptbxl": "climb.pipelines.sources.ptbxl",
+    "chapman": "climb.pipelines.sources.chapman",
+    "challenge-ecg": "climb.pipelines.sources.challenge_ecg",
 }
 
 
