@@ -1,8 +1,9 @@
 """Ultrasound video corpora: EchoNet-Dynamic and a generic clip folder with DICOM cines.
 
-Frames come from pydicom-data's real ultrasound cine (color3d_jpeg_baseline.dcm, 120 frames of
-640x480 at 30 fps), written to AVI/MP4 with OpenCV; the generic folder also holds that cine and
-pydicom's 2-frame palette-colour ultrasound as DICOM files. Each writer adds the awkward cases a
+Frames come from pydicom-data's real ultrasound cine (color3d_jpeg_baseline.dcm, 120 JPEG frames
+of 640x480 at 30 fps), written to AVI/MP4 with OpenCV; the generic folder also holds the first
+frames of that cine (its JPEG fragments copied, not re-encoded) and pydicom's 2-frame
+palette-colour ultrasound as DICOM files. Each writer adds the awkward cases a
 real release has and returns what a correct conversion must find.
 """
 
@@ -36,6 +37,22 @@ def cine_frames(start: int, count: int, size: tuple[int, int] | None = None) -> 
             frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         frames.append(frame)
     return np.stack(frames)
+
+
+def write_short_cine(path: str | os.PathLike, n_frames: int) -> Path:
+    """The real JPEG cine cut to its first `n_frames` frames: same tags, same compressed frames."""
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(pydicom_file(CINE))
+    total = int(ds.NumberOfFrames)
+    frames = [frame for _, frame in zip(range(n_frames), generate_frames(ds.PixelData, number_of_frames=total))]
+    ds.PixelData = encapsulate(frames)
+    ds.NumberOfFrames = len(frames)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path)
+    return path
 
 
 def write_video_file(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path:
@@ -106,8 +123,8 @@ def write_echonet_corpus(root: str | os.PathLike, n_frames: int = 12) -> dict[st
 def write_video_corpus(root: str | os.PathLike, n_frames: int = 10) -> dict[str, Any]:
     """Write a generic ultrasound folder: ``clips/*.mp4|avi``, ``cine/*.dcm`` and ``labels.csv``.
 
-    labels.csv (path, label, patient): two MP4 and one AVI clip of two patients, the real 120-frame
-    cine, the 2-frame palette-colour cine, a clip with a label outside the task (masked), a listed
+    labels.csv (path, label, patient): two MP4 and one AVI clip of two patients, the real JPEG cine
+    cut to 12 frames, the 2-frame palette-colour cine, a clip with a label outside the task (masked), a listed
     file that is not a video and a listed file that does not exist (quarantined), plus a clip the
     sheet does not list (excluded).
 
@@ -123,8 +140,7 @@ def write_video_corpus(root: str | os.PathLike, n_frames: int = 10) -> dict[str,
     }
     for rel, (_, _, start) in clips.items():
         write_video_file(root / rel, cine_frames(start, n_frames, (120, 160)), 30.0)
-    (root / "cine").mkdir(parents=True, exist_ok=True)
-    shutil.copy(pydicom_file(CINE), root / "cine" / "p04_cine.dcm")
+    write_short_cine(root / "cine" / "p04_cine.dcm", 12)
     shutil.copy(pydicom_file(PALETTE_CINE), root / "cine" / "p05_palette.dcm")
     (root / "clips" / "p06_broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500)
     write_video_file(root / "clips" / "p07_unlisted.mp4", cine_frames(80, 4, (120, 160)), 30.0)

@@ -17,24 +17,29 @@ def canonical_hu(path):
     return np.rint(img.get_fdata()).astype(np.int16).transpose(2, 1, 0), img.header.get_zooms()[:3][::-1]
 
 
-def test_corpus_converts_with_counts_labels_and_reasons(kits_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def converted(kits_corpus, tmp_path_factory):
     raw, expected = kits_corpus
-    manifest = run("kits", raw, tmp_path)
+    out = tmp_path_factory.mktemp("kits-out")
+    return run("kits", raw, out), out / "kits", expected
+
+
+def test_corpus_converts_with_counts_labels_and_reasons(converted):
+    manifest, dataset, expected = converted
     assert manifest["counts"] == expected["counts"]
-    reasons = quarantine(tmp_path / "kits")
+    reasons = quarantine(dataset)
     assert "expected a 3D CT volume" in reasons["dataset/case_00003/imaging.nii.gz"]["message"]
     assert "No such file" in reasons["dataset/case_00004/imaging.nii.gz"]["message"]
-    labels = sorted(json.loads(r["json"])["labels"]["kidney_tumor_malignancy"] is None for r in records(tmp_path / "kits"))
+    labels = sorted(json.loads(r["json"])["labels"]["kidney_tumor_malignancy"] is None for r in records(dataset))
     assert labels == [False, False, True]  # case_00002's null is masked, not guessed
 
 
-def test_volumes_equal_nibabels_canonical_hu_with_its_spacing(kits_corpus, tmp_path):
-    raw, expected = kits_corpus
-    run("kits", raw, tmp_path)
+def test_volumes_equal_nibabels_canonical_hu_with_its_spacing(converted):
+    _, dataset, expected = converted
     stored = {}
-    for rec in records(tmp_path / "kits"):
+    for rec in records(dataset):
         meta = json.loads(rec["json"])
-        arr = zarr.open_array(str(tmp_path / "kits" / meta["volume"]["zarr_path"]), mode="r")
+        arr = zarr.open_array(str(dataset / meta["volume"]["zarr_path"]), mode="r")
         stored[arr.shape] = (arr, meta, rec)
     for case, path in expected["sources"].items():
         data, zooms = canonical_hu(path)

@@ -83,27 +83,32 @@ def test_nodule_size_label_uses_equivalent_diameter_of_nodules_only():
     assert nodule_size_label([{"Nodule": "1", "Volume": ""}]) == [None, None]
 
 
-def test_corpus_converts_with_counts_and_reasons(lndb_corpus, tmp_path):
+@pytest.fixture(scope="module")
+def converted(lndb_corpus, tmp_path_factory):
     raw, expected = lndb_corpus
-    manifest = run("lndb", raw, tmp_path)
+    out = tmp_path_factory.mktemp("lndb-out")
+    return run("lndb", raw, out), out / "lndb", expected
+
+
+def test_corpus_converts_with_counts_and_reasons(converted):
+    manifest, dataset, expected = converted
     assert manifest["counts"] == expected["counts"]
-    reasons = quarantine(tmp_path / "lndb")
+    reasons = quarantine(dataset)
     assert "data block is short" in reasons["data/LNDb-0003.mhd"]["message"]
     assert "missing" in reasons["data/LNDb-0005.mhd"]["message"]
 
 
-def test_volumes_land_in_ras_whatever_the_transform_matrix(lndb_corpus, tmp_path):
-    raw, expected = lndb_corpus
-    run("lndb", raw, tmp_path)
+def test_volumes_land_in_ras_whatever_the_transform_matrix(converted):
+    _, dataset, expected = converted
     base = stacked_ct(6)
     # LNDb-0001: identity directions in LPS -> RAS flips x and y. LNDb-0002 stores the same anatomy
     # with y reversed on disk and TransformMatrix y = -1, so it must come out identical.
     want = {6: base[:, ::-1, ::-1], 5: base[:5, ::-1, ::-1]}
     labels = {6: expected["labels"]["LNDb-0001"], 5: expected["labels"]["LNDb-0002"]}
     seen = set()
-    for rec in records(tmp_path / "lndb"):
+    for rec in records(dataset):
         meta = json.loads(rec["json"])
-        arr = zarr.open_array(str(tmp_path / "lndb" / meta["volume"]["zarr_path"]), mode="r")
+        arr = zarr.open_array(str(dataset / meta["volume"]["zarr_path"]), mode="r")
         np.testing.assert_array_equal(arr[...], want[arr.shape[0]])
         assert arr.attrs["spacing"] == pytest.approx([2.5, 0.661468, 0.661468])
         assert meta["labels"]["lung_nodule_size"] == labels[arr.shape[0]]
