@@ -319,10 +319,20 @@ def write_rspect_corpus(root: str | os.PathLike, n_slices: int = 6) -> dict[str,
     }
 
 
-def write_large_ct_series(folder: str | os.PathLike, n_slices: int = 300, spacing: float = 1.0) -> Path:
-    """A 512 x 512 x n_slices CT series from pydicom-data's real 512x512 slice (693_UNCI.dcm)."""
+def write_large_rspect_corpus(root: str | os.PathLike, n_slices: int = 300, spacing: float = 1.0) -> dict[str, Any]:
+    """An RSPECT layout with one 512 x 512 x n_slices CT series (for memory and speed measurements).
+
+    Slices come from pydicom-data's real 512x512 CT slice (693_UNCI.dcm).
+
+    Returns:
+        counts and `volume_bytes`, the size of the int16 volume a conversion must hold.
+    """
     template = pydicom_file("693_UNCI.dcm")
     study, series = uid("large-study", str(n_slices)), uid("large-series", str(n_slices))
-    folder = Path(folder) / "train" / study / series
-    write_ct_series(folder, template, [[-122.5, -112.4, 47.0 + k * spacing] for k in range(n_slices)], study=study, series=series)
-    return folder
+    positions = [[-122.5, -112.4, 47.0 + k * spacing] for k in range(n_slices)]
+    slices = write_ct_series(Path(root) / "train" / study / series, template, positions, study=study, series=series)
+    with open(Path(root) / "train.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=RSPECT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(_rspect_row(study, series, s["sop"], 0, negative_exam_for_pe=1) for s in slices)
+    return {"counts": {"discovered": 1, "written": 1, "quarantined": 0, "excluded": 0}, "volume_bytes": 512 * 512 * n_slices * 2}
