@@ -38,9 +38,6 @@ class RawTree:
         """The URL of a file given by its path relative to the raw root."""
         return f"{self.prefix}{self.root}/{rel}"
 
-    def exists(self, rel: str) -> bool:
-        return self.fs.exists(f"{self.root}/{rel}")
-
     def find(self, name: str, folders: Iterable[str] = ("",)) -> str | None:
         """The relative path of `name` in the first of `folders` that holds it (glob patterns allowed)."""
         for folder in folders:
