@@ -1,0 +1,193 @@
+"""Which samples each rank's worker reads, in which order: pure numpy, no torch, no env, no I/O.
+
+Every random choice the loaders make is drawn here from a generator seeded by explicit
+coordinates, so the same (manifest, seed, epoch) gives the same order on every machine:
+
+    epoch_order(shard_counts, seed, epoch, key)   the global order G of one epoch, world-independent:
+        shards permuted, their samples concatenated, then shuffled inside consecutive blocks of
+        `window` samples (a reader only ever needs the few shards the current block touches)
+    partition(total, seen, world, batch_size, tail)
+        this worker's positions in G. The remaining positions G[seen:] are first cut to equal
+        per-rank counts by the tail policy: `drop` discards fewer than world_size trailing
+        positions, `wrap` repeats the first positions of G (reported as padding). Rank r then
+        takes every world_size-th position (r, r + R, ...), so after each synchronous training
+        step all ranks together have consumed exactly a prefix of G: progress is one integer
+        (samples_seen) and a resumed job continues G exactly on any world size. Inside a rank,
+        consecutive batches go to DataLoader workers round robin, the order DataLoader returns
+        them in, so the rank's stream is its share of G in order for any worker count.
+    mix_schedule(probs, length, seed, epoch, key)   which dataset fills each position of a mix
+    sample_rng(seed, epoch, position)               per-sample generator for random transforms
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+TAILS = ("wrap", "drop")
+_MIX_STREAM = 0x6D6978  # separates the mixing schedule's stream from the sample orders'
+_SAMPLE_STREAM = 0x736D70
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this iterator runs: built once at the edge (stream.detect_world), read everywhere else."""
+
+    rank: int = 0
+    world_size: int = 1
+    worker: int = 0
+    num_workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.rank < self.world_size and 0 <= self.worker < self.num_workers):
+            raise ValueError(f"inconsistent world {self}: need 0 <= rank < world_size and 0 <= worker < num_workers")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One worker's share of an epoch.
+
+    Args:
+        positions: int64 [n], indices into the epoch's global order, in reading order
+            (already wrapped: padding repeats early positions).
+        per_rank: samples every rank yields this epoch from `seen` on (equal by construction).
+        padding: positions repeated across all ranks to even out the tail (`wrap`).
+        dropped: trailing positions nobody reads (`drop`).
+    """
+
+    positions: np.ndarray
+    per_rank: int
+    padding: int
+    dropped: int
+
+
+def manifest_key(manifest_sha256: str) -> int:
+    """A 64-bit integer from the manifest hash: two datasets with one seed still get different orders."""
+    return int(manifest_sha256[:16], 16)
+
+
+def _rng(*words: int) -> np.random.Generator:
+    if any(w < 0 for w in words):
+        raise ValueError(f"seed, epoch and key must be non-negative integers, got {words}")
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(words))))
+
+
+def window_shuffle(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of range(n) that only moves items inside consecutive blocks of `window`."""
+    full = n - n % window
+    # shape [n // window, window]: one row per block, each row permuted independently
+    head = rng.permuted(np.arange(full, dtype=np.int64).reshape(-1, window), axis=1).ravel()
+    tail = full + rng.permutation(n - full).astype(np.int64)
+    return np.concatenate([head, tail])
+
+
+def epoch_order(
+    shard_counts: Sequence[int],
+    seed: int,
+    epoch: int,
+    key: int,
+    shuffle: bool = True,
+    window: int = 8192,
+    cycle: int = 0,
+) -> np.ndarray:
+    """The global order of one epoch.
+
+    Args:
+        shard_counts: samples per shard, in manifest order.
+        seed, epoch: the run's seed and the epoch; both select the order.
+        key: manifest_key(manifest hash).
+        shuffle: False gives manifest order (shards in order, samples in shard order).
+        window: block size of the sample shuffle, in samples.
+        cycle: distinguishes repeated passes over one dataset inside one mixed epoch.
+
+    Returns:
+        int64 [N, 2]: (shard index, sample index inside the shard) for each position.
+    """
+    counts = np.asarray(shard_counts, dtype=np.int64)
+    if window < 1:
+        raise ValueError("shuffle window must be at least 1 sample")
+    rng = _rng(seed, epoch, cycle, key)
+    shards = rng.permutation(len(counts)) if shuffle else np.arange(len(counts))
+    sizes = counts[shards]
+    total = int(sizes.sum())
+    first = np.cumsum(sizes) - sizes
+    shard_of = np.repeat(shards, sizes)
+    sample_of = np.arange(total, dtype=np.int64) - np.repeat(first, sizes)
+    if shuffle and window > 1:
+        perm = window_shuffle(total, window, rng)
+        shard_of, sample_of = shard_of[perm], sample_of[perm]
+    return np.stack([shard_of, sample_of], axis=1).astype(np.int64)
+
+
+def per_rank_count(remaining: int, world_size: int, tail: str) -> int:
+    """Samples each rank yields from `remaining` positions under the tail policy."""
+    if tail not in TAILS:
+        raise ValueError(f"tail policy must be one of {TAILS}, got {tail!r}")
+    remaining = max(remaining, 0)
+    return remaining // world_size if tail == "drop" else -(-remaining // world_size)
+
+
+def partition(total: int, seen: int, world: World, batch_size: int | None = None, tail: str = "wrap") -> Partition:
+    """This worker's positions of an epoch of `total` positions, `seen` of which are consumed.
+
+    Args:
+        total: length of the epoch's global order.
+        seen: positions already consumed by all ranks together (a state_dict's samples_seen).
+        world: rank, world size, worker, number of workers.
+        batch_size: DataLoader batch size; batches go to workers round robin (None: 1 sample).
+        tail: `wrap` (repeat early positions) or `drop` (discard the last few).
+    """
+    remaining = max(total - seen, 0)
+    per_rank = per_rank_count(remaining, world.world_size, tail)
+    span = per_rank * world.world_size
+    step = batch_size or 1
+    # this rank's offsets into the (padded) remainder, shape [per_rank]
+    mine = np.arange(world.rank, span, world.world_size, dtype=np.int64)
+    batch_of = np.arange(per_rank, dtype=np.int64) // step
+    mine = mine[batch_of % world.num_workers == world.worker]
+    positions = seen + mine
+    if total:
+        positions = np.where(positions >= total, (positions - total) % total, positions)
+    return Partition(positions=positions, per_rank=per_rank, padding=max(span - remaining, 0), dropped=max(remaining - span, 0))
+
+
+def mix_schedule(probs: Sequence[float], length: int, seed: int, epoch: int, key: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which dataset fills each position of a mixed epoch, in exact proportions.
+
+    Dataset d's k-th position falls at time (k + u_d) / p_d with a random phase u_d per epoch;
+    sorting all times interleaves the datasets smoothly: every prefix of m positions holds
+    dataset d within 1 + p_d * (D - 2) samples of m * p_d (exactly within 1 for two datasets),
+    where independent random draws would drift by about sqrt(m).
+
+    Returns:
+        (dataset int64 [length], occurrence int64 [length]): the dataset of each position and how
+        many earlier positions the same dataset already filled.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 1 or not len(p) or (p < 0).any() or not np.isfinite(p).all() or p.sum() <= 0:
+        raise ValueError(f"mixing probabilities must be non-negative and sum to a positive number, got {list(probs)}")
+    p = p / p.sum()
+    phase = _rng(seed, epoch, _MIX_STREAM, key).random(len(p))
+    quota = np.where(p > 0, np.ceil(length * p).astype(np.int64) + len(p) + 1, 0)
+    which = np.repeat(np.arange(len(p), dtype=np.int64), quota)
+    occurrence = np.concatenate([np.arange(q, dtype=np.int64) for q in quota])
+    times = (occurrence + phase[which]) / np.where(p > 0, p, 1.0)[which]
+    order = np.argsort(times, kind="stable")[:length]
+    return which[order], occurrence[order]
+
+
+def temperature_probs(sizes: Sequence[int], temperature: float) -> np.ndarray:
+    """p_d proportional to size_d ** (1 / T): T = 1 follows the sizes, large T tends to uniform."""
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    s = np.asarray(sizes, dtype=np.float64)
+    w = np.where(s > 0, s ** (1.0 / temperature), 0.0)
+    return w / w.sum()
+
+
+def sample_rng(seed: int, epoch: int, position: int, key: int = 0) -> np.random.Generator:
+    """The generator a random transform gets for one sample: fixed by where the sample sits in the
+    epoch, not by which rank or worker happens to read it."""
+    return _rng(seed, epoch, _SAMPLE_STREAM, key, position)

@@ -1,0 +1,207 @@
+"""plan.py: the epoch order and its partition across ranks and workers, as properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from climb.loaders.plan import (
+    World,
+    epoch_order,
+    mix_schedule,
+    partition,
+    per_rank_count,
+    sample_rng,
+    temperature_probs,
+    window_shuffle,
+)
+
+KEY = 0x1234ABCD
+
+counts_st = st.lists(st.integers(0, 40), min_size=1, max_size=12)
+worlds_st = st.tuples(st.integers(1, 5), st.integers(1, 4))
+batch_st = st.one_of(st.none(), st.integers(1, 7))
+tail_st = st.sampled_from(["wrap", "drop"])
+
+
+def shares(total: int, seen: int, ranks: int, workers: int, batch: int | None, tail: str) -> dict[tuple[int, int], np.ndarray]:
+    return {
+        (r, w): partition(total, seen, World(r, ranks, w, workers), batch, tail).positions
+        for r in range(ranks)
+        for w in range(workers)
+    }
+
+
+def rank_stream(parts: dict[tuple[int, int], np.ndarray], rank: int, workers: int, batch: int | None) -> list[int]:
+    """What DataLoader hands the training loop on one rank: worker batches round robin."""
+    step = batch or 1
+    queues = [list(parts[(rank, w)]) for w in range(workers)]
+    out: list[int] = []
+    w = 0
+    while any(queues):
+        if queues[w]:
+            out += queues[w][:step]
+            del queues[w][:step]
+        w = (w + 1) % workers
+    return out
+
+
+@given(counts_st, st.integers(0, 2**32), st.integers(0, 50), st.integers(1, 64))
+def test_epoch_order_visits_every_sample_of_every_shard_once(counts, seed, epoch, window):
+    order = epoch_order(counts, seed, epoch, KEY, window=window)
+    expected = sorted((s, i) for s, n in enumerate(counts) for i in range(n))
+    assert sorted(map(tuple, order.tolist())) == expected
+
+
+@given(counts_st, st.integers(0, 2**32), st.integers(0, 50))
+def test_epoch_order_is_a_pure_function_of_its_inputs(counts, seed, epoch):
+    assert np.array_equal(epoch_order(counts, seed, epoch, KEY), epoch_order(counts, seed, epoch, KEY))
+
+
+def test_epochs_seeds_and_manifests_each_change_the_order():
+    counts = [50] * 8
+    base = epoch_order(counts, 0, 0, KEY)
+    assert not np.array_equal(base, epoch_order(counts, 0, 1, KEY))
+    assert not np.array_equal(base, epoch_order(counts, 1, 0, KEY))
+    assert not np.array_equal(base, epoch_order(counts, 0, 0, KEY + 1))
+
+
+def test_without_shuffle_the_order_is_manifest_order():
+    order = epoch_order([2, 3], 7, 3, KEY, shuffle=False)
+    assert order.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1], [1, 2]]
+
+
+@given(st.integers(1, 500), st.integers(1, 50), st.integers(0, 2**16))
+def test_window_shuffle_moves_items_only_inside_their_block(n, window, seed):
+    perm = window_shuffle(n, window, np.random.default_rng(seed))
+    assert sorted(perm.tolist()) == list(range(n))
+    assert np.array_equal(perm // window, np.arange(n) // window)
+
+
+def test_one_window_spans_only_a_few_consecutive_shards():
+    order = epoch_order([100] * 20, 3, 0, KEY, window=100)
+    for block in order.reshape(20, 100, 2):
+        assert len(np.unique(block[:, 0])) <= 2
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 200), worlds_st, batch_st)
+def test_drop_gives_every_position_at_most_once_and_equal_rank_counts(total, world, batch):
+    ranks, workers = world
+    parts = shares(total, 0, ranks, workers, batch, "drop")
+    everything = np.concatenate(list(parts.values()))
+    assert len(np.unique(everything)) == len(everything)
+    assert len(everything) == total - total % ranks
+    per_rank = {r: sum(len(parts[(r, w)]) for w in range(workers)) for r in range(ranks)}
+    assert set(per_rank.values()) == {total // ranks}
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 200), worlds_st, batch_st)
+def test_wrap_covers_everything_and_pads_with_the_declared_duplicates(total, world, batch):
+    ranks, workers = world
+    parts = shares(total, 0, ranks, workers, batch, "wrap")
+    everything = np.concatenate(list(parts.values()))
+    pad = partition(total, 0, World(0, ranks, 0, workers), batch, "wrap").padding
+    assert set(everything.tolist()) == set(range(total))
+    assert len(everything) == total + pad
+    assert pad == (-total) % ranks
+    expected = 1 + np.bincount(np.arange(pad) % total, minlength=total)
+    assert np.array_equal(np.bincount(everything, minlength=total), expected)
+    per_rank = {sum(len(parts[(r, w)]) for w in range(workers)) for r in range(ranks)}
+    assert per_rank == {per_rank_count(total, ranks, "wrap")}
+
+
+@given(st.integers(0, 150), worlds_st, batch_st, tail_st)
+def test_each_rank_stream_is_its_strided_share_of_the_global_order(total, world, batch, tail):
+    ranks, workers = world
+    parts = shares(total, 0, ranks, workers, batch, tail)
+    n = per_rank_count(total, ranks, tail)
+    for r in range(ranks):
+        expected = [(r + i * ranks) % total for i in range(n)] if total else []
+        assert rank_stream(parts, r, workers, batch) == expected
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 150), worlds_st, worlds_st, batch_st, batch_st, tail_st, st.data())
+def test_resuming_on_another_world_continues_the_global_order(total, world, new_world, batch, new_batch, tail, data):
+    """Stop after k synchronous steps, resume with any world: the consumed prefix plus the rest is G."""
+    ranks, workers = world
+    n = per_rank_count(total, ranks, tail)
+    k = data.draw(st.integers(0, n))
+    before = {r: rank_stream(shares(total, 0, ranks, workers, batch, tail), r, workers, batch)[:k] for r in range(ranks)}
+    consumed = sorted(p for r in range(ranks) for p in before[r])
+    seen = k * ranks
+    assert consumed == sorted(p % total for p in range(seen))
+    ranks2, workers2 = new_world
+    after = shares(total, seen, ranks2, workers2, new_batch, tail)
+    rest = sorted(np.concatenate(list(after.values())).tolist())
+    remaining = max(total - seen, 0)
+    span = per_rank_count(remaining, ranks2, tail) * ranks2
+    assert rest == sorted((seen + i) % total for i in range(span))
+
+
+@given(st.integers(1, 120), worlds_st, batch_st, tail_st, st.data())
+def test_resume_on_the_same_world_is_exactly_the_suffix_of_each_rank(total, world, batch, tail, data):
+    ranks, workers = world
+    n = per_rank_count(total, ranks, tail)
+    k = data.draw(st.integers(0, n))
+    full = shares(total, 0, ranks, workers, batch, tail)
+    resumed = shares(total, k * ranks, ranks, workers, batch, tail)
+    for r in range(ranks):
+        assert rank_stream(resumed, r, workers, batch) == rank_stream(full, r, workers, batch)[k:]
+
+
+def test_more_workers_than_batches_leaves_idle_workers_empty():
+    parts = shares(5, 0, 1, 4, 4, "wrap")
+    assert [len(parts[(0, w)]) for w in range(4)] == [4, 1, 0, 0]
+
+
+def test_a_single_sample_on_three_ranks_wraps_to_one_each():
+    wrapped = shares(1, 0, 3, 1, None, "wrap")
+    assert [wrapped[(r, 0)].tolist() for r in range(3)] == [[0], [0], [0]]
+    dropped = shares(1, 0, 3, 1, None, "drop")
+    assert [dropped[(r, 0)].tolist() for r in range(3)] == [[], [], []]
+
+
+def test_resuming_past_the_end_yields_nothing():
+    assert len(partition(10, 12, World(0, 2, 0, 1), None, "wrap").positions) == 0
+
+
+def test_bad_world_and_tail_are_refused():
+    with pytest.raises(ValueError):
+        World(rank=2, world_size=2)
+    with pytest.raises(ValueError):
+        partition(10, 0, World(), None, "pad")
+
+
+@given(st.lists(st.floats(0.05, 5), min_size=1, max_size=5), st.integers(1, 400), st.integers(0, 99))
+def test_mix_schedule_keeps_every_prefix_close_to_its_share(weights, length, epoch):
+    which, occurrence = mix_schedule(weights, length, 0, epoch, KEY)
+    p = np.asarray(weights) / sum(weights)
+    assert len(which) == length
+    for d in range(len(weights)):
+        hits = np.cumsum(which == d)
+        bound = 1 + p[d] * max(len(weights) - 2, 0)
+        assert np.all(np.abs(hits - np.arange(1, length + 1) * p[d]) <= bound + 1e-9)
+        assert occurrence[which == d].tolist() == list(range(int(hits[-1])))
+
+
+def test_mix_schedule_skips_zero_weights_and_is_deterministic():
+    a = mix_schedule([1, 0, 3], 100, 5, 2, KEY)
+    assert not (a[0] == 1).any()
+    assert all(np.array_equal(x, y) for x, y in zip(a, mix_schedule([1, 0, 3], 100, 5, 2, KEY)))
+
+
+def test_temperature_flattens_the_size_distribution():
+    sizes = [1000, 10]
+    assert temperature_probs(sizes, 1.0)[0] == pytest.approx(1000 / 1010)
+    assert temperature_probs(sizes, 1e9)[0] == pytest.approx(0.5)
+
+
+def test_sample_rng_depends_on_position_not_on_who_reads():
+    a = sample_rng(1, 2, 3).integers(0, 2**31, 4)
+    assert np.array_equal(a, sample_rng(1, 2, 3).integers(0, 2**31, 4))
+    assert not np.array_equal(a, sample_rng(1, 2, 4).integers(0, 2**31, 4))
