@@ -36,7 +36,9 @@ class GeometryError(ValueError):
 
 
 def resolve_window(window: str | Sequence[float]) -> Window:
-    """A Window from a name in CT_WINDOWS or a (center, width) pair."""
+    """A Window from a name in CT_WINDOWS, a (center, width) pair, or "center,width" text."""
+    if isinstance(window, str) and "," in window:
+        window = window.split(",")
     if isinstance(window, str):
         key = window.strip().lower()
         if key not in CT_WINDOWS:

@@ -25,6 +25,7 @@ import io
 import math
 from typing import Any, Iterator
 
+from climb.pipelines.limits import limit
 from climb.pipelines.sources import Excluded, SourceError, SourceInfo
 from climb.pipelines.sources.video_io import VIDEO_DEFAULTS, decode_dicom_cine, decode_video, finish_video
 from climb.schemas.sample import Record, Sample
@@ -35,6 +36,7 @@ NAME = "video"
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 DICOM_EXTENSIONS = (".dcm",)
 NOT_IN_SHEET = "not in label sheet"
+DEFAULT_TASK = "lung_us_finding"
 
 
 def _sheet(fs, root: str, options: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -65,6 +67,7 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
         for rel in files:
             yield Record(source=NAME, sample_id=rel, subject_id=_subject(rel, options), paths=(join(raw_url, rel),))
         return
+    check_task(options.get("task", DEFAULT_TASK))
     rows = _sheet(fs, root, options)
     subject_col, split_col = options.get("subject_column"), options.get("split_column")
     for rel in sorted(set(rows) | set(files)):
@@ -83,6 +86,13 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
         )
 
 
+def check_task(task_name: str) -> None:
+    """Refuse, before any decoding, a task that does not exist or that one sheet value cannot label."""
+    task = get_task(task_name)
+    if task.type not in ("binary", "multiclass", "regression"):
+        raise ValueError(f"task {task_name} is {task.type}; the video source labels binary, multiclass or regression tasks")
+
+
 def map_label(task_name: str, raw: Any) -> Any:
     """A raw sheet value as a label of `task_name`: a class name (case-insensitive) or a number; else None."""
     task = get_task(task_name)
@@ -93,8 +103,6 @@ def map_label(task_name: str, raw: Any) -> Any:
         except ValueError:
             return None
         return value if math.isfinite(value) else None
-    if task.type not in ("binary", "multiclass"):
-        raise ValueError(f"task {task_name} is {task.type}; the video source labels binary, multiclass or regression tasks")
     try:
         return task.class_index(text)
     except KeyError:
@@ -108,9 +116,9 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     suffix = "." + url.rsplit(".", 1)[-1].lower()
     with local_copy(url, options.get("storage_options"), suffix=suffix) as path:
         if suffix in DICOM_EXTENSIONS:
-            frames, fps = decode_dicom_cine(path)
+            frames, fps = decode_dicom_cine(path, limit(options, "max_pixels"))
         else:
-            frames, fps = decode_video(path)
+            frames, fps = decode_video(path, limit(options, "max_pixels"))
     if not fps:
         fps = float(options.get("frame_rate", 30.0))
     if frames.ndim not in (3, 4):
@@ -118,7 +126,7 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     video, meta = finish_video(frames, fps, options)
     labels = {}
     if options.get("labels"):
-        task = options.get("task", "lung_us_finding")
+        task = options.get("task", DEFAULT_TASK)
         labels[task] = map_label(task, record.label_row.get("label"))
     return Sample(arrays={"video": video}, meta={"video": meta}, labels=labels)
 

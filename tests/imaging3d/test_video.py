@@ -82,3 +82,20 @@ def test_without_a_sheet_every_clip_is_a_sample_without_labels(video_corpus):
     assert len(found) == 8 and not any(r.options for r in found)
     sample = info.read(next(r for r in found if r.sample_id == "clips/p02_apex.mp4"), dict(info.defaults))
     assert sample.labels == {} and sample.arrays["video"].shape == (10, 120, 160, 3)
+
+
+def test_a_sheet_task_that_cannot_be_labelled_is_refused_before_decoding(video_corpus):
+    raw, _ = video_corpus
+    info = get_source("video")
+    with pytest.raises(ValueError, match="multilabel"):
+        list(info.discover(str(raw), {**info.defaults, **LABELLED, "task": "cxr_findings"}))
+    with pytest.raises(KeyError, match="unknown task"):
+        list(info.discover(str(raw), {**info.defaults, **LABELLED, "task": "no_such_task"}))
+
+
+def test_regression_labels_are_numbers_and_unreadable_values_are_masked():
+    from climb.pipelines.sources.video import map_label
+
+    assert map_label("lvef", " 55.5 ") == 55.5
+    assert map_label("lvef", "n/a") is None
+    assert map_label("lung_us_finding", "PNEUMONIA") == 1

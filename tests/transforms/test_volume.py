@@ -46,6 +46,7 @@ def test_climb_window_is_w700_l80():
 
 def test_window_accepts_a_center_width_pair_and_rejects_unknown_names():
     assert apply_window(np.array([0, 50, 100]), (50, 100)).tolist() == [0, 128, 255]
+    assert apply_window(np.array([0, 50, 100]), "50, 100").tolist() == [0, 128, 255]
     with pytest.raises(KeyError, match="unknown CT window"):
         apply_window(np.zeros(1), "bone-ish")
 
