@@ -71,3 +71,14 @@ def test_target_spacing_resamples_and_reports_the_exact_spacing(kits_corpus):
     assert sample.arrays["volume"].shape == (12, 20, 16)  # round(25/2), round(41/2), round(33/2)
     assert sample.meta["volume"]["spacing"] == pytest.approx([50 / 12, 82 / 20, 66 / 16])
     assert sample.meta["volume"]["native_spacing"] == [2.0, 2.0, 2.0]
+
+
+def test_reconversion_is_byte_identical_including_zarr_and_previews(kits_corpus, converted, tmp_path):
+    raw, _ = kits_corpus
+    _, first, _ = converted
+    run("kits", raw, tmp_path)
+    assert tree(first) == tree(tmp_path / "kits")
+
+
+def tree(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
