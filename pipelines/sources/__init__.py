@@ -74,6 +74,8 @@ _MODULES: dict[str, str] = {
     "ptbxl": "climb.pipelines.sources.ptbxl",
     "chapman": "climb.pipelines.sources.chapman",
     "challenge-ecg": "climb.pipelines.sources.challenge_ecg",
+    "tuab": "climb.pipelines.sources.tuab",
+    "sleep-edf": "climb.pipelines.sources.sleep_edf",
 }
 
 

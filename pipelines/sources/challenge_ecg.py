@@ -119,8 +119,8 @@ def make_discover(name: str, vocabulary: str | None) -> Callable[[str, dict[str,
 def read(record: Record, options: dict[str, Any]) -> Sample:
     opts = physio.settings(options, PARSERS, DEFAULTS)
     ecg = read_ecg(record.paths[0], record.paths[1:], options)
-    x, quality = physio.check_quality(ecg.signal, ECG_LEADS, opts, flat_ptp=FLAT_PTP_MV, clip_limits=ecg.clip_limits)
-    x, conditioning = physio.condition(x, ecg.fs, TARGET_FS, opts)
+    x, quality = physio.check_quality(ecg.signal, ECG_LEADS, opts["quality"], flat_ptp=FLAT_PTP_MV, clip_limits=ecg.clip_limits)
+    x, conditioning = physio.condition(x, ecg.fs, TARGET_FS, **physio.conditioning(opts))
     header = parse_comments(ecg.comments)
     vocab = record.label_row["dx_map"]
     task = get_task("ecg_harmonized")

@@ -79,7 +79,7 @@ STANDARDIZE_PARSERS: dict[str, Callable[[Any], Any]] = {
 def check_quality(
     x: np.ndarray,
     channels: Sequence[str],
-    opts: dict[str, Any],
+    policy: str,
     *,
     flat_ptp: float,
     clip_limits: Sequence[tuple[float, float]] | None,
@@ -90,7 +90,7 @@ def check_quality(
     Args:
         x: [C, T] physical values, channels in output order.
         channels: names of the rows.
-        opts: parsed options ("quality": quarantine | mask).
+        policy: "quarantine" (raise) or "mask" (zero the bad rows and say so in the metadata).
         flat_ptp, clip_limits: see transforms.signal.lead_quality.
         context: samples before/after the part that will be kept (read only as filter context);
             only the kept part is judged.
@@ -99,11 +99,11 @@ def check_quality(
         (x with masked rows zeroed, {"channels", "channel_mask", "masked_channels" if any}).
 
     Raises:
-        SourceError: naming every bad channel and its reason, when quality == "quarantine".
+        SourceError: naming every bad channel and its reason, when the policy is "quarantine".
     """
     kept = x[:, context[0]: x.shape[1] - context[1]]
     problems = sig.lead_quality(kept, channels, flat_ptp=flat_ptp, clip_limits=clip_limits)
-    if problems and opts["quality"] == "quarantine":
+    if problems and policy == "quarantine":
         raise SourceError(f"bad channels: {sig.describe_problems(problems)}")
     x, mask = sig.mask_channels(x, channels, list(problems))
     meta: dict[str, Any] = {"channels": list(channels), "channel_mask": mask}
@@ -116,8 +116,11 @@ def condition(
     x: np.ndarray,
     fs_in: float,
     fs_out: float,
-    opts: dict[str, Any],
     *,
+    bandpass_hz: tuple[float | None, float | None] | None = None,
+    notch_hz: float | None = None,
+    length_s: float | None = None,
+    align: str = "start",
     context: tuple[int, int] = (0, 0),
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Filters at the native rate, polyphase resampling, context trim and crop/pad; float32 out.
@@ -125,7 +128,9 @@ def condition(
     Args:
         x: [C, T] signal at fs_in Hz.
         fs_in, fs_out: native and written sampling rates.
-        opts: parsed options (bandpass_hz, notch_hz, length_s, align).
+        bandpass_hz: (low, high) cut-offs of a zero-phase Butterworth filter, either may be None.
+        notch_hz: mains frequency to notch out.
+        length_s, align: crop/zero-pad the result to this many seconds (see fix_length).
         context: samples at fs_in before/after the kept part. Filtering and resampling see them, so
             the kept part has no edge artefacts; they are cut off after resampling.
 
@@ -133,19 +138,23 @@ def condition(
         (float32 [C, T'] array, metadata: sampling rates, filters, length policy).
     """
     meta: dict[str, Any] = {"sampling_rate": float(fs_out), "source_sampling_rate": float(fs_in)}
-    band = opts["bandpass_hz"]
-    if band is not None:
-        x = sig.bandpass(x, fs_in, band[0], band[1])
-        meta["bandpass_hz"] = list(band)
-    if opts["notch_hz"] is not None:
-        x = sig.notch(x, fs_in, opts["notch_hz"])
-        meta["notch_hz"] = opts["notch_hz"]
+    if bandpass_hz is not None:
+        x = sig.bandpass(x, fs_in, bandpass_hz[0], bandpass_hz[1])
+        meta["bandpass_hz"] = list(bandpass_hz)
+    if notch_hz is not None:
+        x = sig.notch(x, fs_in, notch_hz)
+        meta["notch_hz"] = notch_hz
     kept = x.shape[1] - context[0] - context[1]
     x = sig.resample(x, fs_in, fs_out)
     if context != (0, 0):
         start = round(context[0] * fs_out / fs_in)
         x = x[:, start: start + round(kept * fs_out / fs_in)]
-    if opts["length_s"] is not None:
-        x, policy = sig.fix_length(x, sig.samples(opts["length_s"], fs_out), opts["align"])
+    if length_s is not None:
+        x, policy = sig.fix_length(x, sig.samples(length_s, fs_out), align)
         meta["length"] = policy
     return np.ascontiguousarray(x, dtype=np.float32), meta
+
+
+def conditioning(opts: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of condition() from parsed options (STANDARDIZE_PARSERS keys)."""
+    return {key: opts[key] for key in ("bandpass_hz", "notch_hz", "length_s", "align")}

@@ -114,8 +114,8 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     opts = physio.settings(options, PARSERS, DEFAULTS)
     fs_in = float(opts["sampling_rate"])
     ecg = read_ecg(record.paths[0], record.paths[1:], options, expected_fs=fs_in)
-    x, quality = physio.check_quality(ecg.signal, ECG_LEADS, opts, flat_ptp=FLAT_PTP_MV, clip_limits=ecg.clip_limits)
-    x, conditioning = physio.condition(x, ecg.fs, fs_in, opts)
+    x, quality = physio.check_quality(ecg.signal, ECG_LEADS, opts["quality"], flat_ptp=FLAT_PTP_MV, clip_limits=ecg.clip_limits)
+    x, conditioning = physio.condition(x, ecg.fs, fs_in, **physio.conditioning(opts))
     codes = {str(k).strip(): float(v) for k, v in record.label_row["scp_codes"].items()}
     kept = [c for c, likelihood in codes.items() if likelihood >= opts["min_likelihood"]]
     labels, unmapped = {}, {}

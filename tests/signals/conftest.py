@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
+from climb.corpora.eeg import write_sleep_edf_corpus, write_tuab_corpus
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY, pseudonymize
 
@@ -38,8 +39,12 @@ def read_shards(dataset: Path) -> dict[str, dict]:
 
 
 def quarantine(dataset: Path) -> dict[str, dict]:
-    lines = (dataset / "quarantine.jsonl").read_text().splitlines()
-    return {entry["source_path"]: entry for entry in map(json.loads, lines)}
+    """source_path -> quarantine entry (one entry per file)."""
+    return {entry["source_path"]: entry for entry in quarantine_entries(dataset)}
+
+
+def quarantine_entries(dataset: Path) -> list[dict]:
+    return [json.loads(line) for line in (dataset / "quarantine.jsonl").read_text().splitlines()]
 
 
 def run(source: str, raw: Path, out: Path, **options) -> dict:
@@ -70,3 +75,29 @@ def challenge_converted(challenge_corpus, tmp_path_factory) -> tuple[Path, dict]
     out = tmp_path_factory.mktemp("challenge-out")
     manifest = run("challenge-ecg", challenge_corpus[0], out)
     return out / "challenge-ecg", manifest
+
+
+@pytest.fixture(scope="session")
+def tuab_corpus(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("tuab")
+    return root, write_tuab_corpus(root)
+
+
+@pytest.fixture(scope="session")
+def tuab_converted(tuab_corpus, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("tuab-out")
+    manifest = run("tuab", tuab_corpus[0], out)
+    return out / "tuab", manifest
+
+
+@pytest.fixture(scope="session")
+def sleep_corpus(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("sleep-edf")
+    return root, write_sleep_edf_corpus(root)
+
+
+@pytest.fixture(scope="session")
+def sleep_converted(sleep_corpus, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("sleep-edf-out")
+    manifest = run("sleep-edf", sleep_corpus[0], out)
+    return out / "sleep-edf", manifest
