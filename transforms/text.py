@@ -35,7 +35,7 @@ PLACEHOLDERS = re.compile(r"\[\*\*.*?\*\*\]|_{3,}", re.S)
 
 # Applied in this order: labelled fields first, so "DOB: 03/14/1957" goes as a whole.
 IDENTIFIER_PATTERNS: dict[str, re.Pattern[str]] = {
-    "field": re.compile(rf"(?im)\b{_FIELD_LABELS}\s*[:#]\s*[^\n;]*?(?=\s{{2,}}|[;\n]|(?-i:(?<![A-Z]))\.(?:\s|$)|$)"),
+    "field": re.compile(rf"(?im)\b{_FIELD_LABELS}[ \t]*[:#][ \t]*[^\n;]*?(?=\s{{2,}}|[;\n]|(?-i:(?<![A-Z]))\.(?:\s|$)|$)"),
     "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
     "datetime": re.compile(
         r"\b\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b"
@@ -74,11 +74,11 @@ def known_terms(values: Iterable[str | None], min_length: int = 3) -> list[str]:
 def _term_pattern(term: str) -> str:
     digits = re.sub(r"\D", "", term)
     if len(digits) >= 5 and len(digits) >= len(re.sub(r"[\s().\-/]", "", term)) - 1:
-        # a number (MRN, phone, date of birth): match its digits whatever separates them
-        body = _DIGIT_SEPARATORS.join(digits)
+        # a number (MRN, phone, date of birth): match its digits whatever separates or opens them
+        body = r"[(+]?" + _DIGIT_SEPARATORS.join(digits)
     else:
         body = r"\s+".join(re.escape(part) for part in term.split())
-    left = r"(?<!\w)" if term[:1].isalnum() else ""
+    left = r"(?<!\w)" if term[:1].isalnum() or body.startswith("[(+]") else ""
     right = r"(?!\w)" if term[-1:].isalnum() else ""
     return left + body + right
 
@@ -108,6 +108,7 @@ def clean_note(text: str, known: Iterable[str] = ()) -> str:
         known: identifiers of this patient to remove wherever they occur (see `known_terms`).
     """
     text = remove_known(text, known)
+    text = IDENTIFIER_PATTERNS["field"].sub(" ", text)  # before placeholders: "Name:  ___   Sex: F"
     text = PLACEHOLDERS.sub(" ", text)
     for pattern in IDENTIFIER_PATTERNS.values():
         text = pattern.sub(" ", text)

@@ -60,6 +60,7 @@ _MODULES: dict[str, str] = {
     "nifti": "climb.pipelines.sources.nifti",
     "connectome": "climb.pipelines.sources.connectome",
     "molecules": "climb.pipelines.sources.molecules",
+    "mimic-iv": "climb.pipelines.sources.mimic_iv",
     "chexpert": "climb.pipelines.sources.chexpert",
     "mimic-cxr": "climb.pipelines.sources.mimic_cxr",
     "vindr-cxr": "climb.pipelines.sources.vindr_cxr",

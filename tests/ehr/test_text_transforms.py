@@ -58,3 +58,11 @@ def test_cleaning_is_deterministic_and_idempotent():
     note = "Dr. Vasquez called 617-555-0199 on 2150-03-04 about ___."
     once = clean_note(note)
     assert once == clean_note(note) == clean_note(once) == "called on about ."
+
+
+def test_a_known_phone_number_goes_with_its_parentheses():
+    assert clean_note("call (617) 555-0101 or 617.555.0101 now", known_terms(["(617) 555-0101"])) == "call or now"
+
+
+def test_header_fields_with_placeholders_keep_the_fields_that_follow():
+    assert clean_note("Date of Birth:  ___             Sex:   M") == "Sex: M"
