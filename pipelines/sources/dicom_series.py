@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from climb.pipelines.limits import MAX_VOXELS, LimitExceeded
 from climb.pipelines.sources import SourceError
 from climb.storage import filesystem
 from climb.transforms.volume import GeometryError, RasLayout, ras_layout, series_geometry, to_hu
@@ -85,6 +86,7 @@ def read_series(
     urls: Sequence[str],
     storage_options: dict[str, Any] | None = None,
     tolerance: float = 0.02,
+    max_voxels: int = MAX_VOXELS,
 ) -> tuple[np.ndarray, RasLayout, str]:
     """Decode a series into the stored [Z, Y, X] RAS layout.
 
@@ -97,6 +99,7 @@ def read_series(
     Raises:
         SourceError: unreadable files, mixed series, duplicate files, inconsistent slice sizes, or
             a geometry problem (missing/duplicate slices, uneven spacing beyond `tolerance`).
+        LimitExceeded: Rows x Columns x slices above `max_voxels`, before any pixel is decoded.
     """
     import pydicom
 
@@ -111,6 +114,9 @@ def read_series(
     except GeometryError as exc:
         raise SourceError(str(exc)) from exc
     first = headers[0]
+    declared = first.rows * first.columns * len(headers)
+    if declared > max_voxels:
+        raise LimitExceeded(f"series Rows x Columns x slices = {declared:,} exceeds max_voxels={max_voxels:,}")
     ct = first.modality == "CT"
     layout = ras_layout((first.columns, first.rows, len(headers)), geometry.affine)
     volume = np.empty(layout.shape, dtype=np.int16 if ct else np.float32)

@@ -19,6 +19,7 @@ import io
 import math
 from typing import Any, Iterator
 
+from climb.pipelines.limits import limit
 from climb.pipelines.sources import Excluded, SourceInfo
 from climb.pipelines.sources.video_io import VIDEO_DEFAULTS, decode_video, finish_video
 from climb.schemas.sample import Record, Sample
@@ -81,7 +82,7 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     if record.options.get("exclude"):
         raise Excluded(record.options["exclude"])
     with local_copy(record.paths[0], options.get("storage_options"), suffix=".avi") as path:
-        frames, fps = decode_video(path)
+        frames, fps = decode_video(path, limit(options, "max_pixels"))
     if not fps > 0:
         fps = _number(record.label_row.get("FPS")) or 0.0
     video, meta = finish_video(frames, fps, options)

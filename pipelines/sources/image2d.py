@@ -7,7 +7,8 @@ transforms/image.py, so the source modules only describe their layout and label 
 
 Common options (all sources): `size` (long side resized to it and zero-padded to a square, as
 CLIMB's 224; null keeps the native size), `out_dtype` (uint8 | uint16; JPG/PNG keep their own
-depth), `clahe` (a CLAHE clip limit, or null for none). DICOM sources also take `window`
+depth), `clahe` (a CLAHE clip limit, or null for none), `max_pixels` (declared image size above
+which a file is refused before decoding; pipelines/limits.py). DICOM sources also take `window`
 (auto | minmax | full | lung | mediastinum | abdomen | climb | "center,width").
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from climb.pipelines.limits import MAX_PIXELS, check, image_header_pixels, limit
 from climb.pipelines.sources import SourceError
 from climb.storage import filesystem
 
@@ -93,10 +95,15 @@ def read_bytes(url: str, options: dict[str, Any]) -> bytes:
         raise SourceError(f"image file listed in the label sheet is missing: {path.rsplit('/', 1)[-1]}") from None
 
 
-def decode_image(data: bytes, color: bool) -> np.ndarray:
-    """JPG/PNG bytes -> uint8/uint16 [H, W] grayscale or [H, W, 3] RGB (OpenCV decodes BGR)."""
+def decode_image(data: bytes, color: bool, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """JPG/PNG bytes -> uint8/uint16 [H, W] grayscale or [H, W, 3] RGB (OpenCV decodes BGR).
+
+    The header's declared size is checked before decoding (pipelines/limits.py): OpenCV would
+    allocate a decompression bomb's full size first.
+    """
     import cv2
 
+    check("max_pixels", image_header_pixels(data), {"max_pixels": max_pixels}, "image header width x height")
     flags = cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH
     img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if img is None:
@@ -123,7 +130,7 @@ def standardize(img: np.ndarray, options: dict[str, Any], spacing: list[float] |
 
 def read_image(url: str, options: dict[str, Any], color: bool) -> tuple[np.ndarray, dict[str, Any]]:
     """Read and standardize a JPG/PNG image file (no spacing: these formats carry none)."""
-    return standardize(decode_image(read_bytes(url, options), color), options)
+    return standardize(decode_image(read_bytes(url, options), color, limit(options, "max_pixels")), options)
 
 
 def read_dicom(url: str, options: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
@@ -144,6 +151,8 @@ def read_dicom(url: str, options: dict[str, Any]) -> tuple[np.ndarray, dict[str,
         raise SourceError(f"not a readable DICOM file: {exc}") from exc
     if "PixelData" not in ds:
         raise SourceError("DICOM file has no pixel data")
+    declared = int(ds.get("Rows") or 0) * int(ds.get("Columns") or 0) * int(ds.get("NumberOfFrames") or 1)
+    check("max_pixels", declared, options, "DICOM Rows x Columns x NumberOfFrames")
     size, out_dtype, clip = image_settings(options)
     window = options.get("window", "auto")
     image, meta = dicom_to_image(ds, window=window, out_dtype=out_dtype, size=size, clahe_clip=clip)

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from climb.pipelines.limits import check
 from climb.pipelines.sources import Excluded, SourceError, SourceInfo
 from climb.pipelines.sources.metaimage import MetaImageError, decode_data, parse_header, split_local
 from climb.pipelines.sources.volumes import VOLUME_DEFAULTS, finish_volume
@@ -97,8 +98,9 @@ def nodule_size_label(findings: list[dict[str, str]]) -> list[int | None]:
     return [small, large]
 
 
-def read_metaimage(url: str, storage_options: dict[str, Any] | None = None) -> tuple[np.ndarray, Any]:
-    """A MetaImage CT as int16 HU in the stored RAS layout."""
+def read_metaimage(url: str, options: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    """A MetaImage CT as int16 HU in the stored RAS layout; DimSize above max_voxels is refused unread."""
+    storage_options = options.get("storage_options")
     try:
         blob = read_bytes(url, storage_options)
     except FileNotFoundError as exc:
@@ -106,6 +108,7 @@ def read_metaimage(url: str, storage_options: dict[str, Any] | None = None) -> t
     try:
         text, local = split_local(blob)
         header = parse_header(text)
+        check("max_voxels", int(np.prod(header.dim_size, dtype=np.int64)), options, "MetaImage DimSize voxels")
         if header.data_file.upper() == "LOCAL":
             data = local
         else:
@@ -128,7 +131,7 @@ def read_metaimage(url: str, storage_options: dict[str, Any] | None = None) -> t
 def read(record: Record, options: dict[str, Any]) -> Sample:
     if record.options.get("exclude"):
         raise Excluded(record.options["exclude"])
-    volume, layout = read_metaimage(record.paths[0], options.get("storage_options"))
+    volume, layout = read_metaimage(record.paths[0], options)
     volume, meta = finish_volume(volume, layout, ct=True, options=options, window="lung")
     return Sample(
         arrays={"volume": volume},

@@ -132,6 +132,9 @@ def parse_header(text: str) -> MetaHeader:
     data_file = fields["ElementDataFile"]
     if data_file.upper().startswith("LIST") or "%" in data_file:
         raise MetaImageError(f"ElementDataFile {data_file!r}: multi-file data is not supported")
+    if "/" in data_file or "\\" in data_file or data_file in (".", ".."):
+        # a header must not make the reader open files outside its own folder (../, absolute paths)
+        raise MetaImageError(f"ElementDataFile {data_file!r} must be a file name in the header's folder")
     return MetaHeader(
         dim_size=dims,  # type: ignore[arg-type]
         spacing=spacing,  # type: ignore[arg-type]
@@ -157,8 +160,9 @@ def decode_data(header: MetaHeader, data: bytes) -> np.ndarray:
     """The voxel block as a [z, y, x] array (x varies fastest on disk)."""
     data = data[header.header_size:]
     if header.compressed:
+        # at most one byte more than the header declares: a zlib bomb cannot inflate further
         try:
-            data = zlib.decompress(data)
+            data = zlib.decompressobj().decompress(data, header.nbytes + 1)
         except zlib.error as exc:
             raise MetaImageError(f"compressed data block is corrupt: {exc}") from exc
     if len(data) != header.nbytes:

@@ -21,6 +21,7 @@ import csv
 import io
 from typing import Any, Iterator
 
+from climb.pipelines.limits import limit
 from climb.pipelines.sources import Excluded, SourceError, SourceInfo
 from climb.pipelines.sources.dicom_series import read_series
 from climb.pipelines.sources.volumes import VOLUME_DEFAULTS, finish_volume
@@ -101,7 +102,7 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     if len(record.paths) != listed:
         raise SourceError(f"{SHEET} lists {listed} slices for this series, its folder holds {len(record.paths)}")
     volume, layout, modality = read_series(
-        record.paths, options.get("storage_options"), float(options.get("spacing_tolerance", 0.02))
+        record.paths, options.get("storage_options"), float(options.get("spacing_tolerance", 0.02)), limit(options, "max_voxels")
     )
     if modality != "CT":
         raise SourceError(f"expected a CT series, got Modality {modality!r}")

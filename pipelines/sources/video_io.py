@@ -5,6 +5,7 @@ Options shared by the video sources:
     fps         or resample to this frame rate (frames are never invented)
     size        [height, width] (or one number for a square) to resize to, aspect kept with padding
     color       "rgb" (default, [T, H, W, 3]) or "gray" ([T, H, W], BT.601 luma)
+    max_pixels  width x height x frames above which decoding stops (pipelines/limits.py)
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from climb.pipelines.limits import MAX_PIXELS, LimitExceeded
 from climb.pipelines.sources import SourceError
 from climb.transforms.video import bgr_to_rgb, resize_frames, sample_indices, set_color, to_uint8
 
 VIDEO_DEFAULTS: dict[str, Any] = {"num_frames": None, "fps": None, "size": None, "color": "rgb"}
 
 
-def decode_video(path: str) -> tuple[np.ndarray, float]:
-    """All frames of a video file as RGB uint8 [T, H, W, 3], and the container's frame rate (0 if unknown)."""
+def decode_video(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, float]:
+    """All frames of a video file as RGB uint8 [T, H, W, 3], and the container's frame rate (0 if unknown).
+
+    Decoding stops with LimitExceeded once the frames read so far pass `max_pixels` (width x height
+    x frames; pipelines/limits.py): a container's frame count can lie, so it is enforced as read.
+    """
     import cv2
 
     if not os.path.exists(path):
@@ -32,10 +38,14 @@ def decode_video(path: str) -> tuple[np.ndarray, float]:
             raise SourceError("OpenCV cannot open the video (unknown container or codec, or not a video)")
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         frames = []
+        pixels = 0
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
+            pixels += frame.shape[0] * frame.shape[1]
+            if pixels > max_pixels:
+                raise LimitExceeded(f"video frames pass max_pixels={max_pixels:,} after {len(frames)} frames")
             frames.append(frame)
     finally:
         cap.release()
@@ -56,12 +66,13 @@ def dicom_frame_rate(ds: Any) -> float | None:
     return None
 
 
-def decode_dicom_cine(path: str) -> tuple[np.ndarray, float | None]:
+def decode_dicom_cine(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, float | None]:
     """A multi-frame DICOM (ultrasound cine, XA) as uint8 frames and its frame rate.
 
     Colour (RGB, YBR_* which pydicom converts to RGB, palette colour through its LUT) gives
     [T, H, W, 3]; 8-bit grayscale gives [T, H, W]; deeper grayscale is windowed per clip by
-    transforms/image.py's DICOM display pipeline.
+    transforms/image.py's DICOM display pipeline. Rows x Columns x NumberOfFrames above
+    `max_pixels` is refused before decoding.
     """
     import pydicom
     from pydicom.pixels import apply_color_lut
@@ -77,6 +88,9 @@ def decode_dicom_cine(path: str) -> tuple[np.ndarray, float | None]:
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames < 2:
         raise SourceError(f"not a cine: {frames} frame")
+    declared = int(ds.get("Rows") or 0) * int(ds.get("Columns") or 0) * frames
+    if declared > max_pixels:
+        raise LimitExceeded(f"DICOM Rows x Columns x NumberOfFrames = {declared:,} exceeds max_pixels={max_pixels:,}")
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - decoder errors vary by transfer syntax
