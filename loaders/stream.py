@@ -1,0 +1,200 @@
+"""`ClimbDataset`: stream one split of a converted dataset into PyTorch, exactly partitioned and resumable.
+
+    ds = ClimbDataset("s3://bucket/out/ptbxl", split="train", seed=0, modalities=("signal",))
+    loader = ds.loader(batch_size=32, num_workers=2)      # a DataLoader that keeps ds's position
+    for epoch in range(start_epoch, epochs):
+        ds.set_epoch(epoch)
+        for batch in loader: ...
+        checkpoint["data"] = ds.state_dict()            # {manifest, seed, epoch, samples_seen}
+
+The iterator only runs plan -> read -> decode -> transform; the order is plan.py's, the bytes
+shards.py's. Progress is counted where batches reach the training loop (in the main process), as
+samples consumed by all ranks together, so a state dict taken at a synchronous step resumes the same
+global order on any world size or worker count. A plain DataLoader works too (every sample still
+read exactly once per rank share), but only `loader()` or num_workers=0 tracks progress.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from climb.loaders.collate import batch_size_of, collate
+from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_specs
+from climb.loaders.io import RetryPolicy, ShardCache
+from climb.loaders.plan import World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
+from climb.loaders.shards import DatasetInfo, SampleReader, open_dataset
+
+STATE_VERSION = 1
+Transform = Callable[[dict[str, Any], np.random.Generator], dict[str, Any]]
+
+
+def detect_world(rank: int | None, world_size: int | None) -> World:
+    """The edge: torch.distributed and DataLoader worker info are read here and nowhere else."""
+    import torch.distributed as dist
+
+    live = dist.is_available() and dist.is_initialized()
+    world_size = world_size if world_size is not None else (dist.get_world_size() if live else 1)
+    rank = rank if rank is not None else (dist.get_rank() if live else 0)
+    info = get_worker_info()
+    return World(rank=rank, world_size=world_size, worker=info.id if info else 0, num_workers=info.num_workers if info else 1)
+
+
+class StreamLoader(DataLoader):
+    """A DataLoader that advances its dataset's position as batches reach the caller."""
+
+    def __iter__(self):
+        ds = self.dataset
+        if self.num_workers == 0:
+            yield from super().__iter__()
+            return
+        start, ranks = ds._resume, ds.world().world_size
+        batches = super().__iter__()  # workers start here, with the resume position in their copy
+        ds._resume, ds._seen = 0, start
+        for batch in batches:
+            ds._seen += batch_size_of(batch) * ranks
+            yield batch
+
+
+class Stream(IterableDataset, ABC):
+    """Shared machinery of ClimbDataset and MixedDataset: position, state, partition, read, decode."""
+
+    def __init__(self, seed: int, rank: int | None, world_size: int | None, batch_size: int | None, tail: str,
+                 on_error: str, transform: Transform | None, retry: RetryPolicy):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.seed, self.rank, self.world_size, self.batch_size = seed, rank, world_size, batch_size
+        self.tail, self.on_error, self.transform, self.retry = tail, on_error, transform, retry
+        self.epoch, self._resume, self._seen = 0, 0, 0
+        per_rank_count(0, 1, tail)
+
+    # Subclasses define the epoch's global order and how to read it.
+    tasks: dict[str, TaskSpec]
+    sources: list[tuple[DatasetInfo, dict | None, tuple[str, ...] | None, ShardCache | None]]
+
+    @abstractmethod
+    def epoch_length(self) -> int:
+        """Length of one epoch's global order."""
+
+    @abstractmethod
+    def reads(self, positions: np.ndarray) -> np.ndarray:
+        """int64 [n, 3] (dataset, shard, sample) for positions of this epoch's global order."""
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """What a state dict must match to be resumable here (manifest hashes, split, mixing)."""
+
+    def world(self) -> World:
+        return detect_world(self.rank, self.world_size)
+
+    def __len__(self) -> int:
+        """Samples each rank yields in a whole epoch."""
+        return per_rank_count(self.epoch_length(), self.world().world_size, self.tail)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's order; a new epoch starts from its beginning, the resumed one does not."""
+        if epoch != self.epoch:
+            self.epoch, self._resume, self._seen = epoch, 0, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, **self.identity(), "seed": self.seed, "epoch": self.epoch,
+                "samples_seen": self._seen, "world_size": self.world().world_size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue where `state` stopped; refuses a state taken on other data or another seed."""
+        for name, value in {**self.identity(), "seed": self.seed}.items():
+            if state.get(name) != value:
+                raise ValueError(f"state_dict {name} {state.get(name)!r} does not match this dataset's {value!r}")
+        self.epoch, self._resume, self._seen = int(state["epoch"]), int(state["samples_seen"]), int(state["samples_seen"])
+
+    def loader(self, batch_size: int, num_workers: int = 0, **kwargs: Any) -> StreamLoader:
+        """A DataLoader over this dataset that tracks progress for state_dict()."""
+        if kwargs.get("persistent_workers"):
+            raise ValueError("persistent_workers would keep the first epoch's plan in the workers; leave it off")
+        self.batch_size = batch_size
+        kwargs.setdefault("collate_fn", collate)
+        return StreamLoader(self, batch_size=batch_size, num_workers=num_workers, **kwargs)
+
+    def __iter__(self):
+        world = self.world()
+        start, main = self._resume, get_worker_info() is None
+        part = partition(self.epoch_length(), start, world, self.batch_size, self.tail)
+        if main:
+            self._resume, self._seen = 0, start
+        reads = self.reads(part.positions)
+        infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
+        reader = SampleReader(infos, options, modalities, self.retry, caches)
+        for i, item in enumerate(reader.samples(reads)):
+            sample = self._decode(item, infos[int(reads[i, 0])], reads[i], int(part.positions[i]))
+            if main:
+                self._seen = start + (i + 1) * world.world_size
+            yield sample
+
+    def _decode(self, item: Any, info: DatasetInfo, read: np.ndarray, position: int) -> dict[str, Any]:
+        key = item[0] if isinstance(item, tuple) else f"{info.shards[int(read[1])]['path']}#{int(read[2])}"
+        try:
+            if isinstance(item, BaseException):
+                raise item
+            sample = decode_sample(key, item[1], self.tasks)
+            sample["__url__"] = info.url
+            if self.transform is not None:
+                sample = self.transform(sample, sample_rng(self.seed, self.epoch, position, manifest_key(info.sha256)))
+            return sample
+        except Exception as exc:  # noqa: BLE001 - the on_error policy decides
+            if self.on_error == "raise":
+                raise
+            return placeholder(key, self.tasks, exc)
+
+
+class ClimbDataset(Stream):
+    """One split of one converted dataset (a folder with manifest.json, local or s3://).
+
+    Args:
+        manifest_url: the dataset folder or its manifest.json.
+        split: which split to stream.
+        seed: selects the order (with the epoch and the manifest hash).
+        shuffle: False streams in manifest order (evaluation).
+        rank, world_size: default from torch.distributed when initialized, else 0 and 1.
+        modalities: fields to read (e.g. ("image", "signal")); None reads every member.
+        tasks: label tasks to return; None takes every task of the manifest.
+        storage_options: fsspec options (e.g. {"client_kwargs": {"endpoint_url": ...}}).
+        batch_size: the DataLoader batch size (set by loader()); fixes which worker reads what.
+        tail: "wrap" repeats a few samples so all ranks get equal counts; "drop" drops them.
+        shuffle_window: samples per shuffle block (a reader needs the shards of one block).
+        cache_dir, cache_bytes: optional verified local shard cache and its size bound.
+        on_error: "raise", or "skip" (the sample becomes a masked placeholder with "__error__").
+        transform: f(sample, rng) -> sample, run in the worker with a per-sample generator.
+    """
+
+    def __init__(self, manifest_url: str, split: str = "train", seed: int = 0, shuffle: bool = True,
+                 rank: int | None = None, world_size: int | None = None, modalities: Sequence[str] | None = None,
+                 tasks: Sequence[str] | None = None, storage_options: dict[str, Any] | None = None, *,
+                 batch_size: int | None = None, tail: str = "wrap", shuffle_window: int = 8192,
+                 cache_dir: str | None = None, cache_bytes: int | None = None, on_error: str = "raise",
+                 transform: Transform | None = None, retry: RetryPolicy = RetryPolicy()):
+        super().__init__(seed, rank, world_size, batch_size, tail, on_error, transform, retry)
+        self.info = open_dataset(manifest_url, split, storage_options, retry)
+        self.shuffle, self.shuffle_window = shuffle, shuffle_window
+        self.modalities = tuple(modalities) if modalities is not None else None
+        self.storage_options = storage_options
+        self.tasks = task_specs([self.info.manifest.get("tasks", {})], tuple(tasks) if tasks is not None else None)
+        self.cache = ShardCache(cache_dir, cache_bytes) if cache_dir else None
+        self.sources = [(self.info, storage_options, self.modalities, self.cache)]
+
+    def epoch_length(self) -> int:
+        return self.info.total
+
+    def order(self, epoch: int, cycle: int = 0) -> np.ndarray:
+        """int64 [N, 2] (shard, sample): the world-independent order of an epoch."""
+        return epoch_order(self.info.counts, self.seed, epoch, manifest_key(self.info.sha256),
+                           self.shuffle, self.shuffle_window, cycle)
+
+    def reads(self, positions: np.ndarray) -> np.ndarray:
+        picked = self.order(self.epoch)[positions]
+        return np.concatenate([np.zeros((len(picked), 1), dtype=np.int64), picked], axis=1)
+
+    def identity(self) -> dict[str, Any]:
+        return {"manifest_sha256": self.info.sha256, "split": self.info.split}

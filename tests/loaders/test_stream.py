@@ -1,0 +1,65 @@
+"""ClimbDataset under DDP-like worlds: 2 ranks (simulated in-process) x 3 real DataLoader workers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from climb.loaders import ClimbDataset
+from climb.loaders.plan import World, partition
+from tests.loaders.conftest import split_keys
+
+RANKS, WORKERS, BATCH = 2, 3, 4
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+
+
+def rank_keys(dataset, rank, ranks=RANKS, workers=WORKERS, epoch=0, tail="drop", seed=0, batch=BATCH):
+    ds = ClimbDataset(str(dataset), split="train", seed=seed, rank=rank, world_size=ranks, tail=tail)
+    ds.set_epoch(epoch)
+    return [k for b in ds.loader(batch_size=batch, num_workers=workers) for k in b["__key__"]], len(ds)
+
+
+@pytest.fixture(scope="module")
+def runs(dataset):
+    """Each rank's key stream for a few (tail, epoch, seed) settings: {setting: [(keys, len)] per rank}."""
+    settings = {"drop0": ("drop", 0, 0), "drop0again": ("drop", 0, 0), "drop1": ("drop", 1, 0), "wrap0": ("wrap", 0, 0)}
+    return {name: [rank_keys(dataset, r, tail=t, epoch=e, seed=s) for r in range(RANKS)] for name, (t, e, s) in settings.items()}
+
+
+def test_drop_reads_every_sample_at_most_once_and_drops_only_the_odd_one(runs, dataset):
+    everything = [k for keys, _ in runs["drop0"] for k in keys]
+    assert len(everything) == len(set(everything))
+    train = split_keys(dataset, "train")
+    assert len(train) == 97
+    assert set(everything) <= set(train)
+    assert len(everything) == 96
+
+
+def test_every_rank_gets_the_same_count_with_both_tail_policies(runs):
+    for name in ("drop0", "wrap0"):
+        counts = {len(keys) for keys, _ in runs[name]}
+        lengths = {n for _, n in runs[name]}
+        assert counts == lengths and len(counts) == 1, name
+    assert runs["drop0"][0][1] == 48 and runs["wrap0"][0][1] == 49
+
+
+def test_wrap_reads_everything_and_repeats_exactly_the_declared_padding(runs, dataset):
+    everything = Counter(k for keys, _ in runs["wrap0"] for k in keys)
+    assert set(everything) == set(split_keys(dataset, "train"))
+    padding = partition(97, 0, World(0, RANKS), BATCH, "wrap").padding
+    assert padding == 1
+    assert sum(everything.values()) == 97 + padding
+    assert [n for n in everything.values() if n > 1] == [2]
+
+
+def test_same_seed_and_epoch_give_the_same_order_another_epoch_another(runs):
+    assert runs["drop0"] == runs["drop0again"]
+    assert runs["drop0"][0][0] != runs["drop1"][0][0]
+
+
+def test_workers_do_not_change_what_a_rank_reads(runs, dataset):
+    """The rank stream with 3 workers equals the in-process stream (num_workers=0)."""
+    for rank in range(RANKS):
+        keys, _ = rank_keys(dataset, rank, workers=0)
+        assert keys == runs["drop0"][rank][0]
