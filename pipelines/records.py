@@ -6,6 +6,7 @@ must not depend on the runner (key, split, order), so the parallel part only dec
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -37,6 +38,20 @@ def relative_path(path: str, raw_url: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
+def escapes_root(path: str, raw_url: str) -> bool:
+    """True for a path built under raw_url whose `..` segments lead out of it.
+
+    Sources build file URLs from label-sheet cells and headers (`raw/train/../../etc/x`); such a
+    record must not make the pipeline read outside the raw folder. Paths that never started
+    under raw_url (a source's deliberate second root) are not judged here.
+    """
+    root = raw_url.rstrip("/")
+    if not path.startswith(root + "/"):
+        return False
+    inner = posixpath.normpath(path[len(root) + 1:])
+    return inner == ".." or inner.startswith("../")
+
+
 def prepare(
     records: Iterable[Record],
     *,
@@ -49,11 +64,12 @@ def prepare(
     """Pseudonymize, assign splits and orders, and set aside duplicate keys.
 
     Records are sorted by their raw sample id first, so the result does not depend on the order in
-    which the source listed files. A second record with the same sample id is quarantined (stage
-    "discover"), never silently merged.
+    which the source listed files. A second record with the same sample id, and a record naming a
+    file outside raw_url through `..` (escapes_root), are quarantined (stage "discover"), never
+    silently merged or read.
 
     Returns:
-        (work items in sample-id order, quarantine entries for duplicates).
+        (work items in sample-id order, quarantine entries for duplicates and unsafe paths).
     """
     ordered = sorted(records, key=lambda r: (r.sample_id, r.paths))
     if limit is not None:
@@ -77,6 +93,18 @@ def prepare(
             )
             continue
         seen.add(sample_key)
+        if any(escapes_root(p, raw_url) for p in rec.paths):
+            duplicates.append(
+                {
+                    "kind": "quarantined",
+                    "source_path": rel,
+                    "stage": "discover",
+                    "error_type": "UnsafePath",
+                    "message": "a file path built from the raw data leaves RAW_URL through '..'; not read",
+                    "source_sha256": None,
+                }
+            )
+            continue
         subject = pseudonymize(rec.subject_id, key, "subject")
         group = subject if rec.group_id is None else pseudonymize(rec.group_id, key, f"group:{rec.source}")
         items.append(

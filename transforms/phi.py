@@ -49,11 +49,13 @@ def key_id(key: bytes) -> str:
 def pseudonymize(value: str, key: bytes, namespace: str = "subject", length: int = 24) -> str:
     """Keyed hash of an identifier, hex, `length` characters (96 bits by default).
 
-    The namespace keeps a subject id and a study id with the same digits from colliding.
+    The namespace keeps a subject id and a study id with the same digits from colliding. Ids made
+    from file names that are not valid UTF-8 (Python lists them with surrogate escapes) hash their
+    original bytes, so one odd name cannot stop a conversion.
     """
     if not isinstance(value, str) or not value:
         raise ValueError(f"cannot pseudonymize an empty {namespace} id")
-    mac = hmac.new(key, f"{namespace}\x1f{value}".encode("utf-8"), hashlib.sha256)
+    mac = hmac.new(key, f"{namespace}\x1f{value}".encode("utf-8", "surrogateescape"), hashlib.sha256)
     return mac.hexdigest()[:length]
 
 

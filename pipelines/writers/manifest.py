@@ -16,6 +16,7 @@ from climb.pipelines.writers.members import json_bytes
 from climb.schemas.manifest import MANIFEST_VERSION, validate_manifest
 from climb.schemas.sample import SCHEMA_VERSION
 from climb.schemas.tasks import TASKS
+from climb.transforms.safe_text import spreadsheet_safe
 from climb.version import CODE_VERSION
 
 
@@ -78,7 +79,7 @@ def build_manifest(
         reasons[f"{e['stage']}:{e['error_type']}"] += 1
     exclusions: dict[str, int] = defaultdict(int)
     for e in excluded:
-        exclusions[e["reason"]] += 1
+        exclusions[spreadsheet_safe(e["reason"])] += 1
     volumes = sorted((e["volume"] for e in written if e.get("volume")), key=lambda v: v["path"])
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -109,9 +110,12 @@ def build_manifest(
 
 
 def quarantine_lines(entries: list[dict[str, Any]]) -> bytes:
-    """quarantine.jsonl: one line per quarantined sample, sorted, without internal fields."""
+    """quarantine.jsonl: one line per quarantined sample, sorted, without internal fields.
+
+    Paths and messages echo raw data (file names, sheet cells), so they pass spreadsheet_safe.
+    """
     rows = [
-        {k: e.get(k) for k in ("source_path", "stage", "error_type", "message")}
+        {k: spreadsheet_safe(str(e.get(k))) for k in ("source_path", "stage", "error_type", "message")}
         for e in entries
         if e["kind"] == "quarantined"
     ]
