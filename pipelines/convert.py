@@ -36,7 +36,7 @@ import apache_beam as beam  # noqa: E402 - after the filter, so the import stays
 
 from climb.pipelines.process import Context, numpy_free, process_item
 from climb.pipelines.records import WorkItem, batches, prepare
-from climb.pipelines.sources import get_source
+from climb.pipelines.sources import SourceError, get_source
 from climb.pipelines.writers.manifest import build_manifest, croissant, quarantine_lines
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, write_shard
@@ -238,7 +238,7 @@ def pipe_atomic(fs, target: str, data: bytes) -> None:
 
 
 class Finalize(beam.DoFn):
-    """Write quarantine.jsonl, croissant.json and, last, manifest.json; then drop the staging area."""
+    """Write quarantine.jsonl and croissant.json, drop the staging area, and write manifest.json last."""
 
     def __init__(self, ctx: Context, config: dict[str, Any], task_names: tuple[str, ...], extra: list[dict[str, Any]]):
         self.ctx = ctx
@@ -258,9 +258,11 @@ class Finalize(beam.DoFn):
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
         pipe_atomic(fs, f"{root}/quarantine.jsonl", quarantine_lines(entries))
         pipe_atomic(fs, f"{root}/croissant.json", json_bytes(croissant(manifest)))
-        pipe_atomic(fs, f"{root}/manifest.json", json_bytes(manifest))
+        # staging goes before the commit point: a run killed in between leaves no manifest (and is
+        # redone), never a finished manifest beside leftovers that would differ from a clean run
         if fs.exists(f"{root}/{STAGING}"):
             fs.rm(f"{root}/{STAGING}", recursive=True)
+        pipe_atomic(fs, f"{root}/manifest.json", json_bytes(manifest))
         yield "manifest.json"
 
 
@@ -323,6 +325,26 @@ def _progress(cfg: ConvertConfig, opts: dict[str, Any], total: int, stop: thread
         bar.update(max(0, total - bar.n))
 
 
+def _discover(info, cfg: ConvertConfig, options: dict[str, Any]) -> list:
+    """The source's records; a label sheet it cannot use stops the run with one clear line.
+
+    Per-sample problems are quarantined later; these are whole-dataset ones (a sheet in another
+    encoding, a missing column, a malformed row the source refuses), which no sample survives.
+    Missing files stay FileNotFoundError, which the CLI already reports as a user error.
+    """
+    try:
+        return list(info.discover(cfg.raw_url, options))
+    except UnicodeDecodeError as exc:
+        raise ConvertError(
+            f"{cfg.source}: a label sheet under {cfg.raw_url} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "re-save it as UTF-8"
+        ) from exc
+    except KeyError as exc:
+        raise ConvertError(f"{cfg.source}: a label sheet under {cfg.raw_url} has no column {exc.args[0]!r}") from exc
+    except (SourceError, ValueError) as exc:
+        raise ConvertError(f"{cfg.source}: cannot list the samples under {cfg.raw_url}: {exc}") from exc
+
+
 def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
     """Run one conversion and return its manifest.
 
@@ -341,7 +363,7 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
     raw_fs, raw_root = filesystem(cfg.raw_url, raw_opts)
     if not raw_fs.exists(raw_root):
         raise ConvertError(f"raw folder {cfg.raw_url} does not exist; check the path (RAW_URL)")
-    records = list(info.discover(cfg.raw_url, {**options, "storage_options": raw_opts}))
+    records = _discover(info, cfg, {**options, "storage_options": raw_opts})
     items, duplicates = prepare(records, key=key, salt=cfg.salt, raw_url=cfg.raw_url, fractions=fractions, limit=cfg.limit)
     if not items:
         raise ConvertError(f"source {cfg.source} found no samples under {cfg.raw_url}; is this the right folder and source?")
