@@ -11,9 +11,14 @@ Two choices run through every encoder:
   statistics would mix datasets and tie one sample's embedding to its batch mates. With GroupNorm every
   embedding is a function of its own sample only (the batch-permutation test relies on this too).
 
-Inputs whose width differs between datasets (signal channels, node/edge/tabular features) are handled
-without per-dataset layers, so one model accepts any manifest: signals encode each channel with a
-shared 1D CNN and pool over channels; feature vectors are zero-padded or truncated to a fixed width.
+Inputs whose width differs between datasets (signal channels, node/edge features, tabular keys) are
+handled without per-dataset layers, so one model accepts any manifest: signals encode each channel
+with a shared 1D CNN and pool over channels; node and edge features are zero-padded or truncated to a
+fixed width; tabular rows are hashed by key into a fixed number of buckets.
+
+Inputs are batches in the layout of `climb.loaders.collate`: images [B, H, W] or [B, H, W, 3] and
+videos [B, T, H, W(, 3)] channel-last as stored, zero-padded to the largest sample, with optional
+validity masks (image [B, H, W], signal and video [B, T]) that keep padding out of the statistics.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,16 +36,34 @@ _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _POOL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
 
-def standardize(x: torch.Tensor, dims: tuple[int, ...], eps: float = 1e-5) -> torch.Tensor:
-    """Z-score `x` over `dims` (per sample and channel); constant inputs become zeros, not NaN."""
+def standardize(x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
+    """Z-score `x` over `dims` (per sample and channel); constant inputs become zeros, not NaN.
+
+    With a `mask` (bool, broadcastable to x, True on real entries) the statistics come from real
+    entries only and padding comes out as 0, the standardized mean.
+    """
     x = x.float()
-    mean = x.mean(dims, keepdim=True)
-    std = x.std(dims, keepdim=True, unbiased=False)
-    return (x - mean) / (std + eps)
+    if mask is None:
+        mean = x.mean(dims, keepdim=True)
+        std = x.std(dims, keepdim=True, unbiased=False)
+        return (x - mean) / (std + eps)
+    weight = mask.to(x.dtype).expand_as(x)
+    count = weight.sum(dims, keepdim=True).clamp(min=1)
+    mean = (x * weight).sum(dims, keepdim=True) / count
+    std = ((x - mean).square() * weight).sum(dims, keepdim=True).div(count).sqrt()
+    return (x - mean) / (std + eps) * weight
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """Mean of x over `dim`, counting only entries where mask (broadcastable to x) is True."""
+    if mask is None:
+        return x.mean(dim)
+    weight = mask.to(x.dtype).expand_as(x)
+    return (x * weight).sum(dim) / weight.sum(dim).clamp(min=1)
 
 
 def fit_width(x: torch.Tensor, width: int) -> torch.Tensor:
-    """Zero-pad or truncate the last axis to `width`, so datasets with different feature counts share layers."""
+    """Zero-pad or truncate the last axis to `width`, so graphs with different feature counts share layers."""
     x = torch.nan_to_num(x.float())
     if x.shape[-1] >= width:
         return x[..., :width]
@@ -65,18 +90,22 @@ def conv_net(nd: int, in_channels: int, width: int, depth: int, out_dim: int, ke
 
 
 class ImageEncoder(nn.Module):
-    """2D CNN for `image` [B, C, H, W] with C = 1 (grayscale) or 3 (RGB), any integer or float dtype."""
+    """2D CNN for `image` [B, H, W] (grayscale) or [B, H, W, 3] (RGB), uint8, uint16 or float."""
 
     def __init__(self, dim: int, width: int = 16, depth: int = 4) -> None:
         super().__init__()
         self.net = conv_net(2, 3, width, depth, dim)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if image.dim() != 4 or image.shape[1] not in (1, 3):
-            raise ValueError(f"image must be [B, 1|3, H, W], got {tuple(image.shape)}")
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """mask: bool [B, H, W], True on real pixels (the rest is collate padding)."""
+        if image.dim() == 3:
+            image = image.unsqueeze(-1)
+        if image.dim() != 4 or image.shape[-1] not in (1, 3):
+            raise ValueError(f"image must be [B, H, W] or [B, H, W, 3], got {tuple(image.shape)}")
+        x = image.permute(0, 3, 1, 2)  # [B, H, W, C] -> [B, C, H, W]
+        x = standardize(x, (2, 3), None if mask is None else mask.unsqueeze(1))
         # Grayscale is repeated to 3 channels so CXR and dermoscopy share the first layer.
-        x = standardize(image, (2, 3)).expand(-1, 3, -1, -1)
-        return self.net(x)
+        return self.net(x.expand(-1, 3, -1, -1))
 
 
 class SignalEncoder(nn.Module):
@@ -85,28 +114,34 @@ class SignalEncoder(nn.Module):
     Each channel is encoded alone by one shared CNN ([B*C, 1, T]); a learned embedding of the
     channel's position is added and mixed non-linearly before the mean over channels, so lead order
     still matters (the schema fixes it: ECG leads are stored in the standard 12-lead order) while a
-    19-channel EEG and a 12-lead ECG go through the same weights.
+    19-channel EEG and a 12-lead ECG go through the same weights. A channel that is exactly zero
+    throughout (collate padding when a batch mixes channel counts, or a disconnected lead) carries no
+    information and is left out of the statistics and the mean. The z-score is one per sample over
+    all live channels, so units (mV or uV) do not matter but the relative amplitude of leads, which
+    carries diagnoses such as voltage criteria of hypertrophy, survives.
     """
 
-    def __init__(self, dim: int, width: int = 16, depth: int = 5, max_channels: int = 64) -> None:
+    def __init__(self, dim: int, width: int = 8, depth: int = 5, max_channels: int = 64) -> None:
         super().__init__()
         self.net = conv_net(1, 1, width, depth, dim, kernel=7)
         self.channel = nn.Embedding(max_channels, dim)
         self.mix = nn.Sequential(nn.Linear(dim, dim), nn.GELU())
         self.max_channels = max_channels
 
-    def forward(self, signal: torch.Tensor) -> torch.Tensor:
+    def forward(self, signal: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """mask: bool [B, T], True on real time steps (the rest is collate padding)."""
         if signal.dim() != 3:
             raise ValueError(f"signal must be [B, C, T], got {tuple(signal.shape)}")
         b, c, t = signal.shape
         if c > self.max_channels:
             raise ValueError(f"signal has {c} channels; this encoder takes at most {self.max_channels}")
-        x = standardize(signal, (2,))
+        live = (signal != 0).any(2).unsqueeze(2)  # [B, C, 1]
+        x = standardize(signal, (1, 2), live if mask is None else live & mask.unsqueeze(1))
         # [B, C, T] -> [B*C, 1, T]: one sequence per channel through the shared CNN.
         h = self.net(x.reshape(b * c, 1, t))
         # [B*C, dim] -> [B, C, dim]
-        h = h.reshape(b, c, -1) + self.channel.weight[:c]
-        return self.mix(h).mean(1)
+        h = self.mix(h.reshape(b, c, -1) + self.channel.weight[:c])
+        return masked_mean(h, live, 1)
 
 
 class VolumeEncoder(nn.Module):
@@ -123,7 +158,7 @@ class VolumeEncoder(nn.Module):
 
 
 class VideoEncoder(nn.Module):
-    """Frame encoder + temporal convolution for `video` [B, T, C, H, W] (a (2+1)D factorisation).
+    """Frame encoder + temporal convolution for `video` [B, T, H, W] or [B, T, H, W, 3] ((2+1)D).
 
     A 2D CNN embeds every frame, a 1D convolution over time mixes neighbouring frames (motion, e.g.
     the beating heart of an echo), and the mean over time gives one embedding for any clip length.
@@ -134,15 +169,16 @@ class VideoEncoder(nn.Module):
         self.frames = ImageEncoder(dim, width, depth)
         self.temporal = nn.Sequential(nn.Conv1d(dim, dim, 3, padding=1), nn.GELU())
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        if video.dim() != 5:
-            raise ValueError(f"video must be [B, T, C, H, W], got {tuple(video.shape)}")
+    def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """mask: bool [B, T], True on real frames (the rest is collate padding)."""
+        if video.dim() not in (4, 5):
+            raise ValueError(f"video must be [B, T, H, W] or [B, T, H, W, 3], got {tuple(video.shape)}")
         b, t = video.shape[:2]
-        # [B, T, C, H, W] -> [B*T, C, H, W]: every frame through the 2D encoder.
+        # [B, T, H, W(, 3)] -> [B*T, H, W(, 3)]: every frame through the 2D encoder.
         h = self.frames(video.flatten(0, 1))
         # [B*T, dim] -> [B, dim, T] for the convolution over time.
-        h = h.reshape(b, t, -1).transpose(1, 2)
-        return self.temporal(h).mean(2)
+        h = self.temporal(h.reshape(b, t, -1).transpose(1, 2))
+        return masked_mean(h, None if mask is None else mask.unsqueeze(1), 2)
 
 
 class _MessagePassing(nn.Module):
@@ -197,23 +233,52 @@ class GraphEncoder(nn.Module):
         return self.out(sums / counts)
 
 
-class TabularEncoder(nn.Module):
-    """MLP for `tabular` rows [B, F] with NaN marking missing values.
+def _flatten(value: Any, key: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf) pairs of a JSON value: {"labs": {"k": 4.1}} -> ("labs.k", 4.1)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flatten(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _flatten(v, f"{key}.{i}")
+    else:
+        yield key, value
 
-    Missing values become 0 plus a 1 in a parallel missing-indicator column, so "not measured" is an
-    input the model can use rather than a fake value.
+
+def hash_features(rows: list[dict[str, Any]], buckets: int) -> torch.Tensor:
+    """Feature hashing of tabular rows: float32 [B, 2 * buckets] = (values, seen indicators).
+
+    A number goes to bucket crc32(key) as sign(v) * log1p(|v|) (lab values span orders of magnitude);
+    a string goes to bucket crc32("key=value") as 1 (a hashed one-hot); None or NaN leaves its bucket
+    unseen, so "not measured" is an input of its own rather than a fake 0.
     """
+    values = np.zeros((len(rows), buckets), dtype=np.float32)
+    seen = np.zeros((len(rows), buckets), dtype=np.float32)
+    for i, row in enumerate(rows):
+        for key, value in _flatten(row, ""):
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                continue
+            if isinstance(value, str):
+                bucket, x = zlib.crc32(f"{key}={value}".encode()) % buckets, 1.0
+            else:
+                bucket, x = zlib.crc32(key.encode()) % buckets, math.copysign(math.log1p(abs(value)), value)
+            values[i, bucket] += x
+            seen[i, bucket] = 1.0
+    return torch.from_numpy(np.concatenate([values, seen], 1))
 
-    def __init__(self, dim: int, in_dim: int = 64, hidden: int = 128) -> None:
+
+class TabularEncoder(nn.Module):
+    """MLP over hashed `tabular` rows (a list of B JSON dicts); any keys, any dataset."""
+
+    def __init__(self, dim: int, buckets: int = 256, hidden: int = 128) -> None:
         super().__init__()
-        self.in_dim = in_dim
+        self.buckets = buckets
         self.net = nn.Sequential(
-            nn.Linear(2 * in_dim, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, dim)
+            nn.Linear(2 * buckets, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, dim)
         )
 
-    def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        missing = fit_width(torch.isnan(rows.float()).float(), self.in_dim)
-        return self.net(torch.cat([fit_width(rows, self.in_dim), missing], 1))
+    def forward(self, rows: list[dict[str, Any]]) -> torch.Tensor:
+        return self.net(hash_features(rows, self.buckets).to(self.net[0].weight.device))
 
 
 _WORD = re.compile(r"[a-z0-9]+")

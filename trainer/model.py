@@ -1,9 +1,9 @@
 """The reference model: per-modality encoders -> fusion over each sample's modalities -> task heads.
 
-A batch (from the loaders' collate) is a dict with one entry per modality, "present" {modality: bool
-[B]}, "labels" and "label_mask" {task: tensor}. Each encoder runs on the present rows of its modality
-only, so a mixed batch of ECGs and X-rays spends no compute on absent inputs, and absent rows stay
-exact zeros in the token tensor that fusion masks.
+A batch is `climb.loaders.collate`'s: one entry per field, "<field>_present" bool [B], optional
+"<field>_mask" validity masks, "labels" and "label_mask" {task: tensor}. Each encoder runs on the
+present rows of its modality only, so a mixed batch of ECGs and X-rays spends no compute on absent
+inputs, and absent rows stay exact zeros in the token tensor that fusion masks.
 """
 
 from __future__ import annotations
@@ -44,21 +44,31 @@ class MultimodalModel(nn.Module):
         self.projection = nn.Linear(dim, dim)
 
     def presence(self, batch: dict[str, Any]) -> torch.Tensor:
-        """bool [B, M]: which of the model's modalities each sample has."""
-        present = batch["present"]
-        size = len(next(iter(present.values())))
-        device = next(self.parameters()).device
-        columns = [present[m].bool() if m in present else torch.zeros(size, dtype=torch.bool) for m in self.modalities]
-        return torch.stack(columns, 1).to(device)
+        """bool [B, M]: which of the model's modalities each sample has.
 
-    def _encode(self, modality: str, value: Any, rows: torch.Tensor, size: int) -> torch.Tensor:
-        encoder = self.encoders[modality]
+        Tensor fields come with "<field>_present"; list fields (text, tabular) hold None where absent;
+        a field missing from the batch is absent for every sample.
+        """
+        size = len(batch["__key__"])
+        columns = []
+        for m in self.modalities:
+            if f"{m}_present" in batch:
+                columns.append(batch[f"{m}_present"].bool().cpu())
+            else:
+                columns.append(torch.tensor([v is not None for v in batch.get(m, [None] * size)], dtype=torch.bool))
+        return torch.stack(columns, 1).to(next(self.parameters()).device)
+
+    def _encode(self, modality: str, batch: dict[str, Any], rows: torch.Tensor, size: int) -> torch.Tensor:
+        encoder, value = self.encoders[modality], batch[modality]
         if modality == "graph":
             # One disjoint graph for the whole batch; its batch vector indexes samples in [0, B).
             return encoder(value["x"], value["edge_index"], value.get("edge_attr"), value["batch"], size)[rows]
-        if modality == "text":
+        if modality in ("text", "tabular"):
             return encoder([value[i] for i in rows.tolist()])
-        return encoder(value[rows])
+        mask = batch.get(f"{modality}_mask")
+        if mask is None:
+            return encoder(value[rows])
+        return encoder(value[rows], mask[rows])
 
     def encode(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-modality embeddings: tokens [B, M, dim] (zeros where absent) and present bool [B, M]."""
@@ -70,7 +80,7 @@ class MultimodalModel(nn.Module):
             column = present.new_zeros(size, self.dim, dtype=torch.float32)
             if len(rows):
                 # float32 whatever autocast chose, so present and absent columns stack together.
-                embedded = self._encode(modality, batch[modality], rows, size).float()
+                embedded = self._encode(modality, batch, rows, size).float()
                 column = column.index_copy(0, rows, embedded)
             columns.append(column)
         return torch.stack(columns, 1), present

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from climb.schemas.tasks import Task, get_task
+from climb.trainer.encoders import ENCODERS
 from climb.trainer.heads import predict
 from climb.trainer.losses import contrastive_loss, multitask_loss
 from climb.trainer.metrics import MetricAccumulator
@@ -133,36 +133,41 @@ def load_config(inputs: list[str], overrides: list[str]) -> Config:
 
 @dataclass
 class Data:
-    """What the loop trains on: datasets with the loaders' state API, their collate, and the label space."""
+    """What the loop trains on: streams with the loaders' API (loader, set_epoch, state_dict,
+    load_state_dict) and the model's inputs and outputs."""
 
-    train: Any  # iterable of samples with set_epoch, state_dict, load_state_dict
-    val: Callable[[], Any] | None  # makes a fresh val iterable, so every evaluation sees the same samples
-    collate: Callable[[list[dict]], dict]
+    train: Any  # the training stream, e.g. a MixedDataset
+    val: Callable[[], Any] | None  # makes a fresh val stream, so every evaluation sees the same samples
     modalities: tuple[str, ...]
     tasks: tuple[Task, ...]
 
 
 def open_data(cfg: Config, rank: int, world_size: int) -> Data:
-    """ClimbDatasets over the manifests (train mixed by `weights`, val concatenated in order)."""
-    from climb.loaders import ClimbDataset, MixedDataset, collate
+    """A MixedDataset over the manifests' train splits (mixed by `weights`) and one over their val splits."""
+    from climb.loaders import ClimbDataset, MixedDataset
+    from climb.pipelines.sources import get_source
     from climb.storage import storage_options
 
     if not cfg.datasets:
         raise ValueError("no datasets: give manifest URLs on the command line or `datasets` in the config")
 
-    def one(url: str, split: str, shuffle: bool, rank: int, world_size: int) -> ClimbDataset:
-        return ClimbDataset(url, split=split, seed=cfg.seed, shuffle=shuffle, rank=rank, world_size=world_size,
-                            modalities=cfg.modalities or None, tasks=cfg.tasks or None,
-                            storage_options=storage_options(url, cfg.s3_endpoint or None))
+    def one(url: str, split: str, shuffle: bool, modalities: tuple[str, ...] | None) -> ClimbDataset:
+        return ClimbDataset(url, split=split, seed=cfg.seed, shuffle=shuffle, modalities=modalities,
+                            tasks=cfg.tasks or None, storage_options=storage_options(url, cfg.s3_endpoint or None))
 
-    weights = list(cfg.weights) or [1.0] * len(cfg.datasets)
-    train = MixedDataset([one(u, "train", True, rank, world_size) for u in cfg.datasets], weights=weights, seed=cfg.seed)
+    parts = [one(u, "train", True, cfg.modalities or None) for u in cfg.datasets]
+    modalities = cfg.modalities
+    if not modalities:  # the fields the sources write, and reopen to read only those members
+        modalities = tuple(dict.fromkeys(
+            m for d in parts for m in get_source(d.info.manifest["source"]).modalities if m in ENCODERS))
+        parts = [one(u, "train", True, modalities) for u in cfg.datasets]
+    train = MixedDataset(parts, weights=cfg.weights or None, seed=cfg.seed, rank=rank, world_size=world_size)
+    with_val = [u for u, d in zip(cfg.datasets, parts) if d.info.manifest["splits"].get("val", {}).get("num_samples")]
 
-    def val() -> MixedDataset:  # rank 0 evaluates alone, on the whole val split
-        return MixedDataset([one(u, "val", False, 0, 1) for u in cfg.datasets], weights=None, seed=cfg.seed)
+    def val() -> MixedDataset:  # rank 0 evaluates alone, on the whole val split of every dataset
+        return MixedDataset([one(u, "val", False, modalities) for u in with_val], seed=cfg.seed, rank=0, world_size=1)
 
-    tasks = tuple(get_task(t) for t in (cfg.tasks or train.tasks))
-    return Data(train, val, collate, tuple(cfg.modalities or train.modalities), tasks)
+    return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks))
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
@@ -175,9 +180,9 @@ def to_device(obj: Any, device: torch.device) -> Any:
 
 def batches(data: Data, cfg: Config, epoch: int) -> Iterator[tuple[int, dict]]:
     """Training batches forever, as (epoch, batch); each new epoch reshuffles through set_epoch."""
+    loader = data.train.loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers)
     while True:
         data.train.set_epoch(epoch)
-        loader = DataLoader(data.train, batch_size=cfg.batch_size, collate_fn=data.collate, num_workers=cfg.num_workers)
         for batch in loader:
             yield epoch, batch
         epoch += 1
@@ -211,7 +216,7 @@ def evaluate(model: torch.nn.Module, data: Data, cfg: Config, device: torch.devi
     model.eval()
     tasks = {t.name: t for t in data.tasks}
     acc = MetricAccumulator(tasks)
-    loader = DataLoader(data.val(), batch_size=cfg.batch_size, collate_fn=data.collate, num_workers=cfg.num_workers)
+    loader = data.val().loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers)
     for i, batch in enumerate(loader):
         if cfg.eval_batches and i >= cfg.eval_batches:
             break

@@ -3,7 +3,8 @@
 Every sample draws a latent class c in 0..4 and writes it into each of its modalities in a way a small
 encoder can read (square position in the image, sine frequency in the signal, a word in the text, ...).
 Each modality is present with probability 0.6 (at least one per sample) and each label is masked
-with probability 0.2, so every batch exercises missing modalities and label masks.
+with probability 0.2, so every batch exercises missing modalities and label masks. Samples have the
+layout ClimbDataset yields and are batched by the loaders' own collate.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from climb.loaders.collate import collate
+from climb.loaders.decode import TaskSpec
 from climb.schemas.tasks import Task, get_task
 
 MODALITIES = ("image", "signal", "video", "volume", "graph", "tabular", "text")
@@ -24,24 +27,27 @@ TASKS = (
 )
 
 
+SPECS = {t.name: TaskSpec(t.name, t.type, len(t.classes)) for t in TASKS}
+
+
 def synthetic_sample(seed: int, index: int, modalities: tuple[str, ...] = MODALITIES) -> dict:
-    """One sample in the loaders' format: __key__, meta, one tensor per present modality, labels, label_mask."""
+    """One sample as ClimbDataset yields it: __key__, meta, one entry per present field, label tensors."""
     rng = np.random.default_rng([seed, index])
     c = int(rng.integers(5))
     present = [m for m in modalities if rng.random() < 0.6] or [modalities[int(rng.integers(len(modalities)))]]
     sample: dict = {"__key__": f"s{seed}-{index:06d}", "meta": {"modalities": present}}
     if "image" in present:
-        image = rng.integers(0, 50, (1, 16, 16), dtype=np.uint8)
-        image[:, 6:10, 3 * c:3 * c + 4] = 250
+        image = rng.integers(0, 50, (16, 16), dtype=np.uint8)
+        image[6:10, 3 * c:3 * c + 4] = 250
         sample["image"] = torch.from_numpy(image)
     if "signal" in present:
         t = np.linspace(0, 1, 64, dtype=np.float32)
         wave = np.sin(2 * np.pi * (c + 1) * t + rng.uniform(0, 6.28, (3, 1)))
         sample["signal"] = torch.from_numpy((wave + 0.1 * rng.standard_normal((3, 64))).astype(np.float32))
     if "video" in present:
-        video = rng.integers(0, 50, (4, 1, 16, 16), dtype=np.uint8)
+        video = rng.integers(0, 50, (4, 16, 16, 3), dtype=np.uint8)
         for f in range(4):
-            video[f, :, 3 * c:3 * c + 4, 4 * f:4 * f + 4] = 250
+            video[f, 3 * c:3 * c + 4, 4 * f:4 * f + 4] = 250
         sample["video"] = torch.from_numpy(video)
     if "volume" in present:
         volume = rng.integers(-100, 100, (8, 8, 8)).astype(np.int16)
@@ -59,63 +65,23 @@ def synthetic_sample(seed: int, index: int, modalities: tuple[str, ...] = MODALI
             "edge_attr": torch.ones(2 * n, 4),
         }
     if "tabular" in present:
-        row = rng.standard_normal(5).astype(np.float32)
-        row[0] = c + 0.1 * row[0]
-        row[4] = np.nan if rng.random() < 0.5 else row[4]
-        sample["tabular"] = torch.from_numpy(row)
+        sample["tabular"] = {"score": c + 0.1 * float(rng.standard_normal()), "noise": float(rng.standard_normal()),
+                             "lab": None if rng.random() < 0.5 else 4.2, "sex": ("F", "M")[int(rng.integers(2))]}
     if "text" in present:
         sample["text"] = f"report: finding {WORDS[c]} noted"
-    multilabel = [int(c == k) for k in range(5)] + [c % 2, None]
-    labels = {"eeg_abnormal": int(c >= 3), "sleep_stage": c, "ecg_harmonized": multilabel, "fixture_score": float(c)}
-    mask = {name: bool(rng.random() >= 0.2) for name in labels}
-    mask["ecg_harmonized"] = [v is not None and bool(rng.random() >= 0.2) for v in multilabel]
-    sample["labels"] = {name: (value if mask[name] else None) for name, value in labels.items() if name != "ecg_harmonized"}
-    sample["labels"]["ecg_harmonized"] = [v if m else None for v, m in zip(multilabel, mask["ecg_harmonized"])]
-    sample["label_mask"] = mask
+    labels = {"eeg_abnormal": int(c >= 3), "sleep_stage": c, "fixture_score": float(c),
+              "ecg_harmonized": [int(c == k) for k in range(5)] + [c % 2, None]}
+    for name in ("eeg_abnormal", "sleep_stage", "fixture_score"):
+        labels[name] = labels[name] if rng.random() >= 0.2 else None
+    labels["ecg_harmonized"] = [v if rng.random() >= 0.2 else None for v in labels["ecg_harmonized"]]
+    sample["labels"], sample["label_mask"] = {}, {}
+    for name, spec in SPECS.items():
+        sample["labels"][name], sample["label_mask"][name] = spec.tensors(labels[name])
     return sample
 
 
-def collate(samples: list[dict]) -> dict:
-    """Batch synthetic samples the way the model reads them (dense tensors, zeros where absent)."""
-    size = len(samples)
-    batch: dict = {"__key__": [s["__key__"] for s in samples], "present": {}}
-    for m in MODALITIES:
-        have = [m in s for s in samples]
-        if not any(have):
-            continue
-        batch["present"][m] = torch.tensor(have)
-        if m == "text":
-            batch[m] = [s.get(m, "") for s in samples]
-        elif m == "graph":
-            parts, offset = [], 0
-            for i, s in enumerate(samples):
-                if m in s:
-                    g = s[m]
-                    parts.append((g["x"], g["edge_index"] + offset, g["edge_attr"], torch.full((len(g["x"]),), i)))
-                    offset += len(g["x"])
-            x, edge_index, edge_attr, owner = zip(*parts)
-            batch[m] = {"x": torch.cat(x), "edge_index": torch.cat(edge_index, 1), "edge_attr": torch.cat(edge_attr),
-                        "batch": torch.cat(owner)}
-        else:
-            like = next(s[m] for s in samples if m in s)
-            batch[m] = torch.stack([s[m] if m in s else torch.zeros_like(like) for s in samples])
-    batch["labels"], batch["label_mask"] = {}, {}
-    for task in TASKS:
-        values = [s["labels"][task.name] for s in samples]
-        mask = torch.tensor([s["label_mask"][task.name] for s in samples])
-        if task.type == "multilabel":
-            labels = torch.tensor([[float(v) if v is not None else 0.0 for v in row] for row in values])
-        elif task.type == "multiclass":
-            labels = torch.tensor([v if v is not None else -1 for v in values])
-        else:
-            labels = torch.tensor([float(v) if v is not None else float("nan") for v in values])
-        batch["labels"][task.name], batch["label_mask"][task.name] = labels, mask
-    assert all(len(v) == size for v in batch["present"].values())
-    return batch
-
-
 class SyntheticStream(torch.utils.data.IterableDataset):
-    """Endless (or `size`-long) stream of synthetic samples with the loaders' state API."""
+    """Endless (or `size`-long) stream of synthetic samples with the loaders' API (loader, state)."""
 
     def __init__(self, seed: int, size: int | None = None, modalities: tuple[str, ...] = MODALITIES) -> None:
         self.seed, self.size, self.modalities = seed, size, modalities
@@ -127,6 +93,9 @@ class SyntheticStream(torch.utils.data.IterableDataset):
             self.position += 1
             yield synthetic_sample(self.seed, index, self.modalities)
         self.position = 0
+
+    def loader(self, batch_size: int, num_workers: int = 0) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:

@@ -7,7 +7,9 @@ from climb.trainer.fusion import FUSIONS
 from climb.trainer.losses import contrastive_loss, multitask_loss
 from climb.trainer.model import MultimodalModel
 
-from .conftest import MODALITIES, TASKS, collate, synthetic_sample
+from climb.loaders.collate import collate
+
+from .conftest import MODALITIES, TASKS, synthetic_sample
 
 
 def _model(fusion: str) -> MultimodalModel:
@@ -16,7 +18,7 @@ def _model(fusion: str) -> MultimodalModel:
 
 
 def test_the_fixture_batch_really_misses_modalities_and_labels(batch):
-    present = torch.stack([batch["present"][m] for m in MODALITIES], 1)
+    present = _model("late").presence(batch)
     assert (~present).any(0).all()  # every modality is absent somewhere
     assert present.any(1).all()  # every sample has something
     assert not batch["label_mask"]["sleep_stage"].all()
@@ -67,7 +69,7 @@ def test_a_sample_gets_the_same_outputs_alone_and_in_a_batch(fusion):
 def test_absent_modality_inputs_are_never_encoded(batch):
     model = _model("gated").eval()
     poisoned = dict(batch)
-    absent = ~batch["present"]["image"]
+    absent = ~batch["image_present"]
     poisoned["image"] = batch["image"].clone()
     poisoned["image"][absent] = 255
     with torch.no_grad():

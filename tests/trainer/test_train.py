@@ -7,7 +7,7 @@ import torch
 
 from climb.trainer.train import Config, Data, load_config, train
 
-from .conftest import TASKS, SyntheticStream, collate
+from .conftest import TASKS, SyntheticStream
 
 FAST = ("signal", "tabular", "text", "graph")  # the cheap encoders; the loop is what is under test
 
@@ -16,7 +16,6 @@ def _data(seed: int = 0) -> Data:
     return Data(
         train=SyntheticStream(seed, modalities=FAST),
         val=lambda: SyntheticStream(99, size=32, modalities=FAST),
-        collate=collate,
         modalities=FAST,
         tasks=TASKS,
     )
