@@ -286,17 +286,29 @@ class DatasetFiles:
             else:
                 merged.append([rel, s, e])
         paths = [self._remote(m[0]) for m in merged]
+        datas: list[Any] = [None] * len(merged)
+        todo = list(range(len(merged)))
 
-        def fetch() -> list[bytes]:
-            datas = self.fs.cat_ranges(paths, [m[1] for m in merged], [m[2] for m in merged], on_error="return")
-            for data, (rel, s, e) in zip(datas, merged):
+        def fetch() -> None:
+            """One round of GETs for the ranges still missing; only failed ones go again."""
+            nonlocal todo
+            got = self.fs.cat_ranges([paths[i] for i in todo], [merged[i][1] for i in todo], [merged[i][2] for i in todo], on_error="return")
+            failed, error = [], None
+            for i, data in zip(todo, got):
+                rel, s, e = merged[i]
+                if not isinstance(data, BaseException) and len(data) != e - s:
+                    data = ShortRead(f"{rel}: range [{s}, {e}) returned {len(data)} bytes")
                 if isinstance(data, BaseException):
-                    raise data
-                if len(data) != e - s:
-                    raise ShortRead(f"{rel}: range [{s}, {e}) returned {len(data)} bytes")
-            return datas
+                    failed.append(i)
+                    if error is None or not is_transient(data):
+                        error = data
+                else:
+                    datas[i] = data
+            todo = failed
+            if error is not None:
+                raise error
 
-        datas = self.retry.call(fetch, f"read {len(merged)} ranges")
+        self.retry.call(fetch, f"read {len(merged)} ranges")
         out: list[Any] = [None] * len(requests)
         j = 0
         for i in order:

@@ -1,0 +1,174 @@
+"""loaders/io.py and shards.py: retries, verified cache (corruption, bounds, concurrency), range reads."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import fsspec
+import pytest
+import torch
+from fsspec.implementations.memory import MemoryFileSystem
+
+from climb.loaders import ClimbDataset
+from climb.loaders.io import DatasetFiles, IntegrityError, RetryPolicy, is_transient
+
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+FAST = RetryPolicy(attempts=6, base=0.001, cap=0.01)
+
+
+def read_all(ds) -> list[tuple[str, bytes]]:
+    """(key, signal bytes or b"") of every sample, in order: enough to tell two reads apart."""
+    return [(s["__key__"], s["signal"].numpy().tobytes() if "signal" in s else b"") for s in ds]
+
+
+def flaky(fn, failures):
+    calls = itertools.count()
+
+    def call():
+        n = next(calls)
+        if n < len(failures):
+            raise failures[n]
+        return fn()
+
+    return call
+
+
+def test_throttling_resets_and_timeouts_are_retried_until_they_pass():
+    failures = [OSError(errno.EBUSY, "503 SlowDown"), ConnectionResetError(), TimeoutError("read timed out")]
+    assert FAST.call(flaky(lambda: "ok", failures), "test") == "ok"
+
+
+def test_missing_files_are_not_retried_and_exhaustion_raises():
+    with pytest.raises(FileNotFoundError):
+        FAST.call(flaky(lambda: "ok", [FileNotFoundError("gone"), *[OSError()] * 3]), "test")
+    with pytest.raises(ConnectionResetError):
+        FAST.call(flaky(lambda: "ok", [ConnectionResetError()] * 6), "test")
+
+
+def test_client_library_errors_count_as_transient():
+    botocore_like = type("EndpointConnectionError", (Exception,), {"__module__": "botocore.exceptions"})
+    assert is_transient(botocore_like())
+    assert not is_transient(ValueError("bad request"))
+    assert not is_transient(PermissionError("denied"))
+
+
+@pytest.fixture
+def cached(dataset, tmp_path):
+    return lambda **kw: ClimbDataset(str(dataset), split="val", cache_dir=str(tmp_path / "cache"), **kw)
+
+
+def test_cache_copies_match_the_manifest_and_read_the_same_samples(cached, dataset, tmp_path):
+    assert read_all(cached()) == read_all(ClimbDataset(str(dataset), split="val"))
+    for path in (tmp_path / "cache").glob("*.tar"):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.stem
+    assert not list((tmp_path / "cache").glob("*.tmp-*"))
+
+
+def test_a_corrupted_byte_in_a_cached_shard_is_detected_and_refetched(cached, tmp_path):
+    expected = read_all(cached())
+    victim = sorted((tmp_path / "cache").glob("*.tar"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    victim.write_bytes(bytes(data))
+    again = cached()
+    assert read_all(again) == expected
+    assert again.cache.refetched == 1
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == victim.stem
+
+
+def test_a_shard_corrupt_at_the_source_fails_loudly_or_is_skipped_as_masked_placeholders(dataset, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    shard = sorted((copy / "shards").glob("val-*.tar"))[0]
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0x01
+    shard.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        list(ClimbDataset(str(copy), split="val", cache_dir=str(tmp_path / "c1"), retry=FAST))
+    samples = list(ClimbDataset(str(copy), split="val", cache_dir=str(tmp_path / "c2"), retry=FAST, on_error="skip"))
+    bad = [s for s in samples if "__error__" in s]
+    assert len(samples) == 24 and bad
+    assert all("IntegrityError" in s["__error__"] and not any(m.any() for m in s["label_mask"].values()) for s in bad)
+
+
+def test_the_cache_stays_within_its_byte_bound(dataset, tmp_path):
+    largest = max(p.stat().st_size for p in (dataset / "shards").glob("*.tar"))
+    bound = 2 * largest
+    ds = ClimbDataset(str(dataset), split="train", cache_dir=str(tmp_path / "cache"), cache_bytes=bound)
+    assert len(read_all(ds)) == 97
+    assert sum(p.stat().st_size for p in (tmp_path / "cache").glob("*.tar")) <= bound
+
+
+def test_three_workers_fill_one_cache_concurrently_without_damage(dataset, tmp_path):
+    ds = ClimbDataset(str(dataset), split="train", cache_dir=str(tmp_path / "cache"), modalities=("signal",))
+    got = [k for b in ds.loader(batch_size=3, num_workers=3) for k in b["__key__"]]
+    plain = ClimbDataset(str(dataset), split="train", modalities=("signal",))
+    assert got == [k for b in plain.loader(batch_size=3) for k in b["__key__"]]
+    tars = list((tmp_path / "cache").glob("*.tar"))
+    assert len(tars) == len(list((dataset / "shards").glob("train-*.tar")))
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == p.stem for p in tars)
+    assert not list((tmp_path / "cache").glob("*.tmp-*"))
+
+
+def test_selecting_modalities_reads_only_their_members(dataset, monkeypatch):
+    requested: list[int] = []
+    original = DatasetFiles.read_ranges
+
+    def counting(self, requests):
+        requested.extend(e - s for _, _, s, e in requests)
+        return original(self, requests)
+
+    monkeypatch.setattr(DatasetFiles, "read_ranges", counting)
+    samples = list(ClimbDataset(str(dataset), split="val", modalities=("signal",)))
+    assert all(set(s) & {"image", "graph", "text", "video", "preview"} == set() for s in samples)
+    wanted, whole = 0, 0
+    for shard in json.loads((dataset / "manifest.json").read_text())["shards"]:
+        if shard["split"] == "val":
+            for entry in json.loads((dataset / shard["index"]).read_text())["samples"]:
+                whole += entry["size"]
+                if set(entry["members"]) <= {"json", "signal.npy"}:
+                    wanted += entry["size"]  # every member wanted: one read of the whole record
+                else:
+                    wanted += sum(n for m, (_, n) in entry["members"].items() if m in ("json", "signal.npy"))
+    assert sum(requested) == wanted < whole
+
+
+class FlakyMemoryFS(MemoryFileSystem):
+    """An in-memory object store that fails every third request like a throttled S3."""
+
+    protocol = "flakymem"
+    calls = itertools.count()
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(path.removeprefix("flakymem://"))
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        if next(self.calls) % 3 == 1:
+            raise OSError(errno.EBUSY, "503 SlowDown: please reduce your request rate")
+        return super().cat_file(path, start=start, end=end, **kwargs)
+
+
+def test_remote_range_reads_merge_and_retry_to_the_same_samples(dataset):
+    fsspec.register_implementation("flakymem", FlakyMemoryFS, clobber=True)
+    mem = MemoryFileSystem()
+    for path in Path(dataset).rglob("*"):
+        if path.is_file() and "volumes.zarr" not in path.parts:
+            mem.pipe_file(f"/remote/{path.relative_to(dataset)}", path.read_bytes())
+    try:
+        remote = ClimbDataset("flakymem://remote", split="val", retry=FAST)
+        local = ClimbDataset(str(dataset), split="val")
+        got, expected = list(remote), list(local)
+        assert [s["__key__"] for s in got] == [s["__key__"] for s in expected]
+        for a, b in zip(got, expected):
+            for field in ("signal", "image"):
+                assert (field in a) == (field in b)
+                if field in a:
+                    assert torch.equal(a[field], b[field])
+    finally:
+        mem.rm("/remote", recursive=True)
