@@ -1,6 +1,6 @@
 """Batch samples whose fields differ in length, presence and kind into one dict of tensors.
 
-Every batch has the same layout whatever its samples hold, so training code needs no branches:
+A field is in the batch when at least one of its samples has it, with this layout:
     "__key__", "meta"          lists
     <field>                    tensor padded with zeros to the largest sample on every axis
     <field>_present            bool [B]: the sample has the field (modalities may be missing)
