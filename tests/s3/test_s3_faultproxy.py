@@ -1,0 +1,125 @@
+"""The fault proxy injects each fault kind at its configured rate, reproducibly, and s3fs retries
+ride through throttling."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import botocore.exceptions
+import numpy as np
+import pytest
+import s3fs
+from botocore.config import Config
+
+from climb.s3.faultproxy import FaultProxy, Faults
+
+REQUESTS = 200
+OBJECT = np.random.default_rng(1).bytes(100_000)
+
+
+@pytest.fixture
+def obj(s3_bucket):
+    """(bucket fixture, key) of a 100 kB object uploaded straight to the server."""
+    s3_bucket.endpoint.client().put_object(Bucket=s3_bucket.name, Key="obj", Body=OBJECT)
+    return s3_bucket, "obj"
+
+
+def _no_retry_client(endpoint):
+    return boto3.client(
+        "s3", endpoint_url=endpoint.url, aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key, region_name=endpoint.region,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def _get_many(proxy, bucket, key, n):
+    """Outcome and seconds of n plain GETs through the proxy, one attempt each."""
+    client = _no_retry_client(proxy.endpoint)
+    results = []
+    for _ in range(n):
+        start = time.monotonic()
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            outcome = "ok" if body == OBJECT else "corrupt"
+        except botocore.exceptions.ClientError as exc:
+            outcome = exc.response["Error"]["Code"]
+        except botocore.exceptions.BotoCoreError as exc:
+            outcome = type(exc).__name__
+        results.append((outcome, time.monotonic() - start))
+    return results
+
+
+def test_slowdown_answers_503_with_s3_error_at_the_configured_rate(obj):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(seed=1, slowdown_rate=0.1)) as proxy:
+        results = _get_many(proxy, bucket.name, key, REQUESTS)
+        counts = proxy.counts
+    throttled = sum(outcome == "SlowDown" for outcome, _ in results)
+    assert {outcome for outcome, _ in results} == {"ok", "SlowDown"}
+    assert throttled == counts["slowdown"]
+    assert abs(throttled / REQUESTS - 0.1) < 0.05
+
+
+def test_reset_cuts_responses_mid_body_at_the_configured_rate(obj):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(seed=2, reset_rate=0.1)) as proxy:
+        results = _get_many(proxy, bucket.name, key, REQUESTS)
+        counts = proxy.counts
+    failed = [outcome for outcome, _ in results if outcome != "ok"]
+    assert set(failed) == {"ResponseStreamingError"}, "the head arrived, the body broke off"
+    assert len(failed) == counts["reset"]
+    assert abs(len(failed) / REQUESTS - 0.1) < 0.05
+
+
+def test_latency_delays_requests_at_the_configured_rate(obj):
+    bucket, key = obj
+    n = 60
+    with FaultProxy(bucket.endpoint, Faults(seed=3, latency=0.05, latency_rate=0.25)) as proxy:
+        results = _get_many(proxy, bucket.name, key, n)
+        counts = proxy.counts
+    assert all(outcome == "ok" for outcome, _ in results)
+    delayed = sum(seconds >= 0.05 for _, seconds in results)
+    assert counts["latency"] <= delayed <= counts["latency"] + 3, "only loaded-machine stalls add more"
+    assert abs(delayed / n - 0.25) < 0.1
+
+
+def test_bandwidth_cap_paces_bodies_at_the_configured_rate(obj):
+    bucket, key = obj
+    n, cap = 60, 2_000_000
+    with FaultProxy(bucket.endpoint, Faults(seed=4, bandwidth=cap, bandwidth_rate=0.25)) as proxy:
+        results = _get_many(proxy, bucket.name, key, n)
+        counts = proxy.counts
+    assert all(outcome == "ok" for outcome, _ in results)
+    capped = [seconds for _, seconds in results if seconds >= 0.9 * len(OBJECT) / cap]
+    assert counts["bandwidth"] <= len(capped) <= counts["bandwidth"] + 3
+    assert abs(len(capped) / n - 0.25) < 0.1
+    assert max(len(OBJECT) / s for s in capped) < 1.1 * cap
+
+
+def test_same_seed_injects_the_same_faults(obj):
+    bucket, key = obj
+    faults = Faults(seed=5, slowdown_rate=0.2, reset_rate=0.2)
+    runs = []
+    for _ in range(2):
+        with FaultProxy(bucket.endpoint, faults) as proxy:
+            runs.append([outcome for outcome, _ in _get_many(proxy, bucket.name, key, 30)])
+    assert runs[0] == runs[1]
+    assert len(set(runs[0])) == 3
+
+
+def test_s3fs_with_retries_reads_correctly_through_5_percent_slowdowns(s3_bucket):
+    block = 32 << 10
+    data = np.random.default_rng(2).bytes(64 * block)
+    s3_bucket.endpoint.client().put_object(Bucket=s3_bucket.name, Key="data.bin", Body=data)
+    with FaultProxy(s3_bucket.endpoint, Faults(seed=3, slowdown_rate=0.05)) as proxy:
+        fs = s3fs.S3FileSystem(
+            **proxy.endpoint.storage_options(), skip_instance_cache=True,
+            config_kwargs={"retries": {"max_attempts": 10, "mode": "standard"}},
+        )
+        with fs.open(f"{s3_bucket.name}/data.bin", "rb", block_size=block, cache_type="none") as f:
+            chunks = [f.read(block) for _ in range(64)]
+        counts = proxy.counts
+    assert b"".join(chunks) == data
+    assert counts["requests"] >= 65 + counts["slowdown"], "one HEAD and 64 range GETs, plus retries"
+    assert counts["slowdown"] >= 2, "the read did meet throttling"

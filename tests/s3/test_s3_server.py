@@ -1,0 +1,111 @@
+"""The local S3 server: real SeaweedFS on loopback, credentials enforced, stopped without leftovers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+from climb.s3.endpoint import S3Endpoint
+from climb.s3.server import S3Server
+
+pytestmark = pytest.mark.s3
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_stop_ends_the_server_process_and_frees_its_port_and_temp_folders():
+    server = S3Server()
+    endpoint = server.start()
+    pid, data_dir, port = server.pid, server.data_dir, int(endpoint.url.rsplit(":", 1)[1])
+    assert pid is not None and _alive(pid)
+    assert os.getpgid(pid) == pid, "the server leads its own process group"
+
+    server.stop()
+
+    assert not _alive(pid)
+    assert not _listening(port)
+    assert not os.path.exists(data_dir)
+    assert server.pid is None
+
+
+def test_server_listens_on_loopback_only():
+    with S3Server() as server:
+        pid = server.pid
+        with open("/proc/net/tcp") as f:
+            rows = [line.split() for line in f.read().splitlines()[1:]]
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        listening = [r for r in rows if r[3] == "0A" and f"socket:[{r[9]}]" in inodes]
+        assert listening, "the server listens on some ports"
+        assert {r[1].split(":")[0] for r in listening} == {"0100007F"}  # 127.0.0.1
+
+
+def test_server_accepts_its_credentials_and_rejects_others():
+    with S3Server(access_key="climb-test", secret_key="right-secret-1234") as server:
+        endpoint = server.endpoint
+        assert endpoint.create_bucket("creds") == "creds"
+        intruder = S3Endpoint(endpoint.url, endpoint.access_key, "wrong-secret-1234")
+        with pytest.raises(botocore.exceptions.ClientError, match="SignatureDoesNotMatch"):
+            intruder.client().list_buckets()
+
+
+def test_objects_survive_a_restart_on_the_same_data_dir(tmp_path: Path):
+    with S3Server(data_dir=tmp_path / "s3") as server:
+        server.endpoint.create_bucket("keep")
+        server.endpoint.client().put_object(Bucket="keep", Key="a/b.txt", Body=b"still here")
+    with S3Server(data_dir=tmp_path / "s3") as server:
+        body = server.endpoint.client().get_object(Bucket="keep", Key="a/b.txt")["Body"].read()
+    assert body == b"still here"
+    assert (tmp_path / "s3").is_dir(), "a given data dir is kept"
+
+
+def test_cli_serve_prints_endpoint_and_env_and_ctrl_c_stops_it():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "climb", "s3", "serve"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        out = "".join(lines)
+        env = dict(re.findall(r"^export (\w+)=(\S+)$", out, re.M))
+        assert env["AWS_ENDPOINT_URL"] in out.splitlines()[0]
+        endpoint = S3Endpoint(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+        assert endpoint.client().list_buckets()["Buckets"] == []
+        [weed] = _children(proc.pid)
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not _alive(weed)
+    assert not _listening(int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
