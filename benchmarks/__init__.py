@@ -1,0 +1,1 @@
+"""Benchmarks: each script answers one question and prints one JSON line of ratios and figures."""
