@@ -22,7 +22,7 @@ def dataset(tmp_path_factory) -> Path:
 def small_dataset(tmp_path_factory) -> Path:
     """A second, smaller dataset (30 samples, no volumes) for mixing."""
     root = tmp_path_factory.mktemp("loaders-small")
-    return convert_corpus(write_corpus(root / "raw", n=30, val_every=3), root / "out", shard_size=60_000)
+    return convert_corpus(write_corpus(root / "raw", n=30, val_every=3, prefix="small"), root / "out", shard_size=60_000)
 
 
 def split_keys(dataset: Path, split: str) -> list[str]:

@@ -54,8 +54,8 @@ def _labels(i: int) -> dict[str, Any]:
     }
 
 
-def write_corpus(root: Path, n: int = 120, volumes: int = 0, val_every: int = 5) -> Path:
-    """Write the raw corpus: n samples, the first `volumes` of them 3D volumes."""
+def write_corpus(root: Path, n: int = 120, volumes: int = 0, val_every: int = 5, prefix: str = "rec") -> Path:
+    """Write the raw corpus: n samples named <prefix><i>, the first `volumes` of them 3D volumes."""
     import cv2
     from skimage import data
 
@@ -64,7 +64,7 @@ def write_corpus(root: Path, n: int = 120, volumes: int = 0, val_every: int = 5)
     gray, rgb = data.camera(), data.astronaut()
     rows = []
     for i in range(n):
-        sample = f"rec{i:04d}"
+        sample = f"{prefix}{i:04d}"
         fields = _fields(i, volumes)
         if "image" in fields:
             size = 24 if i % 3 else 32
@@ -126,7 +126,7 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     if "text" in fields:
         arrays["text"] = (root / f"{name}.txt").read_text(encoding="utf-8")
     if "tabular" in fields:
-        arrays["tabular"] = {"age": 40.0 + int(name[3:]) % 30, "heart_rate": None}
+        arrays["tabular"] = {"age": 40.0 + int(name[-4:]) % 30, "heart_rate": None}
     if "video" in fields:
         arrays["video"] = np.load(root / f"{name}.frames.npy")
         meta["video"] = {"fps": 10.0}
