@@ -53,3 +53,13 @@ def test_climb_train_reads_a_yaml_config(ptbxl, tmp_path):
 def test_climb_train_refuses_a_mistyped_override_with_one_line(ptbxl, capsys):
     assert main(["train", str(ptbxl), "--set", "steps=many"]) == 2
     assert "steps takes int" in capsys.readouterr().err
+
+
+def test_climb_train_streams_from_the_local_s3_server(ptbxl, s3_bucket, tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("s3", **s3_bucket.storage_options)
+    fs.put(str(ptbxl), f"{s3_bucket.name}/ptbxl", recursive=True)
+    run = tmp_path / "run"
+    assert main(["train", f"{s3_bucket.url}/ptbxl", *FAST, "--set", f"out_dir={run}"]) == 0
+    assert [line["step"] for line in _lines(run) if line["split"] == "train"] == [1, 2, 3]
