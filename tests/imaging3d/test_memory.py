@@ -1,7 +1,10 @@
 """Converting a 512 x 512 x 300 int16 CT series keeps peak RSS under 4x the volume size.
 
 The conversion runs in a fresh interpreter so the measurement is its own: peak RSS is the larger of
-the process's and its worker processes' (the engine decodes in forked workers), from getrusage.
+the process's and its worker processes' (the engine decodes in forked workers). The process's own
+peak is read from /proc/self/status (VmHWM), not getrusage: Linux carries the parent's high-water
+mark across fork+exec into ru_maxrss, so under pytest it would report pytest's size. The workers'
+getrusage(RUSAGE_CHILDREN) is their own (they fork from the fresh interpreter).
 """
 
 import json
@@ -20,7 +23,9 @@ MEASURE = textwrap.dedent(
     from climb.transforms.phi import DEMO_KEY
 
     manifest = convert(ConvertConfig(source="rspect", raw_url=sys.argv[1], out_url=sys.argv[2]), DEMO_KEY)
-    peak_kb = max(resource.getrusage(r).ru_maxrss for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    with open("/proc/self/status") as f:
+        own_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    peak_kb = max(own_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     print(json.dumps({"counts": manifest["counts"], "peak_bytes": peak_kb * 1024}))
     """
 )
