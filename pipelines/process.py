@@ -22,6 +22,7 @@ from climb.pipelines.writers.zarr_store import write_array
 from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
 from climb.schemas.tasks import TASKS
 from climb.storage import filesystem
+from climb.transforms.safe_text import safe_tree
 
 MAX_MESSAGE = 500
 
@@ -80,7 +81,8 @@ def label_masks(labels: dict[str, Any]) -> dict[str, Any]:
 
 
 def _metadata(item: WorkItem, sample: Sample, fingerprint: str | None) -> dict[str, Any]:
-    meta = dict(sample.meta)
+    # source metadata echoes raw text (sheet cells, DICOM/EDF header strings): never a formula
+    meta = safe_tree(dict(sample.meta))
     meta.update(
         {
             "schema_version": SCHEMA_VERSION,

