@@ -7,8 +7,10 @@ Raw layout (RAW_URL holds the PhysioNet modules side by side; only hosp/ is requ
     cxr/cxr-record-list.csv.gz  cxr/mimic-cxr-2.0.0-metadata.csv.gz  cxr/files/pXX/p<subject>/s<study>/<dicom_id>.jpg
     ecg/record_list.csv  ecg/files/pNNNN/p<subject>/s<study>/<study>.{hea,dat}        (MIMIC-IV-ECG)
 
-One sample per admission (hadm_id); the subject is subject_id, so every split keeps a patient's
-admissions together (CLIMB's reference code split by admission and leaked patients across splits).
+One sample per admission (hadm_id), or with ``sample_unit: cxr_study`` one per CXR study taken
+during a stay (index time = the study time; its image is that study; labels are its stay's; studies
+outside any stay are excluded). The subject is subject_id, so every split keeps a patient's
+samples together (CLIMB's reference code split by admission and leaked patients across splits).
 
 Inputs come only from the window [admittime - lookback_hours, index time], both ends included, with
 index time = admittime + index_hours (default 48 h). Admissions that ended before their index time
@@ -48,7 +50,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import numpy as np
@@ -86,24 +88,35 @@ def _rows(tree: RawTree, rel: str) -> Iterator[dict[str, str]]:
             yield {k: (v or "").strip() if k != "text" else (v or "") for k, v in row.items() if k is not None}
 
 
-@dataclass
-class _Admission:
-    """One admission while discover joins the tables; holds relative facts only once finished."""
+@dataclass(frozen=True)
+class _Stay:
+    """An admission's own facts: they give every unit built on it its labels and its clock."""
 
     subject: str
     hadm: str
     admit: datetime
     disch: datetime
-    window: Window
     row: dict[str, str]
+
+
+@dataclass
+class _Unit:
+    """One future sample while discover joins the tables: a stay and the input window around it.
+
+    `study` is set for per-study samples: then the image is that CXR study, not the latest in the
+    window."""
+
+    sample_id: str
+    stay: _Stay
+    window: Window
     labs: LastValues
-    icd: list[tuple[str, str]] = field(default_factory=list)
+    study: str | None = None
     notes: list[tuple[datetime, str, str, str]] = field(default_factory=list)  # time, note_id, type, cleaned text
     cxr: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)  # time, study, dicom_id, view, path
     ecg: list[tuple[datetime, str, str]] = field(default_factory=list)  # time, study, record path
 
     def hours(self, t: datetime) -> float:
-        return round((t - self.admit).total_seconds() / 3600.0, 4)
+        return round((t - self.stay.admit).total_seconds() / 3600.0, 4)
 
 
 def _cxr_choice(images: list[tuple[datetime, str, str, str, str]]) -> tuple[datetime, str, str, str, str]:
@@ -113,109 +126,168 @@ def _cxr_choice(images: list[tuple[datetime, str, str, str, str]]) -> tuple[date
     return min((i for i in images if i[0:2] == latest), key=lambda i: (rank.get(i[3].upper(), len(rank)), i[2]))
 
 
+def _stays(tree: RawTree) -> tuple[dict[str, _Stay], dict[str, tuple[str, str]]]:
+    """(hadm_id -> stay, hadm_id -> (subject, problem) for rows that cannot make a sample)."""
+    stays, problems = {}, {}
+    for r in _rows(tree, "hosp/admissions.csv.gz"):
+        admit, disch = parse_time(r["admittime"]), parse_time(r["dischtime"])
+        if admit is None or disch is None or disch < admit:
+            problems[r["hadm_id"]] = (r["subject_id"], "admittime/dischtime missing or discharge before admission")
+        else:
+            stays[r["hadm_id"]] = _Stay(r["subject_id"], r["hadm_id"], admit, disch, r)
+    return stays, problems
+
+
+def _cxr_images(tree: RawTree) -> list[tuple[str, datetime | None, str, str, str, str]]:
+    """Every CXR image: (subject, study time, study_id, dicom_id, view, JPG path under the raw root)."""
+    if not tree.find("cxr/mimic-cxr-2.0.0-metadata.csv.gz"):
+        return []
+    paths = {}
+    if tree.find("cxr/cxr-record-list.csv.gz"):
+        paths = {r["dicom_id"]: r["path"].rsplit(".", 1)[0] + ".jpg" for r in _rows(tree, "cxr/cxr-record-list.csv.gz")}
+    out = []
+    for r in _rows(tree, "cxr/mimic-cxr-2.0.0-metadata.csv.gz"):
+        s, study, dicom = r["subject_id"], r["study_id"], r["dicom_id"]
+        rel = "cxr/" + paths.get(dicom, f"files/p{s[:2]}/p{s}/s{study}/{dicom}.jpg")
+        out.append((s, parse_dicom_datetime(r["StudyDate"], r["StudyTime"]), study, dicom, r.get("ViewPosition", ""), rel))
+    return out
+
+
+def _admission_units(stays: dict[str, _Stay], index_hours: float | None, lookback: float) -> list[_Unit]:
+    units = []
+    for stay in stays.values():
+        window = admission_window(stay.admit, stay.disch, index_hours, lookback)
+        units.append(_Unit(stay.hadm, stay, window, LastValues(window)))
+    return units
+
+
+def _study_units(stays: dict[str, _Stay], images: list, lookback: float) -> tuple[list[_Unit], list[tuple[str, str]]]:
+    """One unit per CXR study taken during a stay (from `lookback` hours before admission to
+    discharge): its window ends at the study time. Returns (units, (study, subject) outside stays)."""
+    by_subject: dict[str, list[_Stay]] = defaultdict(list)
+    for stay in stays.values():
+        by_subject[stay.subject].append(stay)
+    studies: dict[str, list] = defaultdict(list)
+    for image in images:
+        studies[image[2]].append(image)
+    units, outside = [], []
+    for study, rows in sorted(studies.items()):
+        subject, t = rows[0][0], rows[0][1]
+        during = [s for s in by_subject.get(subject, ()) if t is not None and s.admit - timedelta(hours=lookback) <= t <= s.disch]
+        if not during:
+            outside.append((study, subject))
+            continue
+        window = Window(t - timedelta(hours=lookback), t)
+        unit = _Unit(study, max(during, key=lambda s: s.admit), window, LastValues(window), study=study)
+        unit.cxr = [(t, study, dicom, view, rel) for _, _, _, dicom, view, rel in rows]
+        units.append(unit)
+    return units, outside
+
+
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     tree = RawTree(raw_url, options)
     for name in ("patients.csv.gz", "admissions.csv.gz"):
         tree.require(name, ("hosp",))
-    index_hours = options.get("index_hours", 48)
+    per_study = options.get("sample_unit", "admission") == "cxr_study"
+    if options.get("sample_unit", "admission") not in ("admission", "cxr_study"):
+        raise SourceError(f"sample_unit must be admission or cxr_study, got {options.get('sample_unit')!r}")
+    index_hours = None if per_study else options.get("index_hours", 48)
     lookback = float(options.get("lookback_hours", 24))
     lab_items = {str(int(i)) for i in options.get("lab_items", LAB_ITEMS)}
 
     patients = {r["subject_id"]: r for r in _rows(tree, "hosp/patients.csv.gz")}
     known = {s: known_terms(r.get(c) for c in options.get("identifier_columns", IDENTIFIER_COLUMNS)) for s, r in patients.items()}
-    admissions: dict[str, _Admission] = {}
-    problems: dict[str, tuple[str, str]] = {}
-    by_subject: dict[str, list[_Admission]] = defaultdict(list)
-    for r in _rows(tree, "hosp/admissions.csv.gz"):
-        admit, disch = parse_time(r["admittime"]), parse_time(r["dischtime"])
-        if admit is None or disch is None or disch < admit:
-            problems[r["hadm_id"]] = (r["subject_id"], "admittime/dischtime missing or discharge before admission")
-            continue
-        window = admission_window(admit, disch, index_hours, lookback)
-        adm = _Admission(r["subject_id"], r["hadm_id"], admit, disch, window, r, LastValues(window))
-        admissions[adm.hadm] = adm
-        by_subject[adm.subject].append(adm)
+    stays, problems = _stays(tree)
+    images = _cxr_images(tree)
+    outside: list[tuple[str, str]] = []
+    if per_study:
+        units, outside = _study_units(stays, images, lookback)
+    else:
+        units = _admission_units(stays, index_hours, lookback)
+    by_subject: dict[str, list[_Unit]] = defaultdict(list)
+    for unit in units:
+        by_subject[unit.stay.subject].append(unit)
 
-    def windows(subject: str, t: datetime | None) -> Iterator[_Admission]:
-        return (a for a in by_subject.get(subject, ()) if a.window.contains(t))
+    def windows(subject: str, t: datetime | None) -> Iterator[_Unit]:
+        return (u for u in by_subject.get(subject, ()) if u.window.contains(t))
 
     if tree.find("hosp/labevents.csv.gz"):
         for r in _rows(tree, "hosp/labevents.csv.gz"):
             if r["itemid"] not in lab_items or not r["valuenum"] or r["subject_id"] not in by_subject:
                 continue
             t = parse_time(r["charttime"])
-            for adm in windows(r["subject_id"], t):
-                adm.labs.add(r["itemid"], t, int(r["labevent_id"] or 0), (float(r["valuenum"]), r["valueuom"] or None))
+            for unit in windows(r["subject_id"], t):
+                unit.labs.add(r["itemid"], t, int(r["labevent_id"] or 0), (float(r["valuenum"]), r["valueuom"] or None))
+    icd: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if tree.find("hosp/diagnoses_icd.csv.gz"):
         for r in _rows(tree, "hosp/diagnoses_icd.csv.gz"):
-            if r["hadm_id"] in admissions:
-                admissions[r["hadm_id"]].icd.append((r["icd_code"], r["icd_version"]))
+            icd[r["hadm_id"]].append((r["icd_code"], r["icd_version"]))
     for table in options.get("note_tables", ("discharge", "radiology")):
-        rel = f"note/{table}.csv.gz"
-        if not tree.find(rel):
+        if not tree.find(f"note/{table}.csv.gz"):
             continue
-        for r in _rows(tree, rel):
+        for r in _rows(tree, f"note/{table}.csv.gz"):
             t = parse_time(r.get("storetime")) or parse_time(r.get("charttime"))
-            targets = {a.hadm: a for a in windows(r["subject_id"], t)}
-            if index_hours is None and r.get("hadm_id") in admissions:
-                targets[r["hadm_id"]] = admissions[r["hadm_id"]]  # retrospective: the stay's own notes, signed after it too
-            for adm in targets.values():
-                adm.notes.append((t, r.get("note_id", ""), r.get("note_type", table), clean_note(r["text"], known.get(adm.subject, ()))))
-    if tree.find("cxr/mimic-cxr-2.0.0-metadata.csv.gz"):
-        paths = {}
-        if tree.find("cxr/cxr-record-list.csv.gz"):
-            paths = {r["dicom_id"]: r["path"].rsplit(".", 1)[0] + ".jpg" for r in _rows(tree, "cxr/cxr-record-list.csv.gz")}
-        for r in _rows(tree, "cxr/mimic-cxr-2.0.0-metadata.csv.gz"):
-            t = parse_dicom_datetime(r["StudyDate"], r["StudyTime"])
-            s, study, dicom = r["subject_id"], r["study_id"], r["dicom_id"]
-            rel = "cxr/" + paths.get(dicom, f"files/p{s[:2]}/p{s}/s{study}/{dicom}.jpg")
-            for adm in windows(s, t):
-                adm.cxr.append((t, study, dicom, r.get("ViewPosition", ""), rel))
+            targets = {id(u): u for u in windows(r["subject_id"], t)}
+            if index_hours is None and not per_study:
+                # retrospective: the stay's own notes count, also when signed after discharge
+                targets.update({id(u): u for u in by_subject.get(r["subject_id"], ()) if u.stay.hadm == r.get("hadm_id")})
+            for unit in targets.values():
+                unit.notes.append((t, r.get("note_id", ""), r.get("note_type", table), clean_note(r["text"], known.get(r["subject_id"], ()))))
+    if not per_study:
+        for subject, t, study, dicom, view, rel in images:
+            for unit in windows(subject, t):
+                unit.cxr.append((t, study, dicom, view, rel))
     if tree.find("ecg/record_list.csv"):
         for r in _rows(tree, "ecg/record_list.csv"):
             t = parse_time(r["ecg_time"])
-            for adm in windows(r["subject_id"], t):
-                adm.ecg.append((t, r["study_id"], "ecg/" + r["path"]))
+            for unit in windows(r["subject_id"], t):
+                unit.ecg.append((t, r["study_id"], "ecg/" + r["path"]))
 
     d_labitems = {}
     if tree.find("hosp/d_labitems.csv.gz"):
         d_labitems = {r["itemid"]: f"{r['label']} ({r['fluid']})" for r in _rows(tree, "hosp/d_labitems.csv.gz") if r["itemid"] in lab_items}
     for hadm, (subject, problem) in sorted(problems.items()):
         yield Record(source=NAME, sample_id=hadm, subject_id=subject, study_id=hadm, paths=(), label_row={"problem": problem})
-    for hadm, adm in sorted(admissions.items()):
-        yield _record(tree, adm, patients.get(adm.subject, {}), d_labitems, index_hours, lookback)
+    for study, subject in outside:
+        yield Record(source=NAME, sample_id=study, subject_id=subject, study_id=study, paths=(), label_row={"outside_stays": True})
+    for unit in sorted(units, key=lambda u: u.sample_id):
+        yield _record(tree, unit, patients.get(unit.stay.subject, {}), icd.get(unit.stay.hadm, []), d_labitems, index_hours, lookback)
 
 
-def _record(tree: RawTree, adm: _Admission, patient: dict[str, str], d_labitems: dict[str, str], index_hours: float | None, lookback: float) -> Record:
-    """Freeze a joined admission into a Record holding only relative times and cleaned text."""
+def _record(tree: RawTree, unit: _Unit, patient: dict[str, str], icd: list[tuple[str, str]], d_labitems: dict[str, str],
+            index_hours: float | None, lookback: float) -> Record:
+    """Freeze a joined unit into a Record holding only relative times and cleaned text."""
+    stay = unit.stay
     paths: list[str] = []
     cxr = ecg = None
-    if adm.cxr:
-        t, _, _, view, rel = _cxr_choice(adm.cxr)
-        cxr = {"view": view or None, "hours_from_admission": adm.hours(t), "studies_in_window": len({c[1] for c in adm.cxr})}
+    if unit.cxr:
+        t, _, _, view, rel = _cxr_choice(unit.cxr)
+        cxr = {"view": view or None, "hours_from_admission": unit.hours(t), "studies_in_window": len({c[1] for c in unit.cxr})}
         paths.append(tree.url(rel))
-    if adm.ecg:
-        t, _, rel = max(adm.ecg)
-        ecg = {"hours_from_admission": adm.hours(t), "ecgs_in_window": len(adm.ecg)}
+    if unit.ecg:
+        t, _, rel = max(unit.ecg)
+        ecg = {"hours_from_admission": unit.hours(t), "ecgs_in_window": len(unit.ecg)}
         paths += [tree.url(rel + ".hea"), tree.url(rel + ".dat")]
     age = None
     if patient.get("anchor_age") and patient.get("anchor_year"):
-        age = age_at(float(patient["anchor_age"]), int(patient["anchor_year"]), adm.admit)
-    labs = adm.labs.values()
+        age = age_at(float(patient["anchor_age"]), int(patient["anchor_year"]), stay.admit)
+    labs = unit.labs.values()
+    window = {"index_hours": unit.hours(unit.window.end) if unit.study else index_hours, "lookback_hours": lookback}
     label_row = {
-        "hospital_expire_flag": adm.row.get("hospital_expire_flag", ""),
-        "length_of_stay_days": round((adm.disch - adm.admit).total_seconds() / 86400.0, 6),
-        "ended_before_index": adm.disch < adm.window.end,
-        "window": {"index_hours": index_hours, "lookback_hours": lookback},
-        "icd": sorted(set(adm.icd)),
-        "demographics": {"age": age, "gender": patient.get("gender") or None, "admission_type": adm.row.get("admission_type") or None},
+        "hospital_expire_flag": stay.row.get("hospital_expire_flag", ""),
+        "length_of_stay_days": round((stay.disch - stay.admit).total_seconds() / 86400.0, 6),
+        "ended_before_index": stay.disch < unit.window.end,
+        "window": window,
+        "icd": sorted(set(icd)),
+        "demographics": {"age": age, "gender": patient.get("gender") or None, "admission_type": stay.row.get("admission_type") or None},
         "labs": {item: list(labs[item]) for item in sorted(labs)},
         "lab_labels": d_labitems,
-        "notes": [{"type": kind, "hours_from_admission": adm.hours(t), "text": text} for t, _, kind, text in sorted(adm.notes) if text],
+        "notes": [{"type": kind, "hours_from_admission": unit.hours(t), "text": text} for t, _, kind, text in sorted(unit.notes) if text],
         "cxr": cxr,
         "ecg": ecg,
     }
-    return Record(source=NAME, sample_id=adm.hadm, subject_id=adm.subject, study_id=adm.hadm, paths=tuple(paths), label_row=label_row)
+    return Record(source=NAME, sample_id=unit.sample_id, subject_id=stay.subject, study_id=unit.study or stay.hadm,
+                  paths=tuple(paths), label_row=label_row)
 
 
 def tabular_features(row: dict[str, Any], lab_items: tuple[int, ...]) -> dict[str, float | None]:
@@ -238,6 +310,8 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     row = record.label_row
     if "problem" in row:
         raise SourceError(row["problem"])
+    if row.get("outside_stays"):
+        raise Excluded("the CXR study was not taken during a hospital stay")
     if row["ended_before_index"]:
         raise Excluded(f"the stay ended before the index time ({row['window']['index_hours']} h after admission)")
     lab_items = tuple(int(i) for i in options.get("lab_items", LAB_ITEMS))
@@ -287,5 +361,6 @@ SOURCE = SourceInfo(
         "lab_items": list(LAB_ITEMS),
         "note_tables": ["discharge", "radiology"],
         "identifier_columns": list(IDENTIFIER_COLUMNS),
+        "sample_unit": "admission",
     },
 )

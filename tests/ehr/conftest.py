@@ -68,3 +68,11 @@ def mimic_retrospective(mimic_corpus, tmp_path_factory):
     root, _ = mimic_corpus
     manifest, dataset = _convert(root, tmp_path_factory.mktemp("mimic-retro"), index_hours=None)
     return manifest, dataset, read_samples(dataset)
+
+
+@pytest.fixture(scope="module")
+def mimic_per_study(mimic_corpus, tmp_path_factory):
+    """The same corpus converted with one sample per CXR study."""
+    root, _ = mimic_corpus
+    manifest, dataset = _convert(root, tmp_path_factory.mktemp("mimic-study"), sample_unit="cxr_study")
+    return manifest, dataset, read_samples(dataset)

@@ -151,7 +151,7 @@ def _output_files(dataset):
     return [p for p in sorted(dataset.rglob("*")) if p.is_file()]
 
 
-@pytest.mark.parametrize("conversion", ["mimic_converted", "mimic_retrospective"])
+@pytest.mark.parametrize("conversion", ["mimic_converted", "mimic_retrospective", "mimic_per_study"])
 def test_no_planted_identifier_or_absolute_date_reaches_any_output_file(mimic_corpus, conversion, request):
     _, corpus = mimic_corpus
     _, dataset, _ = request.getfixturevalue(conversion)
@@ -194,3 +194,25 @@ def test_retrospective_mode_keeps_every_complete_stay_and_its_cleaned_discharge_
         assert "DS" in [n["type"] for n in s["json"]["text"]["notes"]]
         text = s["text.txt"]
         assert "Brief Hospital Course: diuresed" in text and "___" not in text
+
+
+def test_per_study_samples_use_only_what_preceded_each_study(mimic_corpus, mimic_per_study):
+    _, corpus = mimic_corpus
+    manifest, _, samples = mimic_per_study
+    adms = admissions(corpus)
+    # every stay has studies at +5 h and +60 h; a +60 h study after a shorter stay is outside it
+    outside = sum(1 for _, a in adms.values() if a["dischtime"] < a["admittime"] + timedelta(hours=60))
+    c = manifest["counts"]
+    assert (c["discovered"], c["excluded"], c["quarantined"]) == (2 * len(adms) + 1, outside, 2)
+    assert c["written"] == len(samples) == 2 * len(adms) - outside - 1
+    for s in samples.values():
+        meta = s["json"]
+        taken = meta["image"]["hours_from_admission"]
+        assert taken == meta["tabular"]["window"]["index_hours"] in (5.0, 60.0)
+        assert meta["signal"]["hours_from_admission"] == {5.0: 1.0, 60.0: 50.0}[taken]
+        assert "text" not in meta  # the study's own report is signed 2 h after it; the summary after discharge
+    splits_of = defaultdict(set)
+    for s in samples.values():
+        splits_of[s["json"]["subject_id"]].add(s["split"])
+    assert all(len(v) == 1 for v in splits_of.values())
+
