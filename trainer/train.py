@@ -77,6 +77,22 @@ class Config:
     stop_at: int = 0  # checkpoint and exit after this step (time-limited jobs); 0 = run all steps
     progress: bool = True  # tqdm progress bar on rank 0
 
+    def __post_init__(self) -> None:
+        from climb.trainer.fusion import FUSIONS
+        from climb.trainer.losses import REGRESSION_LOSSES
+
+        problems = []
+        if self.weights and len(self.weights) != len(self.datasets):
+            problems.append(f"{len(self.weights)} weights for {len(self.datasets)} datasets")
+        if self.task_weights and len(self.task_weights) != len(self.tasks):
+            problems.append(f"{len(self.task_weights)} task_weights for {len(self.tasks)} tasks (list the tasks)")
+        if self.fusion not in FUSIONS:
+            problems.append(f"fusion {self.fusion!r} is not one of {sorted(FUSIONS)}")
+        if self.regression_loss not in REGRESSION_LOSSES:
+            problems.append(f"regression_loss {self.regression_loss!r} is not one of {sorted(REGRESSION_LOSSES)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
     """`value` as the type of field `name`, or ValueError; strings are parsed (from --set)."""
@@ -200,14 +216,14 @@ def get_lr(cfg: Config, step: int) -> float:
 
 
 def losses(model: torch.nn.Module, batch: dict, tasks: dict[str, Task], cfg: Config) -> tuple[torch.Tensor, dict]:
-    """Weighted multitask loss + contrastive term; also the logits (for metrics) and per-task losses."""
+    """Weighted multitask loss + contrastive term, and each term on its own (for the log)."""
     logits, projected, present = model(batch)
     weights = dict(zip(cfg.tasks, cfg.task_weights))
     total, per_task = multitask_loss(tasks, logits, batch["labels"], batch["label_mask"], weights, cfg.regression_loss)
     if cfg.contrastive_weight:
         per_task["contrastive"] = contrastive_loss(projected, present, cfg.temperature)
         total = total + cfg.contrastive_weight * per_task["contrastive"]
-    return total, {"logits": logits, "per_task": per_task}
+    return total, per_task
 
 
 @torch.no_grad()
@@ -320,7 +336,7 @@ def train(cfg: Config, data: Data, rank: int = 0, world_size: int = 1, device: t
         if log and (done % cfg.log_every == 0 or done == end):
             rate = (done - start) * cfg.batch_size * world_size / (time.perf_counter() - tic)
             line = {"step": done, "split": "train", "epoch": epoch, "loss": history[-1], "lr": get_lr(cfg, step),
-                    "samples_per_s": round(rate, 1), "tasks": {k: v.item() for k, v in parts["per_task"].items()}}
+                    "samples_per_s": round(rate, 1), "tasks": {k: v.item() for k, v in parts.items()}}
             log.write(json.dumps(line) + "\n")
             log.flush()
         if done % cfg.eval_every == 0 or done == end:

@@ -50,6 +50,17 @@ def test_config_overrides_are_type_checked(override, message):
         load_config([], [override])
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (["datasets=a,b", "weights=1"], "1 weights for 2 datasets"),
+    (["task_weights=2"], "1 task_weights for 0 tasks"),
+    (["fusion=attention"], "fusion 'attention' is not one of"),
+    (["regression_loss=huber"], "regression_loss 'huber'"),
+])
+def test_config_values_are_checked_together(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config([], overrides)
+
+
 def test_config_file_values_are_type_checked(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("batch_size: 3.5\n")
