@@ -184,13 +184,71 @@ def _study_units(stays: dict[str, _Stay], images: list, lookback: float) -> tupl
     return units, outside
 
 
+class _Units:
+    """The units of each subject, to find those whose window holds an event time."""
+
+    def __init__(self, units: list[_Unit]):
+        self.by_subject: dict[str, list[_Unit]] = defaultdict(list)
+        for unit in units:
+            self.by_subject[unit.stay.subject].append(unit)
+
+    def holding(self, subject: str, t: datetime | None) -> list[_Unit]:
+        return [u for u in self.by_subject.get(subject, ()) if u.window.contains(t)]
+
+
+def _join_labs(tree: RawTree, units: _Units, lab_items: set[str]) -> None:
+    if not tree.find("hosp/labevents.csv.gz"):
+        return
+    for r in _rows(tree, "hosp/labevents.csv.gz"):
+        if r["itemid"] not in lab_items or not r["valuenum"] or r["subject_id"] not in units.by_subject:
+            continue
+        t = parse_time(r["charttime"])
+        for unit in units.holding(r["subject_id"], t):
+            unit.labs.add(r["itemid"], t, int(r["labevent_id"] or 0), (float(r["valuenum"]), r["valueuom"] or None))
+
+
+def _join_notes(tree: RawTree, units: _Units, tables: list[str], known: dict[str, list[str]], own_stay: bool) -> None:
+    """Attach cleaned notes available in each window; with `own_stay` (retrospective mode) a
+    stay's own notes count also when signed after discharge."""
+    for table in tables:
+        if not tree.find(f"note/{table}.csv.gz"):
+            continue
+        for r in _rows(tree, f"note/{table}.csv.gz"):
+            t = parse_time(r.get("storetime")) or parse_time(r.get("charttime"))
+            targets = {id(u): u for u in units.holding(r["subject_id"], t)}
+            if own_stay:
+                targets.update({id(u): u for u in units.by_subject.get(r["subject_id"], ()) if u.stay.hadm == r.get("hadm_id")})
+            if targets:
+                text = clean_note(r["text"], known.get(r["subject_id"], ()))
+                for unit in targets.values():
+                    unit.notes.append((t, r.get("note_id", ""), r.get("note_type", table), text))
+
+
+def _join_ecgs(tree: RawTree, units: _Units) -> None:
+    if not tree.find("ecg/record_list.csv"):
+        return
+    for r in _rows(tree, "ecg/record_list.csv"):
+        t = parse_time(r["ecg_time"])
+        for unit in units.holding(r["subject_id"], t):
+            unit.ecg.append((t, r["study_id"], "ecg/" + r["path"]))
+
+
+def _diagnoses(tree: RawTree) -> dict[str, list[tuple[str, str]]]:
+    icd: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if tree.find("hosp/diagnoses_icd.csv.gz"):
+        for r in _rows(tree, "hosp/diagnoses_icd.csv.gz"):
+            icd[r["hadm_id"]].append((r["icd_code"], r["icd_version"]))
+    return icd
+
+
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     tree = RawTree(raw_url, options)
     for name in ("patients.csv.gz", "admissions.csv.gz"):
         tree.require(name, ("hosp",))
-    per_study = options.get("sample_unit", "admission") == "cxr_study"
-    if options.get("sample_unit", "admission") not in ("admission", "cxr_study"):
-        raise SourceError(f"sample_unit must be admission or cxr_study, got {options.get('sample_unit')!r}")
+    sample_unit = options.get("sample_unit", "admission")
+    if sample_unit not in ("admission", "cxr_study"):
+        raise SourceError(f"sample_unit must be admission or cxr_study, got {sample_unit!r}")
+    per_study = sample_unit == "cxr_study"
     index_hours = None if per_study else options.get("index_hours", 48)
     lookback = float(options.get("lookback_hours", 24))
     lab_items = {str(int(i)) for i in options.get("lab_items", LAB_ITEMS)}
@@ -201,56 +259,27 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     images = _cxr_images(tree)
     outside: list[tuple[str, str]] = []
     if per_study:
-        units, outside = _study_units(stays, images, lookback)
+        unit_list, outside = _study_units(stays, images, lookback)
     else:
-        units = _admission_units(stays, index_hours, lookback)
-    by_subject: dict[str, list[_Unit]] = defaultdict(list)
-    for unit in units:
-        by_subject[unit.stay.subject].append(unit)
-
-    def windows(subject: str, t: datetime | None) -> Iterator[_Unit]:
-        return (u for u in by_subject.get(subject, ()) if u.window.contains(t))
-
-    if tree.find("hosp/labevents.csv.gz"):
-        for r in _rows(tree, "hosp/labevents.csv.gz"):
-            if r["itemid"] not in lab_items or not r["valuenum"] or r["subject_id"] not in by_subject:
-                continue
-            t = parse_time(r["charttime"])
-            for unit in windows(r["subject_id"], t):
-                unit.labs.add(r["itemid"], t, int(r["labevent_id"] or 0), (float(r["valuenum"]), r["valueuom"] or None))
-    icd: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    if tree.find("hosp/diagnoses_icd.csv.gz"):
-        for r in _rows(tree, "hosp/diagnoses_icd.csv.gz"):
-            icd[r["hadm_id"]].append((r["icd_code"], r["icd_version"]))
-    for table in options.get("note_tables", ("discharge", "radiology")):
-        if not tree.find(f"note/{table}.csv.gz"):
-            continue
-        for r in _rows(tree, f"note/{table}.csv.gz"):
-            t = parse_time(r.get("storetime")) or parse_time(r.get("charttime"))
-            targets = {id(u): u for u in windows(r["subject_id"], t)}
-            if index_hours is None and not per_study:
-                # retrospective: the stay's own notes count, also when signed after discharge
-                targets.update({id(u): u for u in by_subject.get(r["subject_id"], ()) if u.stay.hadm == r.get("hadm_id")})
-            for unit in targets.values():
-                unit.notes.append((t, r.get("note_id", ""), r.get("note_type", table), clean_note(r["text"], known.get(r["subject_id"], ()))))
+        unit_list = _admission_units(stays, index_hours, lookback)
+    units = _Units(unit_list)
+    _join_labs(tree, units, lab_items)
+    _join_notes(tree, units, list(options.get("note_tables", ("discharge", "radiology"))), known, own_stay=index_hours is None and not per_study)
     if not per_study:
         for subject, t, study, dicom, view, rel in images:
-            for unit in windows(subject, t):
+            for unit in units.holding(subject, t):
                 unit.cxr.append((t, study, dicom, view, rel))
-    if tree.find("ecg/record_list.csv"):
-        for r in _rows(tree, "ecg/record_list.csv"):
-            t = parse_time(r["ecg_time"])
-            for unit in windows(r["subject_id"], t):
-                unit.ecg.append((t, r["study_id"], "ecg/" + r["path"]))
-
+    _join_ecgs(tree, units)
+    icd = _diagnoses(tree)
     d_labitems = {}
     if tree.find("hosp/d_labitems.csv.gz"):
         d_labitems = {r["itemid"]: f"{r['label']} ({r['fluid']})" for r in _rows(tree, "hosp/d_labitems.csv.gz") if r["itemid"] in lab_items}
+
     for hadm, (subject, problem) in sorted(problems.items()):
         yield Record(source=NAME, sample_id=hadm, subject_id=subject, study_id=hadm, paths=(), label_row={"problem": problem})
     for study, subject in outside:
         yield Record(source=NAME, sample_id=study, subject_id=subject, study_id=study, paths=(), label_row={"outside_stays": True})
-    for unit in sorted(units, key=lambda u: u.sample_id):
+    for unit in sorted(unit_list, key=lambda u: u.sample_id):
         yield _record(tree, unit, patients.get(unit.stay.subject, {}), icd.get(unit.stay.hadm, []), d_labitems, index_hours, lookback)
 
 
