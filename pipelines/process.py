@@ -100,24 +100,45 @@ def _metadata(item: WorkItem, sample: Sample, fingerprint: str | None) -> dict[s
     return meta
 
 
-def _store_volume(ctx: Context, item: WorkItem, sample: Sample, meta: dict[str, Any]) -> dict[str, Any]:
+VIDEO_MAX_FRAMES_IN_TAR = 256
+
+
+def _store_in_zarr(ctx: Context, item: WorkItem, sample: Sample, meta: dict[str, Any], field: str) -> dict[str, Any]:
+    """Move a volume (always) or a long video from the record into volumes.zarr; leave a preview.
+
+    The tar record keeps the metadata (with `zarr_path`, shape, chunks) and a small preview.png, so
+    galleries and filters never need the array itself.
+    """
     from climb.storage import join
     from climb.transforms.volume import volume_preview
 
-    volume = sample.arrays.pop("volume")
-    vmeta = dict(meta["volume"])
+    array = sample.arrays.pop(field)
+    fmeta = dict(meta[field])
     attrs = {
         "dataset": item.record.source,
         "sample_id": item.key,
         "schema_version": SCHEMA_VERSION,
-        **{k: vmeta[k] for k in ("spacing", "orientation", "units") if k in vmeta},
+        **{k: fmeta[k] for k in ("spacing", "orientation", "units", "fps") if k in fmeta},
     }
-    info = write_array(join(ctx.dataset_url, "volumes.zarr"), item.key, volume, attrs, ctx.storage_options)
-    vmeta.update({"zarr_path": info["path"], "shape": info["shape"], "dtype": info["dtype"], "chunks": info["chunks"]})
-    meta["volume"] = vmeta
+    name = item.key if field == "volume" else f"{item.key}_{field}"
+    info = write_array(join(ctx.dataset_url, "volumes.zarr"), name, array, attrs, ctx.storage_options)
+    fmeta.update({"zarr_path": info["path"], "shape": info["shape"], "dtype": info["dtype"], "chunks": info["chunks"]})
+    meta[field] = fmeta
     if "preview" not in sample.arrays:
-        sample.arrays["preview"] = volume_preview(volume, vmeta["spacing"], vmeta.get("window"))
+        if field == "volume":
+            sample.arrays["preview"] = volume_preview(array, fmeta["spacing"], fmeta.get("window"))
+        else:
+            sample.arrays["preview"] = np.ascontiguousarray(array[array.shape[0] // 2])
     return info
+
+
+def _zarr_fields(ctx: Context, sample: Sample) -> list[str]:
+    """Fields stored in Zarr: every volume, and videos longer than `video_max_frames_in_tar` frames."""
+    fields = ["volume"] if "volume" in sample.arrays else []
+    video = sample.arrays.get("video")
+    if video is not None and video.shape[0] > int(ctx.options.get("video_max_frames_in_tar", VIDEO_MAX_FRAMES_IN_TAR)):
+        fields.append("video")
+    return fields
 
 
 def _identify(ctx: Context, item: WorkItem, sample: Sample) -> WorkItem:
@@ -166,7 +187,9 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         return _quarantine(item, "validate", exc, fingerprint), None
     try:
         meta = _metadata(item, sample, fingerprint)
-        volume_info = _store_volume(ctx, item, sample, meta) if "volume" in sample.arrays else None
+        if isinstance(sample.arrays.get("tabular"), dict):
+            sample.arrays["tabular"] = safe_tree(sample.arrays["tabular"])
+        stored = [_store_in_zarr(ctx, item, sample, meta, f) for f in _zarr_fields(ctx, sample)]
         fragment = make_fragment(item.key, encode_members(sample.arrays, meta))
     except Exception as exc:  # noqa: BLE001
         return _quarantine(item, "encode", exc, fingerprint), None
@@ -179,7 +202,7 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         "labels": sample.labels,
         "size": len(fragment.data),
         "source_sha256": fingerprint,
-        "volume": volume_info,
+        "volumes": stored,
         "split_moved": item.split_moved,
     }
     return entry, fragment

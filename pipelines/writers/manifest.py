@@ -80,7 +80,7 @@ def build_manifest(
     exclusions: dict[str, int] = defaultdict(int)
     for e in excluded:
         exclusions[spreadsheet_safe(e["reason"])] += 1
-    volumes = sorted((e["volume"] for e in written if e.get("volume")), key=lambda v: v["path"])
+    volumes = sorted((v for e in written for v in e.get("volumes", ())), key=lambda v: v["path"])
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "schema_version": SCHEMA_VERSION,

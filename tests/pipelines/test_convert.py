@@ -188,3 +188,18 @@ def test_an_official_split_sheet_that_leaks_a_subject_is_overruled(tmp_path):
     items, _ = prepare(records, key=DEMO_KEY, salt="x", raw_url="/raw", fractions={"train": 1.0})
     assert {item.split for item in items} == {"train"}
     assert [item.split_moved for item in items] == [False, True, True]
+
+
+def test_long_videos_go_to_zarr_with_a_preview_frame(dicom_corpus, tmp_path):
+    import zarr
+
+    manifest = run("dicom", dicom_corpus, tmp_path / "out", options={"video_max_frames_in_tar": 4})
+    root = tmp_path / "out" / "dicom"
+    videos = [json.loads(r["json"]) for r in samples(root) if "video" in json.loads(r["json"])["modalities"]]
+    long = [v for v in videos if v["video"]["num_frames"] > 4]
+    short = [v for v in videos if v["video"]["num_frames"] <= 4]
+    assert len(long) == 1 and len(short) == 1
+    arr = zarr.open_array(str(root / long[0]["video"]["zarr_path"]), mode="r")
+    assert arr.shape[0] == long[0]["video"]["num_frames"] and arr.attrs["fps"] == long[0]["video"]["fps"]
+    assert [v["path"] for v in manifest["volumes"]] == [long[0]["video"]["zarr_path"]]
+    assert verify(str(root)) == []
