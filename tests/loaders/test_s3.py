@@ -1,0 +1,67 @@
+"""Streaming from a real S3 server, through a proxy that throttles (503 SlowDown) and resets connections."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import s3fs
+
+from climb.loaders import ClimbDataset
+from climb.loaders.io import RetryPolicy
+from climb.s3.faultproxy import FaultProxy, Faults
+
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+FAST = RetryPolicy(attempts=10, base=0.01, cap=0.2)
+
+
+@pytest.fixture
+def remote(s3_bucket, dataset):
+    """The converted dataset uploaded to a fresh bucket: its s3:// URL."""
+    fs = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    fs.put(str(dataset), f"{s3_bucket.name}/loadertest", recursive=True)
+    return f"{s3_bucket.url}/loadertest"
+
+
+def contents(ds, workers=0):
+    """Multiset of (key, signal bytes) of one epoch."""
+    out = Counter()
+    for batch in ds.loader(batch_size=8, num_workers=workers):
+        for i, key in enumerate(batch["__key__"]):
+            signal = batch["signal"][i].numpy().tobytes() if "signal" in batch and batch["signal_present"][i] else b""
+            out[(key, signal)] += 1
+    return out
+
+
+def no_client_retries(options):
+    """Throttling reaches climb's retries: botocore would otherwise absorb most 503s itself (s3fs still
+    retries truncated bodies internally)."""
+    return {**options, "config_kwargs": {"retries": {"total_max_attempts": 1}}}
+
+
+def test_an_epoch_from_s3_equals_the_local_epoch(remote, dataset, s3_bucket):
+    local = ClimbDataset(str(dataset), split="train", seed=5, modalities=("signal",))
+    s3 = ClimbDataset(remote, split="train", seed=5, modalities=("signal",), storage_options=s3_bucket.storage_options)
+    assert contents(s3, workers=2) == contents(local)
+
+
+def test_an_epoch_through_5pct_throttling_and_resets_reads_the_identical_multiset(remote, dataset, s3_bucket):
+    expected = contents(ClimbDataset(str(dataset), split="train", seed=5, modalities=("signal", "image")))
+    with FaultProxy(s3_bucket.endpoint, Faults(seed=3, slowdown_rate=0.05, reset_rate=0.05)) as proxy:
+        options = no_client_retries(proxy.endpoint.storage_options())
+        ds = ClimbDataset(remote, split="train", seed=5, modalities=("signal", "image"), storage_options=options, retry=FAST)
+        got = contents(ds, workers=2)
+        counts = proxy.counts
+    assert got == expected
+    assert counts["slowdown"] > 0 and counts["reset"] > 0
+
+
+def test_the_cache_downloads_through_faults_and_verifies_every_shard(remote, dataset, s3_bucket, tmp_path):
+    expected = contents(ClimbDataset(str(dataset), split="val", modalities=("signal",)))
+    with FaultProxy(s3_bucket.endpoint, Faults(seed=4, slowdown_rate=0.05, reset_rate=0.05)) as proxy:
+        options = no_client_retries(proxy.endpoint.storage_options())
+        ds = ClimbDataset(remote, split="val", modalities=("signal",), storage_options=options, retry=FAST,
+                          cache_dir=str(tmp_path / "cache"))
+        got = contents(ds)
+    assert got == expected
+    assert len(list((tmp_path / "cache").glob("*.tar"))) == len(list(dataset.glob("shards/val-*.tar")))
