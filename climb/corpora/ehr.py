@@ -25,6 +25,7 @@ import csv
 import gzip
 import io
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -116,30 +117,32 @@ def _ecg_source() -> np.ndarray:
 
 
 class _WfdbWriter:
-    """Writes MIMIC-IV-ECG records fast: wfdb.wrsamp (about 0.15 s a record) runs once for a template;
-    every record then shares the template's .dat bytes and gets its own header, whose ADC gain makes
-    its physical values distinct (mV = digital / gain), with its own date, time and comments."""
+    """Writes MIMIC-IV-ECG records fast: wfdb.wrsamp (about 0.15 s a record) runs once for a template
+    in a temporary folder; every record then shares the template's .dat bytes and gets its own
+    header, whose ADC gain makes its physical values distinct (mV = digital / gain), with its own
+    date, time and comments."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self):
+        import tempfile
+
         import wfdb
 
         self.gain = 200.0
-        workdir.mkdir(parents=True, exist_ok=True)
-        wfdb.wrsamp("template", fs=500, units=["mV"] * 12, sig_name=list(MIMIC_ECG_LEADS), p_signal=_ecg_source(),
-                    fmt=["16"] * 12, adc_gain=[self.gain] * 12, baseline=[0] * 12, write_dir=str(workdir))
-        self.dat = (workdir / "template.dat").read_bytes()
-        lines = (workdir / "template.hea").read_text().splitlines()
+        with tempfile.TemporaryDirectory(prefix="climb-ecg-") as tmp:
+            wfdb.wrsamp("template", fs=500, units=["mV"] * 12, sig_name=list(MIMIC_ECG_LEADS), p_signal=_ecg_source(),
+                        fmt=["16"] * 12, adc_gain=[self.gain] * 12, baseline=[0] * 12, write_dir=tmp)
+            self.dat = (Path(tmp) / "template.dat").read_bytes()
+            lines = (Path(tmp) / "template.hea").read_text().splitlines()
         self.signal_lines = [line for line in lines[1:] if line and not line.startswith("#")]
-        self.digital = np.frombuffer(self.dat, dtype="<i2").reshape(-1, 12)
+        self.samples = len(self.dat) // (2 * 12)
 
-    def write(self, folder: Path, name: str, when: datetime, gain: float, comments: list[str]) -> np.ndarray:
-        """Write <folder>/<name>.{hea,dat}; returns the record's physical signal [T, 12] in mV."""
+    def write(self, folder: Path, name: str, when: datetime, gain: float, comments: list[str]) -> None:
+        """Write <folder>/<name>.{hea,dat}."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.dat").write_bytes(self.dat)
-        head = f"{name} 12 500 {self.digital.shape[0]} {when:%H:%M:%S} {when:%d/%m/%Y}"
+        head = f"{name} 12 500 {self.samples} {when:%H:%M:%S} {when:%d/%m/%Y}"
         signals = [line.replace("template.dat", f"{name}.dat").replace(f"{self.gain}(0)/mV", f"{gain}(0)/mV") for line in self.signal_lines]
         (folder / f"{name}.hea").write_text("\n".join([head, *signals, *(f"# {c}" for c in comments)]) + "\n")
-        return self.digital / gain
 
 
 def _discharge_note(p: Patient, adm: dict[str, Any]) -> str:
@@ -167,6 +170,142 @@ def _radiology_note(p: Patient, when: datetime) -> str:
     )
 
 
+class _Corpus:
+    """Accumulates the rows of every table while admissions are made up, then writes them."""
+
+    def __init__(self, root: Path, seed: int):
+        import skimage.data
+
+        self.root = root
+        self.rng = np.random.default_rng(seed)
+        self.ecg_writer = _WfdbWriter()
+        self.camera = skimage.data.camera()
+        self.rows: dict[str, list[list[Any]]] = defaultdict(list)
+        self.hadm, self.cxr_study, self.ecg_study, self.labevent_id, self.note_seq = 20000000, 50000000, 40000000, 1, 1
+        self.boundary: dict[str, Any] = {}
+        self.missing_cxr: int | None = None
+
+    def lab(self, subject: int, hadm: int | None, itemid: int, t: datetime, value: float, priority: str, comment: str | None) -> None:
+        self.rows["labevents"].append([self.labevent_id, subject, hadm, 100000 + self.labevent_id, itemid, None, _time(t), _time(t),
+                                       f"{value}", value, LAB_ITEMS[itemid][3], None, None, None, priority, comment])
+        self.labevent_id += 1
+
+    def labs(self, p: Patient, adm: dict[str, Any], skip: tuple[int, ...]) -> None:
+        """Per item: one before the 24 h lookback, one inside it, two in the stay before 48 h, one after."""
+        for itemid, (_, _, _, _, typical) in LAB_ITEMS.items():
+            if itemid in skip:
+                continue
+            for offset_h in (-30, -2, 6, 40, 50):
+                t = adm["admittime"] + timedelta(hours=offset_h, minutes=int(self.rng.integers(0, 50)))
+                value = round(typical * float(self.rng.uniform(0.7, 1.3)), 2)
+                comment = f"Called to {p.name} at {p.phone}" if offset_h == 6 else None
+                self.lab(p.subject_id, adm["hadm_id"] if offset_h > 0 else None, itemid, t, value, "ROUTINE", comment)
+
+    def boundary_labs(self, p: Patient, adm: dict[str, Any]) -> None:
+        """Events at the window edges and one second outside them (lookback 24 h, index 48 h)."""
+        index, start = adm["admittime"] + timedelta(hours=48), adm["admittime"] - timedelta(hours=24)
+        for itemid, t, value in ((50813, start - timedelta(seconds=1), 9.1), (51237, start, 1.3),
+                                 (50971, index, 4.4), (50971, index + timedelta(seconds=1), 9.9)):
+            self.lab(p.subject_id, adm["hadm_id"], itemid, t, value, "STAT", None)
+        self.boundary = {"hadm_id": adm["hadm_id"], "subject_id": p.subject_id, "items": {50813: None, 51237: 1.3, 50971: 4.4, 51301: None}}
+
+    def notes(self, p: Patient, adm: dict[str, Any]) -> None:
+        """A radiology report signed 2 h after its +5 h study; a discharge summary charted at the
+        discharge day's midnight and signed 3 h after discharge."""
+        subject, hadm = p.subject_id, adm["hadm_id"]
+        rad = adm["admittime"] + timedelta(hours=5)
+        self.rows["radiology"].append([f"{subject}-RR-{self.note_seq}", subject, hadm, "RR", self.note_seq, _time(rad),
+                                       _time(rad + timedelta(hours=2)), _radiology_note(p, rad)])
+        disch = adm["dischtime"]
+        self.rows["discharge"].append([f"{subject}-DS-{self.note_seq + 1}", subject, hadm, "DS", self.note_seq + 1,
+                                       _time(disch.replace(hour=0, minute=0, second=0)), _time(disch + timedelta(hours=3)), _discharge_note(p, adm)])
+        self.note_seq += 2
+
+    def cxr_studies(self, p: Patient, adm: dict[str, Any], a: int, lose_pa: bool) -> None:
+        """Studies at +5 h (PA + lateral) and +60 h (AP); with `lose_pa` the first PA file is not written."""
+        import cv2
+
+        subject = p.subject_id
+        for offset_h, views in ((5, ("PA", "LATERAL")), (60, ("AP",))):
+            self.cxr_study += 1 + int(self.rng.integers(0, 9))
+            t = adm["admittime"] + timedelta(hours=offset_h)
+            for v, view in enumerate(views):
+                dicom_id = f"{self.rng.integers(0, 2**32):08x}-{self.rng.integers(0, 2**32):08x}-{v}"
+                rel = f"files/p{str(subject)[:2]}/p{subject}/s{self.cxr_study}/{dicom_id}"
+                crop = self.camera[8 * (a % 8): 8 * (a % 8) + 448, 8 * v: 8 * v + 384]
+                path = self.root / "cxr" / (rel + ".jpg")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if lose_pa and (offset_h, view) == (5, "PA"):
+                    self.missing_cxr = adm["hadm_id"]
+                else:
+                    pixels = cv2.resize(crop, (48, 56), interpolation=cv2.INTER_AREA)
+                    path.write_bytes(_jpeg_with_comment(pixels, f"{p.name} MRN {p.mrn} DOB {p.dob}"))
+                self.rows["cxr-record-list"].append([subject, self.cxr_study, dicom_id, rel + ".dcm"])
+                self.rows["cxr-metadata"].append([dicom_id, subject, self.cxr_study, "CHEST (PA AND LAT)", view, 56, 48, t.strftime("%Y%m%d"),
+                                                  f"{int(t.strftime('%H%M%S'))}.{t.microsecond // 1000:03d}", "CHEST (PA AND LAT)", view, "Erect"])
+
+    def ecgs(self, p: Patient, adm: dict[str, Any]) -> None:
+        """ECGs at +1 h and +50 h, each with its own ADC gain and identifiers in its header comments."""
+        subject = p.subject_id
+        for offset_h in (1, 50):
+            self.ecg_study += 1 + int(self.rng.integers(0, 9))
+            t = adm["admittime"] + timedelta(hours=offset_h)
+            rel = f"files/p{str(subject)[:4]}/p{subject}/s{self.ecg_study}/{self.ecg_study}"
+            self.ecg_writer.write(self.root / "ecg" / rel.rsplit("/", 1)[0], str(self.ecg_study), t, 150.0 + len(self.rows["ecg"]),
+                                  [f"Name: {p.name}", f"MRN: {p.mrn}", f"Phone: {p.phone}"])
+            self.rows["ecg"].append([subject, self.ecg_study, self.ecg_study, _time(t), rel])
+
+    def admission(self, p: Patient, i: int, a: int, after: datetime) -> dict[str, Any]:
+        self.hadm += 1 + int(self.rng.integers(0, 50))
+        admit = after + timedelta(days=int(self.rng.integers(20, 120)), minutes=int(self.rng.integers(0, 600)))
+        stay = timedelta(hours=30 if (i + a) % 4 == 3 else int(self.rng.integers(60, 144)))
+        at_boundary = (i, a) == (1, 1)
+        if at_boundary:
+            # 08:00 + 54 h: the discharge summary's midnight charttime (40 h) falls before the 48 h index
+            admit, stay = admit.replace(hour=8, minute=0), timedelta(hours=54)
+        n_codes = 0 if i == 4 else 1 + (i + a) % 3  # subject 4's stays have no coded diagnosis: icd_chapter masked
+        icd = [ICD_CODES[int(k)] for k in self.rng.choice(len(ICD_CODES), size=n_codes, replace=False)]
+        adm = {"hadm_id": self.hadm, "admittime": admit, "dischtime": admit + stay, "died": False,
+               "icd": icd, "admission_type": ADMISSION_TYPES[(i + a) % len(ADMISSION_TYPES)]}
+        self.rows["diagnoses_icd"] += [[p.subject_id, self.hadm, seq, code, version] for seq, (code, version) in enumerate(icd, 1)]
+        self.labs(p, adm, skip=(51237, 50813, 50971, 51301) if at_boundary else (51237,))  # INR only at the boundary
+        if at_boundary:
+            self.boundary_labs(p, adm)
+        self.notes(p, adm)
+        self.cxr_studies(p, adm, a, lose_pa=(i, a) == (2, 0))
+        self.ecgs(p, adm)
+        return adm
+
+    def write(self, patients: list[Patient], broken: list[Any]) -> None:
+        root, hosp = self.root, self.root / "hosp"
+        _write_csv_gz(hosp / "patients.csv.gz",
+                      ["subject_id", "gender", "anchor_age", "anchor_year", "anchor_year_group", "dod", "name", "mrn", "dob", "phone", "address"],
+                      [[p.subject_id, p.gender, p.anchor_age, p.anchor_year, "2017 - 2019",
+                        next((_time(a["dischtime"])[:10] for a in p.admissions if a["died"]), None), p.name, p.mrn, p.dob, p.phone, p.address]
+                       for p in patients])
+        _write_csv_gz(hosp / "admissions.csv.gz",
+                      ["subject_id", "hadm_id", "admittime", "dischtime", "deathtime", "admission_type", "admit_provider_id", "admission_location",
+                       "discharge_location", "insurance", "language", "marital_status", "race", "edregtime", "edouttime", "hospital_expire_flag"],
+                      [[p.subject_id, a["hadm_id"], _time(a["admittime"]), _time(a["dischtime"]), _time(a["dischtime"]) if a["died"] else None,
+                        a["admission_type"], "P00XYZ", "EMERGENCY ROOM", "DIED" if a["died"] else "HOME", "Medicare", "ENGLISH", "MARRIED", "WHITE",
+                        _time(a["admittime"] - timedelta(hours=3)), _time(a["admittime"]), int(a["died"])]
+                       for p in patients for a in p.admissions] + [broken])
+        _write_csv_gz(hosp / "labevents.csv.gz",
+                      ["labevent_id", "subject_id", "hadm_id", "specimen_id", "itemid", "order_provider_id", "charttime", "storetime", "value",
+                       "valuenum", "valueuom", "ref_range_lower", "ref_range_upper", "flag", "priority", "comments"], self.rows["labevents"])
+        _write_csv_gz(hosp / "d_labitems.csv.gz", ["itemid", "label", "fluid", "category"], [[k, v[0], v[1], v[2]] for k, v in LAB_ITEMS.items()])
+        _write_csv_gz(hosp / "diagnoses_icd.csv.gz", ["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"], self.rows["diagnoses_icd"])
+        note_header = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]
+        _write_csv_gz(root / "note" / "discharge.csv.gz", note_header, self.rows["discharge"])
+        _write_csv_gz(root / "note" / "radiology.csv.gz", note_header, self.rows["radiology"])
+        _write_csv_gz(root / "cxr" / "cxr-record-list.csv.gz", ["subject_id", "study_id", "dicom_id", "path"], self.rows["cxr-record-list"])
+        _write_csv_gz(root / "cxr" / "mimic-cxr-2.0.0-metadata.csv.gz",
+                      ["dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows", "Columns", "StudyDate",
+                       "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning"],
+                      self.rows["cxr-metadata"])
+        _write_csv_gz(root / "ecg" / "record_list.csv", ["subject_id", "study_id", "file_name", "ecg_time", "path"], self.rows["ecg"])
+
+
 def write_mimic_iv_corpus(root: str | os.PathLike, *, seed: int = 0) -> dict[str, Any]:
     """Write the corpus under `root` (see the module docstring).
 
@@ -179,146 +318,29 @@ def write_mimic_iv_corpus(root: str | os.PathLike, *, seed: int = 0) -> dict[str
     Returns:
         `patients` (Patient list with admissions: hadm_id, admittime, dischtime, died, icd),
         `boundary` {"hadm_id", items: {itemid: expected last value or None}} for the admission
-        carrying the window-edge events, `identifiers` (planted_identifiers()), `ecg_gain`
-        {ECG study_id: ADC gain} (the record's digital values / gain = its mV values) and
-        `quarantined` {hadm_id: start of the reason}: one admission whose CXR file is missing, one
-        admission row without a discharge time.
+        carrying the window-edge events, `identifiers` (planted_identifiers()) and `quarantined`
+        {hadm_id: start of the reason}: one admission whose CXR file is missing, one admission row
+        without a discharge time.
     """
-    import cv2
-    import skimage.data
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    ecg_writer = _WfdbWriter(root / "ecg" / "_template")
-    ecg_gain: dict[int, float] = {}
-    camera = skimage.data.camera()
+    corpus = _Corpus(Path(root), seed)
     patients: list[Patient] = []
-    hadm = 20000000
-    cxr_study, ecg_study = 50000000, 40000000
-    lab_rows, dx_rows, discharge_rows, radiology_rows = [], [], [], []
-    cxr_meta_rows, cxr_list_rows, ecg_rows = [], [], []
-    labevent_id, note_seq = 1, 1
-    boundary: dict[str, Any] = {}
-    missing_cxr = None
     for i, n_adm in enumerate(ADMISSIONS_PER_SUBJECT):
-        subject = 10000001 + i * 1117
         anchor_year = 2110 + 7 * i
         p = Patient(
-            subject_id=subject, name=f"{FIRST_NAMES[i]} {LAST_NAMES[i]}", mrn=f"{4829301 + 7919 * i}",
+            subject_id=10000001 + i * 1117, name=f"{FIRST_NAMES[i]} {LAST_NAMES[i]}", mrn=f"{4829301 + 7919 * i}",
             dob=f"{anchor_year - 60 - i}-{1 + i % 12:02d}-{10 + i:02d}", phone=f"(617) 555-{101 + i:04d}",
             address=f"{12 + 3 * i} {STREETS[i % len(STREETS)]}, Quincy, MA 021{70 + i}",
             gender="F" if i % 2 == 0 else "M", anchor_age=60 + i, anchor_year=anchor_year,
         )
-        when = datetime(anchor_year, 1 + i % 12, 3, 8, 15, 0)
+        after = datetime(anchor_year, 1 + i % 12, 3, 8, 15, 0)
         for a in range(n_adm):
-            hadm += 1 + int(rng.integers(0, 50))
-            admit = when + timedelta(days=int(rng.integers(20, 120)), minutes=int(rng.integers(0, 600)))
-            stay = timedelta(hours=30 if (i + a) % 4 == 3 else int(rng.integers(60, 144)))
-            at_boundary = i == 1 and a == 1
-            if at_boundary:
-                # 08:00 + 54 h: the discharge note's midnight charttime (40 h) falls before the 48 h index
-                admit, stay = admit.replace(hour=8, minute=0), timedelta(hours=54)
-            disch = admit + stay
-            died = a == n_adm - 1 and i in (1, 5)
-            icd = [ICD_CODES[int(k)] for k in rng.choice(len(ICD_CODES), size=1 + (i + a) % 3, replace=False)]
-            if i == 4:
-                icd = []  # an admission with no coded diagnosis: icd_chapter is masked
-            adm = {"hadm_id": hadm, "admittime": admit, "dischtime": disch, "died": died, "icd": icd,
-                   "admission_type": ADMISSION_TYPES[(i + a) % len(ADMISSION_TYPES)]}
-            p.admissions.append(adm)
-            for seq, (code, version) in enumerate(icd, 1):
-                dx_rows.append([subject, hadm, seq, code, version])
-            # labs: one before the 24 h lookback, one inside it, two during the stay before 48 h, one after
-            for itemid, (_, _, _, unit, typical) in LAB_ITEMS.items():
-                if itemid == 51237 or (at_boundary and itemid in (50813, 50971, 51301)):
-                    continue  # INR is reserved for boundary events; the boundary admission has only those
-                for offset_h in (-30, -2, 6, 40, 50):
-                    t = admit + timedelta(hours=offset_h, minutes=int(rng.integers(0, 50)))
-                    value = round(typical * float(rng.uniform(0.7, 1.3)), 2)
-                    lab_rows.append([labevent_id, subject, hadm if offset_h > 0 else None, 100000 + labevent_id, itemid, None,
-                                     _time(t), _time(t + timedelta(hours=1)), f"{value}", value, unit, None, None, None, "ROUTINE",
-                                     f"Called to {p.name} at {p.phone}" if offset_h == 6 else None])
-                    labevent_id += 1
-            if at_boundary:
-                index, start = admit + timedelta(hours=48), admit - timedelta(hours=24)
-                events = {50813: [(start - timedelta(seconds=1), 9.1)], 51237: [(start, 1.3)],
-                          50971: [(index, 4.4), (index + timedelta(seconds=1), 9.9)]}
-                for itemid, evs in events.items():
-                    for t, value in evs:
-                        lab_rows.append([labevent_id, subject, hadm, 100000 + labevent_id, itemid, None, _time(t), _time(t), f"{value}",
-                                         value, LAB_ITEMS[itemid][3], None, None, None, "STAT", None])
-                        labevent_id += 1
-                boundary = {"hadm_id": hadm, "subject_id": subject, "items": {50813: None, 51237: 1.3, 50971: 4.4, 51301: None}}
-            # notes: radiology at +5 h (inside the window), discharge stored after discharge
-            rad_time = admit + timedelta(hours=5)
-            radiology_rows.append([f"{subject}-RR-{note_seq}", subject, hadm, "RR", note_seq, _time(rad_time), _time(rad_time + timedelta(hours=2)), _radiology_note(p, rad_time)])
-            note_seq += 1
-            midnight = disch.replace(hour=0, minute=0, second=0)
-            discharge_rows.append([f"{subject}-DS-{note_seq}", subject, hadm, "DS", note_seq, _time(midnight), _time(disch + timedelta(hours=3)), _discharge_note(p, adm)])
-            note_seq += 1
-            # CXR studies at +5 h (PA + lateral) and +60 h (after a 48 h index); ECGs at +1 h and +50 h
-            for offset_h, views in ((5, ("PA", "LATERAL")), (60, ("AP",))):
-                cxr_study += 1 + int(rng.integers(0, 9))
-                t = admit + timedelta(hours=offset_h)
-                for v, view in enumerate(views):
-                    dicom_id = f"{rng.integers(0, 2**32):08x}-{rng.integers(0, 2**32):08x}-{v}"
-                    rel = f"files/p{str(subject)[:2]}/p{subject}/s{cxr_study}/{dicom_id}"
-                    crop = camera[8 * (a % 8): 8 * (a % 8) + 448, 8 * v: 8 * v + 384]
-                    pixels = cv2.resize(crop, (48, 56), interpolation=cv2.INTER_AREA)
-                    path = root / "cxr" / (rel + ".jpg")
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    if (i, a, offset_h, view) == (2, 0, 5, "PA"):
-                        missing_cxr = hadm  # listed in the metadata, file lost: the admission is quarantined
-                    else:
-                        path.write_bytes(_jpeg_with_comment(pixels, f"{p.name} MRN {p.mrn} DOB {p.dob}"))
-                    cxr_list_rows.append([subject, cxr_study, dicom_id, rel + ".dcm"])
-                    cxr_meta_rows.append([dicom_id, subject, cxr_study, "CHEST (PA AND LAT)", view, 56, 48, t.strftime("%Y%m%d"),
-                                          f"{int(t.strftime('%H%M%S'))}.{t.microsecond // 1000:03d}", "CHEST (PA AND LAT)", view, "Erect"])
-            for offset_h in (1, 50):
-                ecg_study += 1 + int(rng.integers(0, 9))
-                t = admit + timedelta(hours=offset_h)
-                rel = f"files/p{str(subject)[:4]}/p{subject}/s{ecg_study}/{ecg_study}"
-                gain = 150.0 + len(ecg_rows)
-                ecg_writer.write(root / "ecg" / rel.rsplit("/", 1)[0], str(ecg_study), t, gain,
-                                 [f"Name: {p.name}", f"MRN: {p.mrn}", f"Phone: {p.phone}"])
-                ecg_rows.append([subject, ecg_study, ecg_study, _time(t), rel])
-                ecg_gain[ecg_study] = gain
-            when = disch
+            p.admissions.append(corpus.admission(p, i, a, after))
+            after = p.admissions[-1]["dischtime"]
+        p.admissions[-1]["died"] = i in (1, 5)  # the last stays of subjects 1 and 5 end in death
         patients.append(p)
-
-    # an admission row with no discharge time: quarantined
-    broken = [patients[3].subject_id, hadm + 1, _time(patients[3].admissions[-1]["dischtime"] + timedelta(days=40)), None, None,
+    broken_hadm = corpus.hadm + 1  # an admission row with no discharge time: quarantined
+    broken = [patients[3].subject_id, broken_hadm, _time(patients[3].admissions[-1]["dischtime"] + timedelta(days=40)), None, None,
               "URGENT", "P00XYZ", "EMERGENCY ROOM", None, "Medicare", "ENGLISH", "SINGLE", "WHITE", None, None, 0]
-    hosp = root / "hosp"
-    _write_csv_gz(hosp / "patients.csv.gz",
-                  ["subject_id", "gender", "anchor_age", "anchor_year", "anchor_year_group", "dod", "name", "mrn", "dob", "phone", "address"],
-                  [[p.subject_id, p.gender, p.anchor_age, p.anchor_year, "2017 - 2019",
-                    next((_time(a["dischtime"])[:10] for a in p.admissions if a["died"]), None), p.name, p.mrn, p.dob, p.phone, p.address]
-                   for p in patients])
-    _write_csv_gz(hosp / "admissions.csv.gz",
-                  ["subject_id", "hadm_id", "admittime", "dischtime", "deathtime", "admission_type", "admit_provider_id", "admission_location",
-                   "discharge_location", "insurance", "language", "marital_status", "race", "edregtime", "edouttime", "hospital_expire_flag"],
-                  [[p.subject_id, a["hadm_id"], _time(a["admittime"]), _time(a["dischtime"]), _time(a["dischtime"]) if a["died"] else None,
-                    a["admission_type"], "P00XYZ", "EMERGENCY ROOM", "DIED" if a["died"] else "HOME", "Medicare", "ENGLISH", "MARRIED", "WHITE",
-                    _time(a["admittime"] - timedelta(hours=3)), _time(a["admittime"]), int(a["died"])]
-                   for p in patients for a in p.admissions] + [broken])
-    _write_csv_gz(hosp / "labevents.csv.gz",
-                  ["labevent_id", "subject_id", "hadm_id", "specimen_id", "itemid", "order_provider_id", "charttime", "storetime", "value",
-                   "valuenum", "valueuom", "ref_range_lower", "ref_range_upper", "flag", "priority", "comments"], lab_rows)
-    _write_csv_gz(hosp / "d_labitems.csv.gz", ["itemid", "label", "fluid", "category"],
-                  [[k, v[0], v[1], v[2]] for k, v in LAB_ITEMS.items()])
-    _write_csv_gz(hosp / "diagnoses_icd.csv.gz", ["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"], dx_rows)
-    note_header = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]
-    _write_csv_gz(root / "note" / "discharge.csv.gz", note_header, discharge_rows)
-    _write_csv_gz(root / "note" / "radiology.csv.gz", note_header, radiology_rows)
-    _write_csv_gz(root / "cxr" / "cxr-record-list.csv.gz", ["subject_id", "study_id", "dicom_id", "path"], cxr_list_rows)
-    _write_csv_gz(root / "cxr" / "mimic-cxr-2.0.0-metadata.csv.gz",
-                  ["dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows", "Columns", "StudyDate",
-                   "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning"],
-                  cxr_meta_rows)
-    _write_csv_gz(root / "ecg" / "record_list.csv", ["subject_id", "study_id", "file_name", "ecg_time", "path"], ecg_rows)
-    for leftover in (root / "ecg" / "_template").iterdir():
-        leftover.unlink()
-    (root / "ecg" / "_template").rmdir()
-    return {"patients": patients, "boundary": boundary, "identifiers": planted_identifiers(patients), "ecg_gain": ecg_gain,
-            "quarantined": {missing_cxr: "image file listed in the label sheet is missing", hadm + 1: "admittime/dischtime missing"}}
+    corpus.write(patients, broken)
+    return {"patients": patients, "boundary": corpus.boundary, "identifiers": planted_identifiers(patients),
+            "quarantined": {corpus.missing_cxr: "image file listed in the label sheet is missing", broken_hadm: "admittime/dischtime missing"}}
