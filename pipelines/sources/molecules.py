@@ -103,8 +103,13 @@ def _group(text: str, kind: str) -> str | None:
 
 
 def _open_text(fs, path: str) -> str:
+    """A file's text: UTF-8, else Latin-1 (older SD files carry Latin-1 property values)."""
     with fs.open(path, "rb", compression="infer") as f:
-        return f.read().decode("utf-8-sig")
+        data = f.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _ogb_split(fs, path: str, name: str) -> dict[int, str]:

@@ -188,3 +188,11 @@ def test_nci_shards_hold_rdkit_graphs_and_a_molecule_in_both_files_lands_in_one_
         splits_of.setdefault(s["meta"]["smiles"], set()).add(s["split"])
     assert sum(1 for s in samples) > len(splits_of)  # first_200's molecules are also in first_5K
     assert all(len(v) == 1 for v in splits_of.values())
+
+
+def test_latin1_sd_files_are_read(tmp_path):
+    mol = Chem.MolFromSmiles("CCO")
+    block = Chem.MolToMolBlock(mol) + ">  <NAME>\nÉthanol\n\n$$$$\n"
+    (tmp_path / "old.sdf").write_bytes(block.encode("latin-1"))
+    (rec,) = records(tmp_path)
+    assert SOURCE.read(rec, SOURCE.defaults).meta["smiles"] == "CCO"
