@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import wfdb
 
+from climb.pipelines.convert import ConvertConfig, convert
 from climb.schemas.task_defs.ehr import ICD_CHAPTERS, icd_chapter
 from climb.transforms.image import resize_pad
+from climb.transforms.phi import DEMO_KEY
 from climb.transforms.signal import ECG_LEADS
 
 INDEX = timedelta(hours=48)
@@ -217,3 +219,12 @@ def test_per_study_samples_use_only_what_preceded_each_study(mimic_corpus, mimic
         splits_of[s["json"]["subject_id"]].add(s["split"])
     assert all(len(v) == 1 for v in splits_of.values())
 
+
+
+def test_a_second_conversion_is_byte_identical(mimic_corpus, mimic_converted, tmp_path):
+    root, _ = mimic_corpus
+    first, dataset, _ = mimic_converted
+    options = {**first["config"]["options"], "split_fractions": first["config"]["split_fractions"]}
+    again = convert(ConvertConfig(source="mimic-iv", raw_url=str(root), out_url=str(tmp_path), options=options), key=DEMO_KEY)
+    assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in first["shards"]]
+    assert (tmp_path / "mimic-iv" / "quarantine.jsonl").read_bytes() == (dataset / "quarantine.jsonl").read_bytes()
