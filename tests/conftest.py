@@ -37,9 +37,11 @@ def s3_server() -> Iterator[S3Endpoint]:
 
         server: Any = MotoS3Server()
     elif backend == "seaweedfs":
+        from climb.s3.endpoint import demo_credentials
         from climb.s3.server import S3Server, S3ServerUnavailable
 
-        server = S3Server()
+        key, secret = demo_credentials()  # never the developer's own AWS keys
+        server = S3Server(access_key=key, secret_key=secret)
     else:
         raise pytest.UsageError(f"CLIMB_S3_BACKEND={backend!r}: use seaweedfs (default) or moto")
     try:

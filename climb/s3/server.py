@@ -36,6 +36,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -122,8 +123,9 @@ class S3Server:
                  access_key: str | None = None, secret_key: str | None = None,
                  startup_timeout: float = 30.0, die_with_parent: bool = True) -> None:
         env_key, env_secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        self.credentials_from_env = access_key is None and secret_key is None and bool(env_key and env_secret)
         if access_key is None and secret_key is None:
-            access_key, secret_key = (env_key, env_secret) if env_key and env_secret else demo_credentials()
+            access_key, secret_key = (env_key, env_secret) if self.credentials_from_env else demo_credentials()
         if not access_key or not secret_key:
             raise ValueError("give both access_key and secret_key, or neither")
         self._requested_dir = None if data_dir is None else str(data_dir)
@@ -265,6 +267,9 @@ class S3Server:
                 deadline = time.monotonic() + timeout
                 while not self._exited(proc.pid) and time.monotonic() < deadline:
                     time.sleep(0.02)
+                if not self._exited(proc.pid):
+                    warnings.warn(f"SeaweedFS (pid {proc.pid}) ignored SIGTERM for {timeout:.0f}s; killing it. "
+                                  f"Its last output:\n{self.log_tail()}", RuntimeWarning, stacklevel=2)
             # leftovers in the group (and the leader, if it ignored SIGTERM) end now
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -343,7 +348,11 @@ def cli_s3(args: argparse.Namespace) -> int:
         print(f"S3 endpoint: {endpoint.url}")
         print(f"data:        {where}")
         print("Point boto3, s3fs, the AWS CLI and climb at it from another shell:\n")
-        for name, value in endpoint.env().items():
+        env = endpoint.env()
+        if server.credentials_from_env:  # never echo a secret the user already holds
+            print("# credentials: the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of this shell")
+            env = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}")
         print("\nPress Ctrl-C to stop the server.", flush=True)
         code = server.wait()

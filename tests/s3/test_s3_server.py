@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import botocore.exceptions
@@ -53,6 +54,26 @@ def test_stop_ends_the_server_process_and_frees_its_port_and_temp_folders():
     assert server.pid is None
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_server_dies_with_a_parent_that_is_killed_outright(tmp_path: Path):
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from climb.s3.server import S3Server; s = S3Server(); s.start(); "
+         "print(s.pid, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)},  # its folders land here
+    )
+    try:
+        pid = int(parent.stdout.readline())
+        assert _alive(pid)
+    finally:
+        parent.kill()  # SIGKILL: no atexit, no cleanup code runs
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
 def test_server_listens_on_loopback_only():
     with S3Server() as server:
         pid = server.pid
@@ -83,29 +104,53 @@ def test_objects_survive_a_restart_on_the_same_data_dir(tmp_path: Path):
     assert (tmp_path / "s3").is_dir(), "a given data dir is kept"
 
 
-def test_cli_serve_prints_endpoint_and_env_and_ctrl_c_stops_it():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "climb", "s3", "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """Start `climb s3 serve` and return it with its output up to the Ctrl-C hint."""
+    proc = subprocess.Popen([sys.executable, "-m", "climb", "s3", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Ctrl-C" in line:
+            break
+    return proc, "".join(lines)
+
+
+def _interrupt(proc: subprocess.Popen) -> int:
     try:
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        out = "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        return proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _env_without_aws() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def test_cli_serve_prints_endpoint_and_env_and_ctrl_c_stops_it():
+    proc, out = _serve(_env_without_aws())
+    try:
         env = dict(re.findall(r"^export (\w+)=(\S+)$", out, re.M))
         assert env["AWS_ENDPOINT_URL"] in out.splitlines()[0]
         endpoint = S3Endpoint(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
         assert endpoint.client().list_buckets()["Buckets"] == []
         [weed] = _children(proc.pid)
-
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        code = _interrupt(proc)
+    assert code == 0
     assert not _alive(weed)
     assert not _listening(int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+
+
+def test_cli_serve_uses_the_shells_credentials_without_echoing_the_secret():
+    key, secret = "climb-shell-key", "shell-secret-not-to-print"
+    proc, out = _serve({**_env_without_aws(), "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret})
+    try:
+        url = re.search(r"^export AWS_ENDPOINT_URL=(\S+)$", out, re.M).group(1)
+        assert S3Endpoint(url, key, secret).client().list_buckets()["Buckets"] == []
+    finally:
+        assert _interrupt(proc) == 0
+    assert secret not in out
