@@ -100,6 +100,17 @@ def _admin_port(taken: set[int]) -> int:
     raise S3ServerError("found no free loopback port pair for the SeaweedFS admin server")
 
 
+def remove_sockets(ports: list[int]) -> None:
+    """Delete the unix sockets SeaweedFS names after its ports in /tmp (it leaves some behind).
+
+    Call only once the server that used `ports` has exited.
+    """
+    for port in ports:
+        for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: ask Linux to SIGTERM it when its parent thread dies."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -153,6 +164,11 @@ class S3Server:
     @property
     def data_dir(self) -> str | None:
         return self._data_dir
+
+    @property
+    def ports(self) -> list[int]:
+        """Every loopback port the running server uses (S3 first); empty when stopped."""
+        return list(self._ports)
 
     def start(self) -> S3Endpoint:
         """Start the server and return its endpoint once a signed S3 request succeeds."""
@@ -276,16 +292,9 @@ class S3Server:
             proc.wait()
         self._proc = None
         self._endpoint = None
-        self._remove_sockets()
-        self._cleanup_dirs()
-
-    def _remove_sockets(self) -> None:
-        """SeaweedFS puts gRPC unix sockets in /tmp and removes them on a clean exit only."""
-        for port in self._ports:
-            for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+        remove_sockets(self._ports)
         self._ports = []
+        self._cleanup_dirs()
 
     def _cleanup_dirs(self) -> None:
         if self._run_dir:

@@ -15,7 +15,7 @@ import botocore.exceptions
 import pytest
 
 from climb.s3.endpoint import S3Endpoint
-from climb.s3.server import S3Server
+from climb.s3.server import S3Server, remove_sockets
 
 pytestmark = pytest.mark.s3
 
@@ -59,11 +59,11 @@ def test_server_dies_with_a_parent_that_is_killed_outright(tmp_path: Path):
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import time; from climb.s3.server import S3Server; s = S3Server(); s.start(); "
-         "print(s.pid, flush=True); time.sleep(120)"],
+         "print(s.pid, *s.ports, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)},  # its folders land here
     )
     try:
-        pid = int(parent.stdout.readline())
+        pid, *ports = map(int, parent.stdout.readline().split())
         assert _alive(pid)
     finally:
         parent.kill()  # SIGKILL: no atexit, no cleanup code runs
@@ -72,6 +72,7 @@ def test_server_dies_with_a_parent_that_is_killed_outright(tmp_path: Path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+    remove_sockets(ports)
 
 
 def test_server_listens_on_loopback_only():
