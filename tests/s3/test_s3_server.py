@@ -95,6 +95,26 @@ def test_server_accepts_its_credentials_and_rejects_others():
             intruder.client().list_buckets()
 
 
+def test_a_port_taken_between_choice_and_launch_is_retried_on_fresh_ports(monkeypatch):
+    import climb.s3.server as server_module
+
+    squatter = socket.create_server(("127.0.0.1", 0))
+    real_free_ports = server_module._free_ports
+    launches = []
+
+    def free_ports_first_one_taken(count, taken):
+        ports = real_free_ports(count, taken)
+        if count == 8 and not launches:
+            ports[2] = squatter.getsockname()[1]  # the master port
+        launches.append(ports)
+        return ports
+
+    monkeypatch.setattr(server_module, "_free_ports", free_ports_first_one_taken)
+    with squatter, S3Server() as server:
+        assert server.endpoint.client().list_buckets()["Buckets"] == []
+        assert len([p for p in launches if len(p) == 8]) == 2
+
+
 def test_objects_survive_a_restart_on_the_same_data_dir(tmp_path: Path):
     with S3Server(data_dir=tmp_path / "s3") as server:
         server.endpoint.create_bucket("keep")
