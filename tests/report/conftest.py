@@ -15,6 +15,7 @@ import pytest
 
 from climb.corpora.ecg import write_ptbxl_corpus
 from climb.corpora.eeg import write_sleep_edf_corpus
+from climb.corpora.ehr import write_mimic_iv_corpus
 from climb.corpora.graphs import write_molecule_corpus
 from climb.corpora.imaging2d import write_vindr_cxr_corpus
 from climb.corpora.imaging3d import write_kits_corpus
@@ -30,6 +31,7 @@ WRITERS: dict[str, Callable[[Path], object]] = {
     "kits": write_kits_corpus,
     "echonet": write_echonet_corpus,
     "molecules": partial(write_molecule_corpus, n_hiv=24, nci=False),
+    "mimic-iv": write_mimic_iv_corpus,
 }
 
 

@@ -19,7 +19,7 @@ from climb.report.ecg_plot import render_ecg
 from climb.report.inspect import summarize
 from climb.report.preview import write_gallery
 
-ALL_SOURCES = ("vindr-cxr", "ptbxl", "sleep-edf", "kits", "echonet", "molecules")
+ALL_SOURCES = ("vindr-cxr", "ptbxl", "sleep-edf", "kits", "echonet", "molecules", "mimic-iv")
 
 
 def page(folder: Path) -> str:
@@ -190,6 +190,29 @@ def test_graphs_are_drawn_with_their_size_and_smiles(gallery, dataset):
         graph = meta["graph"]
         assert f"{graph['num_nodes']} nodes · {graph['num_edges']} directed edges · {html.escape(meta['smiles'])}" in card
         assert re.search(r'src="png/[a-z]+-\d\d-graph\.png"', card)
+
+
+def test_multimodal_cards_show_every_field_with_an_excerpt_of_the_note_and_the_table(gallery, dataset):
+    folder = gallery("mimic-iv")
+    members: dict[str, dict[str, bytes]] = {}
+    for shard in sorted((dataset("mimic-iv") / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for m in tar.getmembers():
+                key, _, member = m.name.partition(".")
+                members.setdefault(key, {})[member] = tar.extractfile(m).read()
+    shown = cards(folder)
+    assert any("text.txt" in members[card_key(c)] and "image.png" in members[card_key(c)] for c in shown)
+    for card in shown:
+        stored = members[card_key(card)]
+        if "text.txt" in stored:
+            text = stored["text.txt"].decode("utf-8")
+            assert f'<pre class="text">{html.escape(text[:200])}' in card
+            assert f"text · {len(text)} characters" in card
+        if "tabular.json" in stored:
+            first_field = next(iter(json.loads(stored["tabular.json"])))
+            assert f"<tr><th>{html.escape(first_field)}</th>" in card
+        assert ("image.png" in stored) == ("-image.png" in card)
+        assert ("signal.npy" in stored) == ("-ecg.png" in card)
 
 
 def test_each_classification_task_gets_a_label_chart_and_regression_tasks_a_summary(gallery, dataset):
