@@ -239,7 +239,8 @@ def evaluate(model: torch.nn.Module, data: Data, cfg: Config, device: torch.devi
         batch = to_device(batch, device)
         logits, _, _ = model(batch)
         for name, task in tasks.items():
-            acc.update(name, predict(task, logits[name]), batch["labels"][name], batch["label_mask"][name])
+            if name in batch["labels"]:  # a batch holds only the tasks its datasets label
+                acc.update(name, predict(task, logits[name]), batch["labels"][name], batch["label_mask"][name])
     model.train()
     return acc.compute()
 
