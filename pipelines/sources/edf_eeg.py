@@ -1,8 +1,8 @@
 """Read windows of EEG channels from EDF/EDF+ files with pyedflib, picked and ordered by name.
 
 discover() needs each recording's length to cut it into windows without decoding it: `edf_duration`
-reads only the 256-byte fixed header (number of data records x record duration), a single small
-range read even on object storage. read() then decodes just the window (plus some context for
+reads only the header (number of data records x record duration, checked against the file size),
+small range reads even on object storage. read() then decodes just the window (plus some context for
 filters and resampling) of the channels it needs.
 """
 
@@ -31,15 +31,29 @@ class EegWindow:
 
 
 def edf_duration(url: str, options: dict[str, Any]) -> float | None:
-    """Recording length in seconds from the EDF fixed header, or None when the header is unreadable."""
+    """Recording length in seconds from the EDF header, or None when the header cannot be trusted.
+
+    None (read() then quarantines the file with pyedflib's reason, once) for: a non-regular file
+    (a FIFO would block discovery forever, /dev/zero never ends), an unreadable header, and a
+    header declaring more data records than the file holds (a lying header would otherwise make
+    discovery list millions of windows).
+    """
     fs, path = filesystem(url, options.get("storage_options"))
     try:
+        info = fs.info(path)
+        if info.get("type") != "file":
+            return None
         with fs.open(path, "rb") as f:
             head = f.read(256)
-        n_records, record_s = int(head[236:244]), float(head[244:252])
+            n_records, record_s, n_signals = int(head[236:244]), float(head[244:252]), int(head[252:256])
+            if n_records < 0 or record_s <= 0 or not 0 < n_signals <= 4096:
+                return None
+            f.seek(256 + 216 * n_signals)
+            per_record = sum(int(f.read(8)) for _ in range(n_signals))
     except (OSError, ValueError):
         return None
-    if n_records < 0 or record_s <= 0:
+    sample_bytes = 3 if head[:1] == b"\xff" else 2  # BDF: 24-bit samples; EDF: 16-bit
+    if 256 * (n_signals + 1) + n_records * per_record * sample_bytes > int(info.get("size") or 0):
         return None
     return n_records * record_s
 
