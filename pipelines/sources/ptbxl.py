@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from climb.pipelines.sources import Excluded, SourceInfo
+from climb.pipelines.sources import Excluded, SourceError, SourceInfo
 from climb.pipelines.sources import physio
 from climb.pipelines.sources.wfdb_ecg import read_ecg
 from climb.schemas.sample import Record, Sample
@@ -66,6 +66,20 @@ def check_statements(text: str) -> None:
                          "update schemas/task_defs/ecg.py for this PTB-XL version")
 
 
+def scp_codes(cell: Any) -> dict[str, float] | str:
+    """The {statement: likelihood} dict of an scp_codes cell, or the reason it is not one.
+
+    A malformed cell fails only its own record (read() quarantines it), not the whole discovery.
+    """
+    try:
+        codes = ast.literal_eval(str(cell))
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError) as exc:
+        return f"scp_codes cell is not a Python dict literal ({type(exc).__name__})"
+    if not isinstance(codes, dict):
+        return f"scp_codes cell is a {type(codes).__name__}, not a {{statement: likelihood}} dict"
+    return codes
+
+
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     opts = physio.settings(options, PARSERS, DEFAULTS)
     fs, root = filesystem(raw_url, options.get("storage_options"))
@@ -88,7 +102,7 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
             sample_id=str(int(row.ecg_id)),
             subject_id=f"ecg:{int(row.ecg_id)}" if pd.isna(patient) else str(int(float(patient))),
             paths=(f"{prefix}{root}/{stem}.hea", f"{prefix}{root}/{stem}.dat"),
-            label_row={"scp_codes": ast.literal_eval(row.scp_codes), "strat_fold": int(row.strat_fold),
+            label_row={"scp_codes": scp_codes(row.scp_codes), "strat_fold": int(row.strat_fold),
                        "age": None if pd.isna(row.age) else float(row.age),
                        "sex": None if pd.isna(row.sex) else int(row.sex)},
             official_split=fold_split(int(row.strat_fold)),
@@ -111,6 +125,8 @@ def _age(value: float | None) -> int | None:
 def read(record: Record, options: dict[str, Any]) -> Sample:
     if record.label_row.get("unlisted"):
         raise Excluded("record not in ptbxl_database.csv")
+    if isinstance(record.label_row["scp_codes"], str):
+        raise SourceError(record.label_row["scp_codes"])
     opts = physio.settings(options, PARSERS, DEFAULTS)
     fs_in = float(opts["sampling_rate"])
     ecg = read_ecg(record.paths[0], record.paths[1:], options, expected_fs=fs_in)
