@@ -41,6 +41,7 @@ KINDS: dict[str, str] = {
     "formula_injection": "CSV cells such as =HYPERLINK(...) in ids and labels",
     "csv_missing_columns": "a label sheet without a required column",
     "csv_wrong_encoding": "a label sheet in UTF-16 instead of UTF-8",
+    "malformed_cell": "a label-sheet cell that is not what its column holds (a dict literal nested 500 deep)",
     "nan_values": "voxel data full of NaN",
 }
 
@@ -418,3 +419,80 @@ def sheet_cases(base: Path) -> list[SheetCase]:
     (root / "trainNodules_gt.csv").write_text("\n".join(",".join(line.split(",")[:7]) for line in lines) + "\n")
     cases.append(SheetCase("csv_missing_columns", "lndb", root, "nodule"))
     return cases
+
+
+def _edf_field(data: bytes, start: int, width: int, value: bytes) -> bytes:
+    return data[:start] + value.ljust(width)[:width] + data[start + width:]
+
+
+def write_ptbxl_corpus(root: Path) -> Corpus:
+    """`ptbxl` (WFDB + ptbxl_database.csv): header/data mismatches, lying lengths, ../ data files,
+    unreadable headers, a FIFO .dat, a formula as an SCP code and an SCP cell that is not a dict."""
+    import csv
+
+    from climb.corpora.ecg import PTBXL_RECORDS, synthetic_ecg, write_wfdb
+    from climb.corpora.ecg import write_ptbxl_corpus as write_real
+
+    corpus = Corpus("ptbxl", root, good=len(PTBXL_RECORDS))
+    write_real(root, include_bad=False)
+    with open(root / "ptbxl_database.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    template = rows[0]
+    (root.parent / "outside.dat").write_bytes(b"\0" * 120000)
+    planted = []
+
+    def record(ecg_id: int, kind: str, outcome: str, reason: str, **cells: str) -> Path:
+        folder = f"records500/{ecg_id // 1000 * 1000:05d}"
+        stem = f"{folder}/{ecg_id:05d}_hr"
+        write_wfdb(root / folder, f"{ecg_id:05d}_hr", synthetic_ecg(ecg_id), 500)
+        planted.append({**template, "ecg_id": str(ecg_id), "patient_id": str(40000.0 + ecg_id),
+                        "filename_hr": stem, "filename_lr": stem.replace("500", "100").replace("_hr", "_lr"), **cells})
+        corpus.add(kind, f"{stem}.hea", outcome, reason)
+        return root / stem
+
+    hea = lambda stem: stem.with_suffix(".hea")  # noqa: E731
+    dat = lambda stem: stem.with_suffix(".dat")  # noqa: E731
+    stem = record(301, "header_data_mismatch", "quarantined", "length mismatch")
+    dat(stem).write_bytes(dat(stem).read_bytes()[:5000])
+    stem = record(302, "header_data_mismatch", "quarantined", "length mismatch")
+    hea(stem).write_text(hea(stem).read_text().replace(" 500 5000", " 500 100000000000", 1))
+    stem = record(303, "path_traversal", "quarantined", "wfdb header")  # wfdb refuses the signal line
+    hea(stem).write_text(hea(stem).read_text().replace(f"{stem.name}.dat", "../../../outside.dat"))
+    stem = record(304, "zero_byte", "quarantined", "header")
+    hea(stem).write_bytes(b"")
+    stem = record(305, "wrong_magic", "quarantined", "header")
+    hea(stem).write_bytes(png_bomb(16, 16))
+    stem = record(306, "non_regular_file", "quarantined", "regular file")
+    dat(stem).unlink()
+    os.mkfifo(dat(stem))
+    stem = record(307, "formula_injection", "written", "", scp_codes=repr({"NORM": 100.0, FORMULA: 50.0}))
+    stem = record(308, "malformed_cell", "quarantined", "scp_codes", scp_codes="{'NORM': " + "[" * 500)
+    with open(root / "ptbxl_database.csv", "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(template)).writerows(planted)
+    return corpus
+
+
+def write_tuab_corpus(root: Path) -> Corpus:
+    """`tuab` (EDF/EDF+ tree): empty, fake, cut and lying EDF headers, FIFOs and a device link."""
+    from climb.corpora.eeg import TUAB_FILES, _tuab_file
+    from climb.corpora.eeg import write_tuab_corpus as write_real
+
+    corpus = Corpus("tuab", root, good=sum(int(seconds // 10) for _, _, seconds, _ in TUAB_FILES))
+    write_real(root, include_bad=False)
+    folder = root / "edf/train/abnormal/01_tcp_ar"
+    _tuab_file(folder / "zzzzzzza_s001_t000.edf", 250, 20, "REF", 21)
+    good = (folder / "zzzzzzza_s001_t000.edf").read_bytes()
+    (folder / "zzzzzzza_s001_t000.edf").unlink()
+    planted = {
+        "zzzzzzzb_s001_t000.edf": ("zero_byte", b"", "edf"),
+        "zzzzzzzc_s001_t000.edf": ("wrong_magic", b"%PDF-1.4\n" * 400, "edf"),
+        "zzzzzzzd_s001_t000.edf": ("truncated", good[: len(good) // 2], "edf"),
+        "zzzzzzze_s001_t000.edf": ("header_data_mismatch", _edf_field(good, 236, 8, b"99999999"), "edf"),
+        "zzzzzzzf_s001_t000.edf": ("lying_length", _edf_field(good, 252, 4, b"9999"), "edf"),
+    }
+    for name, (kind, blob, reason) in planted.items():
+        (folder / name).write_bytes(blob)
+        corpus.add(kind, f"edf/train/abnormal/01_tcp_ar/{name}", "quarantined", reason)
+    for kind, name in plant_non_regular(folder, ".edf"):
+        corpus.add(kind, f"edf/train/abnormal/01_tcp_ar/{name}", "quarantined", "regular file" if kind == "non_regular_file" else "")
+    return corpus

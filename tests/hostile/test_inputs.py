@@ -17,7 +17,7 @@ from climb.pipelines.verify import verify
 from climb.transforms.safe_text import spreadsheet_safe
 from tests.hostile import generate
 
-CORPORA = ("dicom", "nifti", "lndb", "aptos", "chexpert", "video")
+CORPORA = ("dicom", "nifti", "lndb", "aptos", "chexpert", "video", "ptbxl", "tuab")
 FORMULA_START = ("=", "+", "@")
 JSON_LD_KEYWORDS = {"@context", "@id", "@json", "@language", "@type", "@vocab"}  # croissant.json's own vocabulary
 
