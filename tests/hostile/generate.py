@@ -496,3 +496,120 @@ def write_tuab_corpus(root: Path) -> Corpus:
     for kind, name in plant_non_regular(folder, ".edf"):
         corpus.add(kind, f"edf/train/abnormal/01_tcp_ar/{name}", "quarantined", "regular file" if kind == "non_regular_file" else "")
     return corpus
+
+
+# ---------------------------------------------------------------------------------------- privacy
+
+PHI = {
+    "name": "Zebulon Quixwright",
+    "dicom_name": "QUIXWRIGHT^ZEBULON",
+    "mrn": "MRN88412397",
+    "birth_date": "1947-03-12",
+    "dicom_birth_date": "19470312",
+    "edf_birth_date": "12-MAR-1947",
+    "address": "1428 Elmstreet Lane, Springfield",
+    "accession": "ACC77120934",
+    "edf_start_date": "12.03.98",
+}
+# what must never appear in any output: each planted value, its parts and its other spellings
+PHI_NEEDLES = ("Zebulon", "Quixwright", "88412397", "1947-03-12", "19470312", "12-MAR-1947", "1428 Elmstreet",
+               "Elmstreet", "77120934", "12.03.98")
+
+
+def phi_dicom(source: str, out: Path) -> None:
+    """A real DICOM with identifiers in standard tags, a private block, a sequence and free text."""
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(pydicom_file(source))
+    ds.PatientName = PHI["dicom_name"]
+    ds.PatientID = PHI["mrn"]
+    ds.PatientBirthDate = PHI["dicom_birth_date"]
+    ds.PatientAddress = PHI["address"]
+    ds.AccessionNumber = PHI["accession"]
+    ds.ReferringPhysicianName = PHI["dicom_name"]
+    ds.InstitutionAddress = PHI["address"]
+    ds.ImageComments = f"{PHI['name']} born {PHI['birth_date']}, {PHI['address']}, {PHI['mrn']}"
+    ds.StudyDescription = f"CT for {PHI['name']} {PHI['accession']}"
+    other = Dataset()
+    other.PatientID = PHI["mrn"]
+    other.IssuerOfPatientID = PHI["address"]
+    ds.OtherPatientIDsSequence = Sequence([other])
+    block = ds.private_block(0x0011, "CLIMB HOSTILE PHI", create=True)
+    block.add_new(0x01, "LO", PHI["name"])
+    block.add_new(0x02, "LO", PHI["accession"])
+    ds.save_as(out)
+
+
+def write_phi_dicom_corpus(root: Path) -> Path:
+    """`dicom`: two identifier-laden images and one truncated one (quarantined)."""
+    root.mkdir(parents=True, exist_ok=True)
+    phi_dicom("CT_small.dcm", root / "ct.dcm")
+    phi_dicom("MR_small.dcm", root / "mr.dcm")
+    data = (root / "ct.dcm").read_bytes()
+    (root / "cut.dcm").write_bytes(data[: len(data) * 2 // 3])
+    return root
+
+
+def write_phi_chexpert_corpus(root: Path) -> Path:
+    """`chexpert`: identifier columns a local extract of the label sheet might carry."""
+    import csv
+
+    from climb.corpora.imaging2d import write_chexpert_corpus as write_real
+
+    write_real(root, patients=2)
+    for sheet in ("train.csv", "valid.csv"):
+        with open(root / sheet, newline="") as f:
+            rows = list(csv.DictReader(f))
+        extra = {"PatientName": PHI["name"], "MRN": PHI["mrn"], "DOB": PHI["birth_date"],
+                 "Address": PHI["address"], "AccessionNumber": PHI["accession"]}
+        with open(root / sheet, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) + list(extra))
+            writer.writeheader()
+            writer.writerows({**row, **extra} for row in rows)
+    return root
+
+
+def write_phi_tuab_corpus(root: Path) -> Path:
+    """`tuab`: EDF headers whose patient and recording fields carry name, code, birth date, accession."""
+    from climb.corpora.eeg import TUAB_FILES, _tuab_file
+
+    patient = f"{PHI['mrn']} M {PHI['edf_birth_date']} {PHI['name'].replace(' ', '_')}".encode()
+    recording = f"Startdate 12-MAR-1998 {PHI['accession']} Dr_Quixwright {PHI['address']}".encode()
+    for seed, (rel, fs, seconds, reference) in enumerate(TUAB_FILES[:2]):
+        _tuab_file(root / rel, fs, seconds, reference, seed)
+        data = (root / rel).read_bytes()
+        data = _edf_field(data, 8, 80, patient)
+        data = _edf_field(data, 88, 80, recording)
+        data = _edf_field(data, 168, 8, PHI["edf_start_date"].encode())
+        (root / rel).write_bytes(data)
+    broken = root / TUAB_FILES[2][0]
+    _tuab_file(broken, 250, 20, "REF", 9)
+    (broken).write_bytes(_edf_field(_edf_field(broken.read_bytes(), 8, 80, patient), 252, 4, b"xx"))
+    return root
+
+
+def write_phi_ptbxl_corpus(root: Path) -> Path:
+    """`ptbxl`: identifiers in WFDB header comments and in free-text sheet columns."""
+    import csv
+
+    from climb.corpora.ecg import PTBXL_RECORDS, write_ptbxl_corpus as write_real
+
+    write_real(root, include_bad=False)
+    with open(root / "ptbxl_database.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    note = f"{PHI['name']} DOB {PHI['birth_date']} {PHI['mrn']} {PHI['address']} {PHI['accession']}"
+    for row in rows:
+        row["report"] = note
+        row["nurse"] = PHI["name"]
+    with open(root / "ptbxl_database.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for hea in sorted((root / "records500").rglob("*.hea"))[: len(PTBXL_RECORDS)]:
+        hea.write_text(hea.read_text() + f"# Patient: {PHI['name']}\n# DOB: {PHI['birth_date']}\n# MRN: {PHI['mrn']}\n"
+                       f"# Address: {PHI['address']}\n# Accession: {PHI['accession']}\n")
+    cut = sorted((root / "records500").rglob("*.dat"))[0]
+    cut.write_bytes(cut.read_bytes()[:1000])  # one record quarantined: its message must not leak either
+    return root
