@@ -15,6 +15,7 @@ import numpy as np
 
 from climb.pipelines.limits import check_raw_files
 from climb.pipelines.records import WorkItem
+from climb.pipelines.scrub import scrub
 from climb.pipelines.sources import Excluded, SourceInfo
 from climb.pipelines.writers.members import encode_members
 from climb.pipelines.writers.wds_tar import Fragment, make_fragment
@@ -158,7 +159,7 @@ def _identify(ctx: Context, item: WorkItem, sample: Sample) -> WorkItem:
 
 
 def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
-    """One sample through read -> validate -> encode.
+    """One sample through read -> scrub (pipelines/scrub.py, when configured) -> validate -> encode.
 
     Returns:
         (entry, fragment): the entry describes the outcome (kind written/quarantined/excluded);
@@ -177,6 +178,10 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         return _quarantine(item, "read", exc, fingerprint), None
     if sample.subject_id or sample.study_id:
         item = _identify(ctx, item, sample)
+    try:
+        scrub(sample.arrays, ctx.options)
+    except Exception as exc:  # noqa: BLE001 - an image the scrubber could not clean is never written
+        return _quarantine(item, "scrub", exc, fingerprint), None
     try:
         sample.labels = numpy_free(sample.labels)
         sample.meta = numpy_free(sample.meta)

@@ -1,0 +1,57 @@
+"""The `pixel_scrubber` hook for burned-in text: called on every image and video before encoding."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import webdataset as wds
+from pydicom.data import get_testdata_file
+
+from climb.pipelines.convert import ConvertConfig, convert
+from climb.transforms.phi import DEMO_KEY
+from tests.hostile.scrubbers import BAND
+
+FILES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb_jpeg_gdcm.dcm")
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scrub") / "raw"
+    root.mkdir()
+    for name in FILES:
+        shutil.copy(get_testdata_file(name), root / name)
+    return root
+
+
+def images(raw, out, **options) -> tuple[dict, dict[int, np.ndarray]]:
+    manifest = convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(out), options=options), DEMO_KEY)
+    shards = sorted(str(p) for p in (out / "dicom" / "shards").glob("*.tar"))
+    found = {}
+    for rec in wds.WebDataset(shards, shardshuffle=False, empty_check=False):
+        meta = json.loads(rec["json"])
+        found[meta["image"]["original_shape"][0] * 1000 + meta["image"]["original_shape"][1]] = cv2.imdecode(
+            np.frombuffer(rec["image.png"], np.uint8), cv2.IMREAD_UNCHANGED)
+    return manifest, found
+
+
+def test_the_scrubber_blanks_the_band_and_leaves_every_other_pixel(raw, tmp_path):
+    _, plain = images(raw, tmp_path / "plain")
+    manifest, scrubbed = images(raw, tmp_path / "scrubbed", pixel_scrubber="tests.hostile.scrubbers:blank_top_band")
+    assert manifest["counts"]["written"] == len(FILES) and set(scrubbed) == set(plain)
+    for shape, image in scrubbed.items():
+        rows = image.shape[0] // BAND
+        assert not image[:rows].any()
+        assert np.array_equal(image[rows:], plain[shape][rows:])
+    assert manifest["config"]["options"]["pixel_scrubber"] == "tests.hostile.scrubbers:blank_top_band"
+
+
+def test_a_scrubber_that_changes_the_shape_quarantines_instead_of_writing(raw, tmp_path):
+    manifest = convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path),
+                                     options={"pixel_scrubber": "tests.hostile.scrubbers:crop"}), DEMO_KEY)
+    lines = [json.loads(line) for line in (tmp_path / "dicom" / "quarantine.jsonl").read_text().splitlines()]
+    assert manifest["counts"]["written"] == 0 and manifest["shards"] == []
+    assert {(q["stage"], q["error_type"]) for q in lines} == {("scrub", "ScrubError")} and len(lines) == len(FILES)
