@@ -8,6 +8,7 @@ every discovered sample whatever happens inside a source.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,32 @@ class Context:
     fractions: dict[str, float]
 
 
+_DIGESTS: OrderedDict[tuple[str, Any, Any], bytes] = OrderedDict()
+_DIGEST_CACHE_SIZE = 256
+
+
+def file_digest(url: str, storage_options: dict[str, Any]) -> bytes:
+    """sha256 of one raw file, remembered per (url, size, mtime) within a worker process.
+
+    Sources that cut one file into many samples (EEG windows, sleep epochs) would otherwise
+    re-read the whole recording for every sample.
+    """
+    fs, path = filesystem(url, storage_options)
+    info = fs.info(path)
+    key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
+    if key in _DIGESTS:
+        _DIGESTS.move_to_end(key)
+        return _DIGESTS[key]
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    _DIGESTS[key] = digest.digest()
+    if len(_DIGESTS) > _DIGEST_CACHE_SIZE:
+        _DIGESTS.popitem(last=False)
+    return _DIGESTS[key]
+
+
 def source_sha256(item: WorkItem, storage_options: dict[str, Any]) -> str | None:
     """Fingerprint of the raw bytes and raw label row of a sample (None if a file cannot be read)."""
     from climb.pipelines.writers.members import json_bytes
@@ -48,12 +75,7 @@ def source_sha256(item: WorkItem, storage_options: dict[str, Any]) -> str | None
     digest = hashlib.sha256()
     try:
         for url in item.record.paths:
-            fs, path = filesystem(url, storage_options)
-            file_digest = hashlib.sha256()
-            with fs.open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    file_digest.update(block)
-            digest.update(file_digest.digest())
+            digest.update(file_digest(url, storage_options))
     except OSError:
         return None
     digest.update(json_bytes(item.record.label_row))
