@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from climb.loaders.io import DatasetFiles, RetryPolicy, ShardCache
+from climb.schemas.manifest import validate_manifest
 
 METADATA = "json"
 
@@ -58,10 +59,27 @@ def open_dataset(url: str, split: str, storage_options: dict[str, Any] | None, r
     except FileNotFoundError:
         raise FileNotFoundError(f"no manifest.json under {root}: is this a finished `climb convert` output?") from None
     manifest = json.loads(raw)
+    problems = validate_manifest(manifest)
+    if problems:
+        raise ValueError(f"{root}/manifest.json is not a sound climb manifest: " + "; ".join(problems[:5]))
     if split not in manifest.get("splits", {}):
         raise KeyError(f"{root} has no split {split!r}; it has {sorted(manifest.get('splits', {}))}")
     shards = tuple(s for s in manifest["shards"] if s["split"] == split)
     return DatasetInfo(url=root, manifest=manifest, sha256=hashlib.sha256(raw).hexdigest(), split=split, shards=shards)
+
+
+def check_index(entries: list[dict[str, Any]], shard: dict[str, Any]) -> None:
+    """Refuse an .idx whose byte ranges leave the shard the manifest pins (the .idx has no hash of its
+    own): a forged size would otherwise make a reader allocate or request gigabytes."""
+    limit = shard["bytes"]
+    for i, e in enumerate(entries):
+        spans = [(e.get("offset"), e.get("size"))] + [tuple(v) for v in e.get("members", {}).values()]
+        for start, size in spans:
+            if not (isinstance(start, int) and isinstance(size, int) and 0 <= start and 0 <= size and start + size <= limit):
+                raise ValueError(f"{shard['index']}: sample {i} names bytes [{start}, {start}+{size}) outside the "
+                                 f"{limit}-byte shard {shard['path']}")
+        if not isinstance(e.get("key"), str):
+            raise ValueError(f"{shard['index']}: sample {i} has no key")
 
 
 def wanted_members(modalities: tuple[str, ...] | None):
@@ -103,6 +121,7 @@ class SampleReader:
             entries = json.loads(self.files[d].read_file(info["index"]))["samples"]
             if len(entries) != info["num_samples"]:
                 raise ValueError(f"{info['index']} lists {len(entries)} samples, the manifest says {info['num_samples']}")
+            check_index(entries, info)
             while len(self._indexes) >= self.MAX_INDEXES:
                 self._indexes.popitem(last=False)
         self._indexes[key] = entries

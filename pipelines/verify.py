@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from climb.pipelines.writers.zarr_store import hash_tree
-from climb.schemas.manifest import validate_manifest
+from climb.schemas.manifest import safe_relative_path, validate_manifest
 from climb.storage import filesystem, join, storage_options
 
 
@@ -54,6 +54,8 @@ def verify(dataset_url: str, options: dict[str, Any] | None = None, progress: bo
     shards = manifest["shards"]
     volumes = manifest.get("volumes", [])
     for shard in tqdm(shards, desc="verify shards", unit="shard", disable=not progress):
+        if not (safe_relative_path(shard.get("path")) and safe_relative_path(shard.get("index"))):
+            continue  # reported by validate_manifest; never opened
         path = f"{root}/{shard['path']}"
         if not fs.exists(path):
             problems.append(Problem(shard["path"], "missing"))
@@ -66,6 +68,8 @@ def verify(dataset_url: str, options: dict[str, Any] | None = None, progress: bo
         if not fs.exists(f"{root}/{shard['index']}"):
             problems.append(Problem(shard["index"], "missing index"))
     for volume in tqdm(volumes, desc="verify volumes", unit="array", disable=not progress):
+        if not safe_relative_path(volume.get("path")):
+            continue
         url = join(dataset_url, volume["path"])
         fs_v, path_v = filesystem(url, options)
         if not fs_v.exists(path_v):

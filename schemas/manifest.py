@@ -27,6 +27,19 @@ COUNT_KEYS = ("discovered", "written", "quarantined", "excluded")
 SHARD_KEYS = ("path", "split", "sha256", "bytes", "num_samples", "index")
 
 
+def safe_relative_path(path: Any) -> bool:
+    """A path a reader may join to the dataset folder: relative, POSIX, no `..`, no scheme.
+
+    Manifests arrive from storage anyone with write access can edit; a shard named
+    `../../home/x/.ssh/id_rsa`, `/etc/shadow` or `s3://other-bucket/...` must never be opened.
+    """
+    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path or "\0" in path:
+        return False
+    if "://" in path or "::" in path:
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
 def validate_manifest(manifest: dict[str, Any]) -> list[str]:
     """Every structural problem of a manifest, as sentences; empty when it is sound."""
     errors = [f"missing key {k!r}" for k in REQUIRED_KEYS if k not in manifest]
@@ -46,9 +59,18 @@ def validate_manifest(manifest: dict[str, Any]) -> list[str]:
         for k in SHARD_KEYS:
             if k not in shard:
                 errors.append(f"shards[{i}] lacks {k!r}")
-        shard_total += int(shard.get("num_samples", 0))
+        for k in ("path", "index"):
+            if k in shard and not safe_relative_path(shard[k]):
+                errors.append(f"shards[{i}].{k} {shard[k]!r} is not a relative path inside the dataset folder")
+        for k in ("bytes", "num_samples"):
+            if k in shard and not (isinstance(shard[k], int) and shard[k] >= 0):
+                errors.append(f"shards[{i}].{k} must be a non-negative integer")
+        shard_total += shard["num_samples"] if isinstance(shard.get("num_samples"), int) else 0
     if shard_total != counts["written"]:
         errors.append(f"shards hold {shard_total} samples but counts.written is {counts['written']}")
+    for i, volume in enumerate(manifest.get("volumes", [])):
+        if not safe_relative_path(volume.get("path")):
+            errors.append(f"volumes[{i}].path {volume.get('path')!r} is not a relative path inside the dataset folder")
     split_total = sum(int(s.get("num_samples", 0)) for s in manifest["splits"].values())
     if split_total != counts["written"]:
         errors.append(f"splits hold {split_total} samples but counts.written is {counts['written']}")
