@@ -37,6 +37,7 @@ def storage_options(url: str, endpoint_url: str | None = None) -> dict[str, Any]
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         opts: dict[str, Any] = {}
         if endpoint:
+            check_url(endpoint)  # an endpoint URL is logged by botocore's connection errors
             opts["client_kwargs"] = {"endpoint_url": endpoint}
         return opts
     return {}
