@@ -48,7 +48,7 @@ def escapes_root(path: str, raw_url: str) -> bool:
     root = raw_url.rstrip("/")
     if not path.startswith(root + "/"):
         return False
-    inner = posixpath.normpath(path[len(root) + 1:])
+    inner = posixpath.normpath(path[len(root) + 1:].lstrip("/"))  # root//.. is root/..
     return inner == ".." or inner.startswith("../")
 
 
