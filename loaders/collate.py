@@ -5,7 +5,8 @@ A field is in the batch when at least one of its samples has it, with this layou
     <field>                    tensor padded with zeros to the largest sample on every axis
     <field>_present            bool [B]: the sample has the field (modalities may be missing)
     <field>_mask               bool, True on real (unpadded) entries: signal [B, T], video [B, T],
-                               image/preview [B, H, W]
+                               image/preview [B, H, W]; only when some sample was padded (a batch
+                               of equal shapes needs none and does not pay for moving it)
     graph                      one disjoint graph (torch_geometric layout, no dependency):
                                x [sum N, F], edge_index [2, sum E], edge_attr [sum E, D],
                                batch [sum N] (sample of each node), ptr [B + 1], num_graphs B
@@ -54,7 +55,7 @@ def pad_stack(field: str, values: list[torch.Tensor | None]) -> dict[str, torch.
                 batch[(i, *(slice(0, n) for n in v.shape))] = v
     out = {field: batch, f"{field}_present": present}
     axes = MASK_AXES.get(field)
-    if axes is not None:
+    if axes is not None and any(list(v.shape) != shape for v in real):
         axes = tuple(a % ndim for a in axes)
         mask = torch.zeros((len(values), *(shape[a] for a in axes)), dtype=torch.bool)
         for i, v in enumerate(values):

@@ -12,6 +12,7 @@ masked. `label_mask` holds a bool tensor of the same shape: True where the label
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -36,15 +37,21 @@ def png(buf: Any) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
+@functools.lru_cache(maxsize=256)
+def _npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) of an .npy header; cached, since a dataset repeats a few headers."""
+    stream = io.BytesIO(header)
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(stream)
+
+
 def npy(buf: Any) -> torch.Tensor:
     """The array of an .npy member; zero-copy over a writable buffer (only the header is parsed)."""
     view = memoryview(buf)
     major = view[6]
     end = 10 + int.from_bytes(view[8:10], "little") if major == 1 else 12 + int.from_bytes(view[8:12], "little")
-    header = io.BytesIO(bytes(view[:end]))
-    version = np.lib.format.read_magic(header)
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(header)
+    shape, fortran, dtype = _npy_header(bytes(view[:end]))
     if dtype.hasobject:
         raise ValueError("npy members with Python objects are refused (they would need pickle)")
     arr = np.frombuffer(view, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=end)
