@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.utils.data import get_worker_info
 
 RESERVED = ("__key__", "meta", "labels", "label_mask", "__error__", "__url__", "__position__")
 MASK_AXES = {"signal": (-1,), "video": (0,), "image": (0, 1), "preview": (0, 1)}
@@ -31,6 +32,18 @@ def _rgb(values: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
     if any(v is not None and v.ndim == 3 for v in values):
         return [v.unsqueeze(-1).expand(*v.shape, 3) if v is not None and v.ndim == 2 else v for v in values]
     return values
+
+
+def _allocate(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialized batch tensor; inside a DataLoader worker it is allocated in shared memory, as
+    torch's default_collate does, so handing the batch to the main process copies nothing."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = 1
+    for n in shape:
+        numel *= n
+    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel)
+    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
 
 
 def pad_stack(field: str, values: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:
@@ -46,10 +59,11 @@ def pad_stack(field: str, values: list[torch.Tensor | None]) -> dict[str, torch.
         dtype = torch.promote_types(dtype, v.dtype)
     shape = [max(v.shape[a] for v in real) for a in range(ndim)]
     present = torch.tensor([v is not None for v in values], dtype=torch.bool)
+    batch = _allocate((len(values), *shape), dtype)
     if len(real) == len(values) and all(list(v.shape) == shape and v.dtype == dtype for v in real):
-        batch = torch.stack(real)
+        torch.stack(real, out=batch)
     else:
-        batch = torch.zeros((len(values), *shape), dtype=dtype)
+        batch.zero_()
         for i, v in enumerate(values):
             if v is not None:
                 batch[(i, *(slice(0, n) for n in v.shape))] = v
