@@ -19,6 +19,31 @@ from climb.trainer.fusion import FUSIONS
 from climb.trainer.heads import TaskHeads
 
 
+def field_present(batch: dict[str, Any], modality: str) -> torch.Tensor:
+    """bool [B] on CPU: which samples of the batch have `modality` (see MultimodalModel.presence)."""
+    if f"{modality}_present" in batch:
+        return batch[f"{modality}_present"].bool().cpu()
+    size = len(batch["__key__"])
+    return torch.tensor([v is not None for v in batch.get(modality, [None] * size)], dtype=torch.bool)
+
+
+def encode_field(encoder: nn.Module, modality: str, batch: dict[str, Any], rows: torch.Tensor, size: int) -> torch.Tensor:
+    """Embeddings [len(rows), dim] of the batch rows `rows` (which have `modality`), by `encoder`.
+
+    Each field is called the way its encoder takes it; also used on a lone encoder (climb evaluate/embed).
+    """
+    value = batch[modality]
+    if modality == "graph":
+        # One disjoint graph for the whole batch; its batch vector indexes samples in [0, B).
+        return encoder(value["x"], value["edge_index"], value.get("edge_attr"), value["batch"], size)[rows]
+    if modality in ("text", "tabular"):
+        return encoder([value[i] for i in rows.tolist()])
+    mask = batch.get(f"{modality}_mask")
+    if mask is None:
+        return encoder(value[rows])
+    return encoder(value[rows], mask[rows])
+
+
 class MultimodalModel(nn.Module):
     """Encoders for `modalities`, one fusion of type `fusion`, one head per task.
 
@@ -49,26 +74,11 @@ class MultimodalModel(nn.Module):
         Tensor fields come with "<field>_present"; list fields (text, tabular) hold None where absent;
         a field missing from the batch is absent for every sample.
         """
-        size = len(batch["__key__"])
-        columns = []
-        for m in self.modalities:
-            if f"{m}_present" in batch:
-                columns.append(batch[f"{m}_present"].bool().cpu())
-            else:
-                columns.append(torch.tensor([v is not None for v in batch.get(m, [None] * size)], dtype=torch.bool))
+        columns = [field_present(batch, m) for m in self.modalities]
         return torch.stack(columns, 1).to(next(self.parameters()).device)
 
     def _encode(self, modality: str, batch: dict[str, Any], rows: torch.Tensor, size: int) -> torch.Tensor:
-        encoder, value = self.encoders[modality], batch[modality]
-        if modality == "graph":
-            # One disjoint graph for the whole batch; its batch vector indexes samples in [0, B).
-            return encoder(value["x"], value["edge_index"], value.get("edge_attr"), value["batch"], size)[rows]
-        if modality in ("text", "tabular"):
-            return encoder([value[i] for i in rows.tolist()])
-        mask = batch.get(f"{modality}_mask")
-        if mask is None:
-            return encoder(value[rows])
-        return encoder(value[rows], mask[rows])
+        return encode_field(self.encoders[modality], modality, batch, rows, size)
 
     def encode(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-modality embeddings: tokens [B, M, dim] (zeros where absent) and present bool [B, M]."""

@@ -12,7 +12,10 @@ manifest URLs appended to `datasets`; `--set key=value` overrides one field, par
 Everything needed to continue exactly is in the checkpoint: model, optimizer, AMP scaler, loader
 position, RNG states and the config. Each step reseeds torch from (seed, step, rank), so step k draws
 the same random numbers whether or not the run was interrupted before it.
-Outputs in out_dir: checkpoint.pt, metrics.jsonl (one JSON object per logged step or validation pass).
+Outputs in out_dir: checkpoint.pt, metrics.jsonl (one JSON object per logged step or validation pass),
+encoders/<modality>.pt (each encoder alone, for `climb evaluate` / `climb embed` / `load_encoder`; the
+format is in trainer/export.py and docs/transfer.md). `holdout_tasks` / `holdout_datasets` keep tasks
+and datasets out of pretraining so transfer to them can be measured.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tqdm import tqdm
 
 from climb.schemas.tasks import Task, get_task
 from climb.trainer.encoders import ENCODERS
+from climb.trainer.export import save_encoders
 from climb.trainer.heads import predict
 from climb.trainer.losses import contrastive_loss, multitask_loss
 from climb.trainer.metrics import MetricAccumulator
@@ -51,6 +55,8 @@ class Config:
     modalities: tuple[str, ...] = ()  # schema fields to read; empty = every field the manifests hold
     tasks: tuple[str, ...] = ()  # registry tasks to train; empty = every task the manifests label
     task_weights: tuple[float, ...] = ()  # loss weight per task, in `tasks` order; empty = all 1
+    holdout_tasks: tuple[str, ...] = ()  # tasks never trained on (kept unseen for `climb evaluate`)
+    holdout_datasets: tuple[str, ...] = ()  # datasets (URL or source name) left out of pretraining
     s3_endpoint: str = ""  # endpoint for s3:// manifests; empty = $AWS_ENDPOINT_URL, else AWS
     num_workers: int = 0  # DataLoader workers per rank (0 measured as fast as 2 on a 2-core machine)
     # model
@@ -86,6 +92,8 @@ class Config:
             problems.append(f"{len(self.weights)} weights for {len(self.datasets)} datasets")
         if self.task_weights and len(self.task_weights) != len(self.tasks):
             problems.append(f"{len(self.task_weights)} task_weights for {len(self.tasks)} tasks (list the tasks)")
+        if set(self.tasks) & set(self.holdout_tasks):
+            problems.append(f"tasks {sorted(set(self.tasks) & set(self.holdout_tasks))} are both trained and held out")
         if self.fusion not in FUSIONS:
             problems.append(f"fusion {self.fusion!r} is not one of {sorted(FUSIONS)}")
         if self.regression_loss not in REGRESSION_LOSSES:
@@ -156,34 +164,46 @@ class Data:
     val: Callable[[], Any] | None  # makes a fresh val stream, so every evaluation sees the same samples
     modalities: tuple[str, ...]
     tasks: tuple[Task, ...]
+    manifests: tuple[dict, ...] = ()  # {url, source, split, sha256, schema_version} of each training dataset
 
 
 def open_data(cfg: Config, rank: int, world_size: int) -> Data:
-    """A MixedDataset over the manifests' train splits (mixed by `weights`) and one over their val splits."""
+    """A MixedDataset over the manifests' train splits (mixed by `weights`) and one over their val splits,
+    without the held-out datasets and tasks."""
     from climb.loaders import ClimbDataset, MixedDataset
     from climb.pipelines.sources import get_source
+    from climb.schemas.tasks import TASKS
     from climb.storage import storage_options
+    from climb.trainer.holdout import held_in_datasets, training_tasks
 
     if not cfg.datasets:
         raise ValueError("no datasets: give manifest URLs on the command line or `datasets` in the config")
 
-    def one(url: str, split: str, shuffle: bool, modalities: tuple[str, ...] | None) -> ClimbDataset:
+    def one(url: str, split: str, shuffle: bool, modalities: tuple[str, ...] | None, tasks: tuple[str, ...] | None) -> ClimbDataset:
         return ClimbDataset(url, split=split, seed=cfg.seed, shuffle=shuffle, modalities=modalities,
-                            tasks=cfg.tasks or None, storage_options=storage_options(url, cfg.s3_endpoint or None))
+                            tasks=tasks, storage_options=storage_options(url, cfg.s3_endpoint or None))
 
-    parts = [one(u, "train", True, cfg.modalities or None) for u in cfg.datasets]
-    modalities = cfg.modalities
-    if not modalities:  # the fields the sources write, and reopen to read only those members
-        modalities = tuple(dict.fromkeys(
-            m for d in parts for m in get_source(d.info.manifest["source"]).modalities if m in ENCODERS))
-        parts = [one(u, "train", True, modalities) for u in cfg.datasets]
-    train = MixedDataset(parts, weights=cfg.weights or None, seed=cfg.seed, rank=rank, world_size=world_size)
-    with_val = [u for u, d in zip(cfg.datasets, parts) if d.info.manifest["splits"].get("val", {}).get("num_samples")]
+    opened = [one(u, "train", True, cfg.modalities or None, cfg.tasks or None) for u in cfg.datasets]
+    keep = held_in_datasets(cfg.datasets, [d.info.manifest["source"] for d in opened], cfg.holdout_datasets)
+    urls, weights = [cfg.datasets[i] for i in keep], [cfg.weights[i] for i in keep] if cfg.weights else None
+    tables = [d.info.manifest.get("tasks", {}) for d in opened]
+    tasks = training_tasks(cfg.tasks, [t for i in keep for t in tables[i]], [*TASKS, *(t for table in tables for t in table)],
+                           cfg.holdout_tasks)
+    if not tasks and not cfg.contrastive_weight:
+        raise ValueError("no task is left to train (all held out) and contrastive_weight is 0: nothing to learn")
+    # The fields the kept sources write; the datasets are reopened to read only those members.
+    modalities = cfg.modalities or tuple(dict.fromkeys(
+        m for i in keep for m in get_source(opened[i].info.manifest["source"]).modalities if m in ENCODERS))
+    parts = [one(u, "train", True, modalities, tasks) for u in urls]
+    train = MixedDataset(parts, weights=weights, seed=cfg.seed, rank=rank, world_size=world_size)
+    with_val = [u for u, d in zip(urls, parts) if d.info.manifest["splits"].get("val", {}).get("num_samples")]
 
     def val() -> MixedDataset:  # rank 0 evaluates alone, on the whole val split of every dataset
-        return MixedDataset([one(u, "val", False, modalities) for u in with_val], seed=cfg.seed, rank=0, world_size=1)
+        return MixedDataset([one(u, "val", False, modalities, tasks) for u in with_val], seed=cfg.seed, rank=0, world_size=1)
 
-    return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks))
+    manifests = tuple({"url": d.info.url, "source": d.info.manifest["source"], "split": d.info.split,
+                       "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version")} for d in parts)
+    return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks), manifests)
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
@@ -270,6 +290,7 @@ def save_checkpoint(path: Path, step: int, epoch: int, model, optimizer, scaler,
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)  # atomic: a crash mid-save leaves the previous checkpoint intact
+    save_encoders(path.parent / "encoders", model, cfg, data.manifests, data.tasks, step)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:

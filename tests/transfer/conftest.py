@@ -1,0 +1,50 @@
+"""Converted real-layout ECG corpora and a short pretraining run on them, shared by the transfer tests.
+
+PTB-XL (ecg_superclass + ecg_harmonized, 14 records, two patients with two records each) and the
+PhysioNet Challenge tree (ecg_harmonized, 16 records) are written by climb.corpora.ecg and converted
+with the demo key, 5-s signals to keep the encoders cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
+from climb.pipelines.convert import ConvertConfig, convert
+from climb.transforms.phi import DEMO_KEY
+from climb.trainer.train import Config, open_data, train
+
+
+def _convert(tmp_path_factory, source: str, writer) -> Path:
+    raw = tmp_path_factory.mktemp(f"{source}-raw")
+    writer(raw)
+    out = tmp_path_factory.mktemp(f"{source}-out")
+    convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), options={"length_s": 5.0}), DEMO_KEY)
+    return out / source
+
+
+@pytest.fixture(scope="session")
+def ptbxl(tmp_path_factory) -> Path:
+    return _convert(tmp_path_factory, "ptbxl", write_ptbxl_corpus)
+
+
+@pytest.fixture(scope="session")
+def challenge(tmp_path_factory) -> Path:
+    return _convert(tmp_path_factory, "challenge-ecg", write_challenge_corpus)
+
+
+def quick_config(out_dir: Path, datasets: tuple[str, ...], **changes) -> Config:
+    base = dict(datasets=datasets, steps=3, batch_size=4, dim=16, eval_every=3, eval_batches=1, log_every=1,
+                warmup_steps=1, progress=False, out_dir=str(out_dir))
+    return Config(**{**base, **changes})
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory, ptbxl, challenge) -> Path:
+    """A run pretrained on the Challenge corpus only (ecg_harmonized), PTB-XL held out: its run folder."""
+    run = tmp_path_factory.mktemp("pretrained")
+    cfg = quick_config(run, (str(ptbxl), str(challenge)), holdout_datasets=("ptbxl",), steps=4)
+    train(cfg, open_data(cfg, 0, 1))
+    return run
