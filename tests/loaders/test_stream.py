@@ -63,3 +63,16 @@ def test_workers_do_not_change_what_a_rank_reads(runs, dataset):
     for rank in range(RANKS):
         keys, _ = rank_keys(dataset, rank, workers=0)
         assert keys == runs["drop0"][rank][0]
+
+
+def test_leaving_an_iteration_early_releases_threads_and_descriptors(dataset, tmp_path):
+    import os
+    import threading
+
+    ds = ClimbDataset(str(dataset), split="train", cache_dir=str(tmp_path / "cache"))
+    before = (threading.active_count(), len(os.listdir("/proc/self/fd")))
+    for _ in range(3):
+        it = iter(ds)
+        next(it)
+        it.close()
+    assert (threading.active_count(), len(os.listdir("/proc/self/fd"))) == before
