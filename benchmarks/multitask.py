@@ -158,7 +158,8 @@ def main() -> None:
     p.add_argument("--work", default="climb-multitask", help="folder for corpora, shards and runs")
     p.add_argument("--ptbxl", type=int, default=400, help="records in corpus A")
     p.add_argument("--georgia", type=int, default=160, help="records in corpus B")
-    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = p.parse_args()
@@ -177,7 +178,7 @@ def main() -> None:
     for seed in args.seeds:
         ckpts = {}
         for run, (datasets, tasks) in runs.items():
-            cfg = Config(datasets=datasets, tasks=tasks, steps=args.steps, batch_size=args.batch_size, seed=seed,
+            cfg = Config(datasets=datasets, tasks=tasks, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=seed,
                          eval_every=args.steps, eval_batches=1, warmup_steps=args.steps // 10, progress=False,
                          out_dir=str(work / "runs" / f"{run.replace(' ', '_')}-seed{seed}"))
             train(cfg, open_data(cfg, 0, 1))
@@ -194,7 +195,8 @@ def main() -> None:
         for metric in ("auroc", "macro_f1"):
             print(f"{name:<26}{metric:<10}{mean(both['single'], metric):>12.3f}{mean(both['multi'], metric):>12.3f}"
                   f"   {both['single'][0]['n']}")
-    print(f"({len(args.seeds)} seed(s), {args.steps} steps of {args.batch_size}; {time.perf_counter() - tic:.0f} s)\n")
+    print(f"({len(args.seeds)} seed(s), {args.steps} steps of {args.batch_size}, lr {args.lr}; "
+          f"{time.perf_counter() - tic:.0f} s)\n")
     print(json.dumps({
         "question": "multitask vs single-task training",
         "hardware": {"cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
@@ -202,7 +204,7 @@ def main() -> None:
         "versions": {"climb": CODE_VERSION, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "config": {"ptbxl_records": args.ptbxl, "georgia_records": args.georgia, "steps": args.steps,
-                   "batch_size": args.batch_size, "length_s": 5.0, "sampling_rate": FS},
+                   "batch_size": args.batch_size, "lr": args.lr, "length_s": 5.0, "sampling_rate": FS},
         "seeds": args.seeds,
         "results": results,
         "seconds": round(time.perf_counter() - tic, 1),

@@ -70,9 +70,12 @@ def fit_width(x: torch.Tensor, width: int) -> torch.Tensor:
     return nn.functional.pad(x, (0, width - x.shape[-1]))
 
 
-def conv_net(nd: int, in_channels: int, width: int, depth: int, out_dim: int, kernel: int = 3) -> nn.Sequential:
-    """`depth` stride-2 conv blocks (conv, GroupNorm, GELU), global average pool, linear to `out_dim`.
+def conv_net(
+    nd: int, in_channels: int, width: int, depth: int, out_dim: int, kernel: int = 3, stem_stride: int = 2
+) -> nn.Sequential:
+    """`depth` strided conv blocks (conv, GroupNorm, GELU), global average pool, linear to `out_dim`.
 
+    The first block has stride `stem_stride` (keep it <= kernel so no input is skipped), the others 2.
     Widths double per block up to 8x `width`; the global pool accepts any input size.
     """
     layers: list[nn.Module] = []
@@ -80,7 +83,7 @@ def conv_net(nd: int, in_channels: int, width: int, depth: int, out_dim: int, ke
     for i in range(depth):
         out = width * 2 ** min(i, 3)
         layers += [
-            _CONV[nd](channels, out, kernel, stride=2, padding=kernel // 2, bias=False),
+            _CONV[nd](channels, out, kernel, stride=stem_stride if i == 0 else 2, padding=kernel // 2, bias=False),
             nn.GroupNorm(math.gcd(8, out), out),
             nn.GELU(),
         ]
@@ -121,9 +124,10 @@ class SignalEncoder(nn.Module):
     carries diagnoses such as voltage criteria of hypertrophy, survives.
     """
 
-    def __init__(self, dim: int, width: int = 8, depth: int = 5, max_channels: int = 64) -> None:
+    def __init__(self, dim: int, width: int = 16, depth: int = 5, max_channels: int = 64) -> None:
         super().__init__()
-        self.net = conv_net(1, 1, width, depth, dim, kernel=7)
+        # Stride-4 stem: a 500 Hz ECG is oversampled for a CNN; this halves the cost of every layer.
+        self.net = conv_net(1, 1, width, depth, dim, kernel=7, stem_stride=4)
         self.channel = nn.Embedding(max_channels, dim)
         self.mix = nn.Sequential(nn.Linear(dim, dim), nn.GELU())
         self.max_channels = max_channels
