@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from climb.loaders.collate import batch_size_of, collate
 from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_specs
 from climb.loaders.io import RetryPolicy, ShardCache
-from climb.loaders.plan import World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
+from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
 from climb.loaders.shards import DatasetInfo, SampleReader, open_dataset
 
 STATE_VERSION = 1
@@ -66,10 +66,11 @@ class Stream(IterableDataset, ABC):
                  on_error: str, transform: Transform | None, retry: RetryPolicy):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if tail not in TAILS:
+            raise ValueError(f"tail must be one of {TAILS}, got {tail!r}")
         self.seed, self.rank, self.world_size, self.batch_size = seed, rank, world_size, batch_size
         self.tail, self.on_error, self.transform, self.retry = tail, on_error, transform, retry
         self.epoch, self._resume, self._seen = 0, 0, 0
-        per_rank_count(0, 1, tail)
 
     # Subclasses define the epoch's global order and how to read it.
     tasks: dict[str, TaskSpec]
