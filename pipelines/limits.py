@@ -13,7 +13,8 @@ before a source opens them. Defaults fit the largest real clinical inputs climb 
     max_voxels       536,870,912      x * y * z of one volume (NIfTI, MetaImage, DICOM series)
 
 PNG/JPEG files also meet Pillow's own decompression-bomb guard (2 x Image.MAX_IMAGE_PIXELS,
-~179 Mpixel), which reads the header only.
+~179 Mpixel), which reads the header only. Compressed DICOM frames (JPEG, JPEG-LS, JPEG 2000) must
+not declare more pixels in their own codestream header than the DICOM header's Rows x Columns.
 """
 
 from __future__ import annotations
@@ -88,3 +89,51 @@ def image_header_pixels(data: bytes) -> int:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise SourceError(f"not a PNG/JPEG image (header unreadable: {type(exc).__name__})") from None
     return int(width) * int(height)
+
+
+# JPEG frame headers: SOF0-3, 5-7, 9-11, 13-15 and JPEG-LS SOF55; each is FF xx, length, P, Y, X
+_SOF_MARKERS = frozenset([*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0), 0xF7])
+_J2K_SIZ = b"\xff\x4f\xff\x51"  # SOC then SIZ: Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz (big endian)
+
+
+def codestream_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(rows, columns) a JPEG, JPEG-LS or JPEG 2000 stream declares in its own header; None if none."""
+    if data[:2] == b"\xff\xd8":
+        pos = 2
+        while pos + 4 <= len(data) and data[pos] == 0xFF:
+            marker = data[pos + 1]
+            if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:
+                pos += 1 if marker == 0xFF else 2
+                continue
+            if marker in _SOF_MARKERS:
+                return (int.from_bytes(data[pos + 5:pos + 7], "big"), int.from_bytes(data[pos + 7:pos + 9], "big")) if pos + 9 <= len(data) else None
+            if marker == 0xDA:
+                return None
+            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        return None
+    at = data.find(_J2K_SIZ, 0, 4096)  # a raw codestream, or inside a JP2 box
+    if at < 0 or at + 24 > len(data):
+        return None
+    x, y, x0, y0 = (int.from_bytes(data[at + 8 + 4 * i:at + 12 + 4 * i], "big") for i in range(4))
+    return max(y - y0, 0), max(x - x0, 0)
+
+
+def check_dicom_pixels(ds: Any, options: dict[str, Any]) -> None:
+    """Refuse a DICOM image before its pixels are decoded: declared size above max_pixels, or a
+    compressed frame whose own header declares more pixels than Rows x Columns.
+
+    A JPEG 2000 stream that claims 1,024 x 10,617,088 pixels inside a 1024 x 256 DICOM made
+    OpenJPEG allocate until the kernel killed the process (found by tests/hostile/test_fuzz.py).
+    """
+    rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    check("max_pixels", rows * columns * max(frames, 1), options, "DICOM Rows x Columns x NumberOfFrames")
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or not syntax.is_encapsulated or "PixelData" not in ds:
+        return
+    from pydicom.encaps import generate_fragments
+
+    for fragment in generate_fragments(ds.PixelData):
+        dims = codestream_dimensions(fragment)
+        if dims is not None and dims[0] * dims[1] > rows * columns:
+            raise LimitExceeded(f"a compressed frame declares {dims[0]}x{dims[1]} pixels where the DICOM header says {rows}x{columns}")

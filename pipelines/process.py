@@ -196,7 +196,10 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         sample = info.read(item.record, ctx.options)
     except Excluded as exc:
         return {"kind": "excluded", "source_path": item.rel_path, "reason": str(exc), "source_sha256": fingerprint}, None
-    except Exception as exc:  # noqa: BLE001 - any source failure is a quarantine reason
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any source failure is a quarantine reason, decoder panics
+        # included: pylibjpeg's Rust decoders raise pyo3's PanicException (a BaseException) on corrupt data
         return _quarantine(item, "read", exc, fingerprint), None
     if sample.subject_id or sample.study_id:
         item = _identify(ctx, item, sample)

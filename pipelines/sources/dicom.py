@@ -20,12 +20,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from climb.pipelines.limits import check_dicom_pixels
 from climb.pipelines.sources import SourceError, SourceInfo
 from climb.schemas.sample import Record, Sample
 from climb.storage import filesystem, local_copy
 
 DEFAULT_EXTENSIONS = (".dcm", ".dicom", ".DCM", ".dic")
-MAX_PIXELS = 8192 * 8192 * 4
 
 
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
@@ -92,11 +92,9 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
             raise SourceError("DICOM file has no pixel data")
         rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
         frames = int(ds.get("NumberOfFrames") or 1)
-        limit = int(options.get("max_pixels", MAX_PIXELS))
         if rows <= 0 or cols <= 0:
             raise SourceError(f"invalid image size {rows}x{cols}")
-        if rows * cols * frames > limit:
-            raise SourceError(f"{rows}x{cols}x{frames} pixels exceed max_pixels={limit}")
+        check_dicom_pixels(ds, options)  # declared and codestream sizes, before decoding
         tags = dicom_allowed_tags(ds)
         window = options.get("window")
         size = options.get("size")

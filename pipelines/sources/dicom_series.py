@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from climb.pipelines.limits import MAX_VOXELS, LimitExceeded
+from climb.pipelines.limits import MAX_VOXELS, LimitExceeded, check_dicom_pixels
 from climb.pipelines.sources import SourceError
 from climb.storage import filesystem
 from climb.transforms.volume import GeometryError, RasLayout, ras_layout, series_geometry, to_hu
@@ -127,6 +127,7 @@ def read_series(
         try:
             with fs.open(path, "rb") as f:
                 ds = pydicom.dcmread(f)
+            check_dicom_pixels(ds, {"max_pixels": first.rows * first.columns})
             pixels = ds.pixel_array
         except Exception as exc:  # noqa: BLE001 - decoder errors vary by transfer syntax
             raise SourceError(f"{_name(url)}: pixel data cannot be decoded: {exc}") from exc

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from climb.pipelines.limits import MAX_PIXELS, check, image_header_pixels, limit
+from climb.pipelines.limits import MAX_PIXELS, check, check_dicom_pixels, image_header_pixels, limit
 from climb.pipelines.sources import SourceError
 from climb.storage import filesystem
 
@@ -151,8 +151,7 @@ def read_dicom(url: str, options: dict[str, Any]) -> tuple[np.ndarray, dict[str,
         raise SourceError(f"not a readable DICOM file: {exc}") from exc
     if "PixelData" not in ds:
         raise SourceError("DICOM file has no pixel data")
-    declared = int(ds.get("Rows") or 0) * int(ds.get("Columns") or 0) * int(ds.get("NumberOfFrames") or 1)
-    check("max_pixels", declared, options, "DICOM Rows x Columns x NumberOfFrames")
+    check_dicom_pixels(ds, options)
     size, out_dtype, clip = image_settings(options)
     window = options.get("window", "auto")
     image, meta = dicom_to_image(ds, window=window, out_dtype=out_dtype, size=size, clahe_clip=clip)

@@ -13,12 +13,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from climb.pipelines.limits import MAX_VOXELS
 from climb.pipelines.sources import SourceError, SourceInfo
 from climb.schemas.sample import Record, Sample
 from climb.storage import filesystem, local_copy
 
 EXTENSIONS = (".nii.gz", ".nii")
-MAX_VOXELS = 512 * 512 * 2048
 
 
 def _stem(path: str) -> str:

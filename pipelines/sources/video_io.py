@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from climb.pipelines.limits import MAX_PIXELS, LimitExceeded
+from climb.pipelines.limits import MAX_PIXELS, LimitExceeded, check_dicom_pixels
 from climb.pipelines.sources import SourceError
 from climb.transforms.video import bgr_to_rgb, resize_frames, sample_indices, set_color, to_uint8
 
@@ -88,9 +88,7 @@ def decode_dicom_cine(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarr
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames < 2:
         raise SourceError(f"not a cine: {frames} frame")
-    declared = int(ds.get("Rows") or 0) * int(ds.get("Columns") or 0) * frames
-    if declared > max_pixels:
-        raise LimitExceeded(f"DICOM Rows x Columns x NumberOfFrames = {declared:,} exceeds max_pixels={max_pixels:,}")
+    check_dicom_pixels(ds, {"max_pixels": max_pixels})
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - decoder errors vary by transfer syntax

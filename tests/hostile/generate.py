@@ -130,6 +130,18 @@ def huge_dimension_dicom(name: str, out: Path, rows: int = 65535, columns: int =
     ds.save_as(out)
 
 
+def lying_codestream_dicom(out: Path) -> None:
+    """JPEG2000.dcm (1024 x 256) whose JPEG 2000 SIZ marker declares 1,024 x 10,617,088 pixels.
+
+    The mutation tests/hostile/test_fuzz.py found: decoding it made OpenJPEG allocate until the
+    kernel killed the process.
+    """
+    data = bytearray(pydicom_file("JPEG2000.dcm").read_bytes())
+    siz = data.find(b"\xff\x4f\xff\x51")
+    struct.pack_into(">I", data, siz + 8, 10_617_088)  # Xsiz
+    out.write_bytes(bytes(data))
+
+
 def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     """A genuine, valid 8-bit grayscale PNG of zeros: ~1.2 MB on disk, 900 Mpixel (2.7 GB as RGB) decoded.
 
@@ -241,6 +253,8 @@ def write_dicom_corpus(root: Path) -> Corpus:
     corpus.add("huge_dimensions", "huge_frames.dcm", "quarantined", "max_pixels")
     huge_dimension_dicom("JPEG2000.dcm", root / "huge_jpeg2000.dcm", frames=None)
     corpus.add("decompression_bomb", "huge_jpeg2000.dcm", "quarantined", "max_pixels")
+    lying_codestream_dicom(root / "lying_codestream.dcm")
+    corpus.add("decompression_bomb", "lying_codestream.dcm", "quarantined", "compressed frame declares")
     for kind, name in plant_non_regular(root, ".dcm"):
         corpus.add(kind, name, "quarantined", "regular file" if kind == "non_regular_file" else "")
     path, listed = non_utf8_path(root, ".dcm")
