@@ -68,18 +68,31 @@ def open_dataset(url: str, split: str, storage_options: dict[str, Any] | None, r
     return DatasetInfo(url=root, manifest=manifest, sha256=hashlib.sha256(raw).hexdigest(), split=split, shards=shards)
 
 
-def check_index(entries: list[dict[str, Any]], shard: dict[str, Any]) -> None:
-    """Refuse an .idx whose byte ranges leave the shard the manifest pins (the .idx has no hash of its
-    own): a forged size would otherwise make a reader allocate or request gigabytes."""
-    limit = shard["bytes"]
+def parse_index(raw: bytes, shard: dict[str, Any]) -> list[dict[str, Any]]:
+    """A shard's .idx entries, refused (ValueError) unless every byte range lies inside the shard.
+
+    The .idx has no hash of its own in the manifest: a forged or corrupt one must fail with a
+    reason, not make a reader allocate or request gigabytes, or crash on a wrong type.
+    """
+    name, limit = shard["index"], shard["bytes"]
+    try:
+        index = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name} is not JSON: {exc}") from None
+    entries = index.get("samples") if isinstance(index, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{name} has no list of samples")
+    if len(entries) != shard["num_samples"]:
+        raise ValueError(f"{name} lists {len(entries)} samples, the manifest says {shard['num_samples']}")
     for i, e in enumerate(entries):
-        spans = [(e.get("offset"), e.get("size"))] + [tuple(v) for v in e.get("members", {}).values()]
+        members = e.get("members") if isinstance(e, dict) else None
+        if not isinstance(members, dict) or not isinstance(e.get("key"), str):
+            raise ValueError(f"{name}: sample {i} has no key or no members")
+        spans = [(e.get("offset"), e.get("size"))] + [tuple(v) if isinstance(v, list) and len(v) == 2 else (None, None) for v in members.values()]
         for start, size in spans:
-            if not (isinstance(start, int) and isinstance(size, int) and 0 <= start and 0 <= size and start + size <= limit):
-                raise ValueError(f"{shard['index']}: sample {i} names bytes [{start}, {start}+{size}) outside the "
-                                 f"{limit}-byte shard {shard['path']}")
-        if not isinstance(e.get("key"), str):
-            raise ValueError(f"{shard['index']}: sample {i} has no key")
+            if not (type(start) is int and type(size) is int and 0 <= start and 0 <= size and start + size <= limit):
+                raise ValueError(f"{name}: sample {i} names bytes [{start}, {start}+{size}) outside the {limit}-byte shard {shard['path']}")
+    return entries
 
 
 def wanted_members(modalities: tuple[str, ...] | None):
@@ -118,10 +131,7 @@ class SampleReader:
         entries = self._indexes.pop(key, None)
         if entries is None:
             info = self.datasets[d].shards[shard]
-            entries = json.loads(self.files[d].read_file(info["index"]))["samples"]
-            if len(entries) != info["num_samples"]:
-                raise ValueError(f"{info['index']} lists {len(entries)} samples, the manifest says {info['num_samples']}")
-            check_index(entries, info)
+            entries = parse_index(self.files[d].read_file(info["index"]), info)
             while len(self._indexes) >= self.MAX_INDEXES:
                 self._indexes.popitem(last=False)
         self._indexes[key] = entries

@@ -75,6 +75,10 @@ def _check_files(urls: Sequence[str], options: dict[str, Any]) -> dict[str, int]
 
 def _check_length(header: Any, sizes: dict[str, int]) -> None:
     """The data file must hold exactly what the header declares (samples x signals x format)."""
+    if not isinstance(header.sig_len, int) or header.sig_len <= 0:
+        raise SourceError("the WFDB header declares no signal length")
+    if not header.file_name or len(header.file_name) != header.n_sig or len(header.fmt or []) != header.n_sig:
+        raise SourceError(f"the WFDB header declares {header.n_sig} signals but describes {len(header.file_name or [])}")
     by_file: dict[str, list[int]] = {}
     for i, name in enumerate(header.file_name):
         by_file.setdefault(name, []).append(i)
@@ -83,7 +87,7 @@ def _check_length(header: Any, sizes: dict[str, int]) -> None:
             raise SourceError(f"missing file {name} (the header names it)")
         fmt = str(header.fmt[idx[0]])
         if fmt not in _BYTES_PER_SAMPLE:
-            continue
+            raise SourceError(f"unsupported WFDB storage format {fmt!r}")
         offset = int((header.byte_offset or [0] * len(header.fmt))[idx[0]] or 0)
         expected = offset + math.ceil(header.sig_len * len(idx) * _BYTES_PER_SAMPLE[fmt])
         if sizes[name] != expected:
@@ -121,7 +125,10 @@ def read_ecg(header_url: str, data_urls: Sequence[str], options: dict[str, Any],
         if expected_fs is not None and float(header.fs) != float(expected_fs):
             raise SourceError(f"sampling rate mismatch: the header says {header.fs:g} Hz where this layout holds {expected_fs:g} Hz records")
         _check_length(header, sizes)
-        record = wfdb.rdrecord(record_path, physical=True)
+        try:
+            record = wfdb.rdrecord(record_path, physical=True)
+        except Exception as exc:  # noqa: BLE001 - wfdb's own errors (IndexError, KeyError...) say little
+            raise SourceError(f"WFDB signals cannot be decoded: {type(exc).__name__}: {exc}") from exc
     try:
         order = sig.channel_order([str(n) for n in record.sig_name], sig.ECG_LEADS, sig.canonical_ecg_lead, strict=True)
     except sig.ChannelError as exc:
