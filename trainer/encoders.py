@@ -149,16 +149,20 @@ class SignalEncoder(nn.Module):
 
 
 class VolumeEncoder(nn.Module):
-    """3D CNN for `volume` patches [B, Z, Y, X] (int16 HU or float32 MR)."""
+    """3D CNN for volume patches [B, K, Z, Y, X] (int16 HU or float32 MR): K patches per sample,
+    as `climb.loaders.zarr_patches.VolumePatches` cuts them, embedded alone and averaged."""
 
     def __init__(self, dim: int, width: int = 8, depth: int = 3) -> None:
         super().__init__()
         self.net = conv_net(3, 1, width, depth, dim)
 
-    def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        if volume.dim() != 4:
-            raise ValueError(f"volume must be [B, Z, Y, X], got {tuple(volume.shape)}")
-        return self.net(standardize(volume, (1, 2, 3)).unsqueeze(1))
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        if patches.dim() != 5:
+            raise ValueError(f"volume patches must be [B, K, Z, Y, X], got {tuple(patches.shape)}")
+        b, k = patches.shape[:2]
+        # [B, K, Z, Y, X] -> [B*K, 1, Z, Y, X]: every patch through the 3D CNN, z-scored alone.
+        x = standardize(patches.flatten(0, 1), (1, 2, 3)).unsqueeze(1)
+        return self.net(x).reshape(b, k, -1).mean(1)
 
 
 class VideoEncoder(nn.Module):

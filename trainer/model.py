@@ -18,13 +18,18 @@ from climb.trainer.encoders import ENCODERS
 from climb.trainer.fusion import FUSIONS
 from climb.trainer.heads import TaskHeads
 
+# Batch field of a modality when it is not the modality's own name: volumes arrive as patches
+# (climb.loaders.zarr_patches.VolumePatches, which train.open_data installs for volume datasets).
+FIELDS = {"volume": "volume_patches"}
+
 
 def field_present(batch: dict[str, Any], modality: str) -> torch.Tensor:
     """bool [B] on CPU: which samples of the batch have `modality` (see MultimodalModel.presence)."""
-    if f"{modality}_present" in batch:
-        return batch[f"{modality}_present"].bool().cpu()
+    field = FIELDS.get(modality, modality)
+    if f"{field}_present" in batch:
+        return batch[f"{field}_present"].bool().cpu()
     size = len(batch["__key__"])
-    return torch.tensor([v is not None for v in batch.get(modality, [None] * size)], dtype=torch.bool)
+    return torch.tensor([v is not None for v in batch.get(field, [None] * size)], dtype=torch.bool)
 
 
 def encode_field(encoder: nn.Module, modality: str, batch: dict[str, Any], rows: torch.Tensor, size: int) -> torch.Tensor:
@@ -32,7 +37,7 @@ def encode_field(encoder: nn.Module, modality: str, batch: dict[str, Any], rows:
 
     Each field is called the way its encoder takes it; also used on a lone encoder (climb evaluate/embed).
     """
-    value = batch[modality]
+    value = batch[FIELDS.get(modality, modality)]
     if modality == "graph":
         # One disjoint graph for the whole batch; its batch vector indexes samples in [0, B).
         return encoder(value["x"], value["edge_index"], value.get("edge_attr"), value["batch"], size)[rows]

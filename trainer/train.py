@@ -59,6 +59,8 @@ class Config:
     holdout_datasets: tuple[str, ...] = ()  # datasets (URL or source name) left out of pretraining
     s3_endpoint: str = ""  # endpoint for s3:// manifests; empty = $AWS_ENDPOINT_URL, else AWS
     num_workers: int = 0  # DataLoader workers per rank (0 measured as fast as 2 on a 2-core machine)
+    volume_patch: tuple[int, ...] = (32, 64, 64)  # z, y, x size of the patches cut from each 3D volume
+    volume_patches: int = 2  # patches per volume per sample (read from Zarr, only the chunks touched)
     # model
     fusion: str = "gated"  # late | early | cross_attention | gated
     dim: int = 64  # embedding size shared by encoders, fusion and heads
@@ -171,6 +173,7 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
     """A MixedDataset over the manifests' train splits (mixed by `weights`) and one over their val splits,
     without the held-out datasets and tasks."""
     from climb.loaders import ClimbDataset, MixedDataset
+    from climb.loaders.zarr_patches import VolumePatches
     from climb.pipelines.sources import get_source
     from climb.schemas.tasks import TASKS
     from climb.storage import storage_options
@@ -195,11 +198,14 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
     modalities = cfg.modalities or tuple(dict.fromkeys(
         m for i in keep for m in get_source(opened[i].info.manifest["source"]).modalities if m in ENCODERS))
     parts = [one(u, "train", True, modalities, tasks) for u in urls]
-    train = MixedDataset(parts, weights=weights, seed=cfg.seed, rank=rank, world_size=world_size)
+    patches = (VolumePatches(cfg.volume_patch, cfg.volume_patches, storage_options("s3://", cfg.s3_endpoint or None))
+               if "volume" in modalities else None)  # the options reach only s3:// volumes
+    train = MixedDataset(parts, weights=weights, seed=cfg.seed, rank=rank, world_size=world_size, transform=patches)
     with_val = [u for u, d in zip(urls, parts) if d.info.manifest["splits"].get("val", {}).get("num_samples")]
 
     def val() -> MixedDataset:  # rank 0 evaluates alone, on the whole val split of every dataset
-        return MixedDataset([one(u, "val", False, modalities, tasks) for u in with_val], seed=cfg.seed, rank=0, world_size=1)
+        return MixedDataset([one(u, "val", False, modalities, tasks) for u in with_val], seed=cfg.seed, rank=0,
+                            world_size=1, transform=patches)
 
     manifests = tuple({"url": d.info.url, "source": d.info.manifest["source"], "split": d.info.split,
                        "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version")} for d in parts)

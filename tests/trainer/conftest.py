@@ -49,10 +49,10 @@ def synthetic_sample(seed: int, index: int, modalities: tuple[str, ...] = MODALI
         for f in range(4):
             video[f, 3 * c:3 * c + 4, 4 * f:4 * f + 4] = 250
         sample["video"] = torch.from_numpy(video)
-    if "volume" in present:
-        volume = rng.integers(-100, 100, (8, 8, 8)).astype(np.int16)
-        volume[c:c + 3] += 1000
-        sample["volume"] = torch.from_numpy(volume)
+    if "volume" in present:  # two patches, as the loaders' VolumePatches transform cuts them
+        patches = rng.integers(-100, 100, (2, 8, 8, 8)).astype(np.int16)
+        patches[:, c:c + 3] += 1000
+        sample["volume_patches"] = torch.from_numpy(patches)
     if "graph" in present:
         n = 3 + c
         x = rng.standard_normal((n, 7)).astype(np.float32)

@@ -9,6 +9,8 @@ import torch
 from climb.cli import main
 from climb.corpora.ecg import write_ptbxl_corpus
 from climb.pipelines.convert import ConvertConfig, convert
+from climb.schemas.tasks import get_task
+from climb.trainer.model import MultimodalModel
 from climb.transforms.phi import DEMO_KEY
 
 FAST = ["--set", "steps=3", "--set", "batch_size=4", "--set", "eval_every=3", "--set", "log_every=1",
@@ -63,3 +65,19 @@ def test_climb_train_streams_from_the_local_s3_server(ptbxl, s3_bucket, tmp_path
     run = tmp_path / "run"
     assert main(["train", f"{s3_bucket.url}/ptbxl", *FAST, "--set", f"out_dir={run}"]) == 0
     assert [line["step"] for line in _lines(run) if line["split"] == "train"] == [1, 2, 3]
+
+
+def test_climb_train_learns_from_volume_patches_read_from_zarr(tmp_path):
+    from climb.corpora.imaging3d import write_kits_corpus
+
+    write_kits_corpus(tmp_path / "raw")
+    convert(ConvertConfig(source="kits", raw_url=str(tmp_path / "raw"), out_url=str(tmp_path / "out")), DEMO_KEY)
+    run = tmp_path / "run"
+    args = ["train", str(tmp_path / "out" / "kits"), *FAST, "--set", "volume_patch=8,16,16", "--set", f"out_dir={run}"]
+    assert main(args) == 0
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert ckpt["modalities"] == ["volume"] and ckpt["tasks"] == ["kidney_tumor_malignancy"]
+    torch.manual_seed(0)  # the run's seed: the same initial weights
+    initial = MultimodalModel(["volume"], [get_task("kidney_tumor_malignancy")], dim=16).state_dict()
+    first_conv = "encoders.volume.net.0.weight"
+    assert not torch.equal(ckpt["model"][first_conv], initial[first_conv])  # patches reached the 3D CNN

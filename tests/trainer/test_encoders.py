@@ -80,7 +80,7 @@ def test_signal_encoder_is_indifferent_to_units():
 
 def test_volume_and_video_encoders_give_one_embedding_per_sample():
     torch.manual_seed(0)
-    volume = torch.randint(-1000, 1000, (2, 6, 12, 12), dtype=torch.int16)
+    volume = torch.randint(-1000, 1000, (2, 3, 6, 12, 12), dtype=torch.int16)  # 3 patches per sample
     video = torch.randint(0, 256, (2, 5, 16, 16, 3), dtype=torch.uint8)
     assert VolumeEncoder(DIM, width=4, depth=2)(volume).shape == (2, DIM)
     assert VideoEncoder(DIM, width=4, depth=2)(video).shape == (2, DIM)
