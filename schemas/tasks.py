@@ -39,6 +39,9 @@ class Task:
         description: what the label means, in a sentence.
         source_maps: source name -> {raw label -> class name or tuple of class names}.
         units: units of a regression target.
+        zero_shot: own class name -> "other_task/class" naming the same finding in another task. Links
+            are symmetric: they let `climb evaluate` score this task zero-shot with heads pretrained on
+            the other task, and the other task with heads pretrained on this one.
     """
 
     name: str
@@ -47,6 +50,7 @@ class Task:
     description: str = ""
     source_maps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     units: str | None = None
+    zero_shot: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.type not in TASK_TYPES:
@@ -63,6 +67,9 @@ class Task:
                 bad = [t for t in targets if norm_code(t) not in known]
                 if bad:
                     raise ValueError(f"task {self.name}: source {source!r} maps {code!r} to unknown class(es) {bad}")
+        for cls, link in self.zero_shot.items():
+            if norm_code(cls) not in known or link.count("/") != 1:
+                raise ValueError(f"task {self.name}: zero_shot {cls!r} -> {link!r} needs one of its classes -> 'task/class'")
 
     def class_index(self, name: str) -> int:
         lookup = {norm_code(c): i for i, c in enumerate(self.classes)}
@@ -145,6 +152,11 @@ def _collect() -> dict[str, Task]:
         if task.name in registry:
             raise ValueError(f"task {task.name} is defined twice")
         registry[task.name] = task
+    for task in ALL_TASKS:
+        for link in task.zero_shot.values():
+            other, _, cls = link.partition("/")
+            if other not in registry or norm_code(cls) not in {norm_code(c) for c in registry[other].classes}:
+                raise ValueError(f"task {task.name}: zero_shot link {link!r} names no registered task class")
     return registry
 
 

@@ -231,5 +231,9 @@ TASKS = (
         description="PTB-XL diagnostic superclasses from scp_statements.csv diagnostic_class; "
         "records without a diagnostic statement are masked.",
         source_maps={"ptbxl": PTBXL_SCP_TO_SUPERCLASS},
+        # Each superclass names the same finding as a harmonized class (datasets.md section 1); CLIMB's
+        # harmonized classes are broader (e.g. cd also takes rhythm codes), so zero-shot is approximate.
+        zero_shot={"NORM": "ecg_harmonized/normal", "MI": "ecg_harmonized/mi", "STTC": "ecg_harmonized/sttc",
+                   "CD": "ecg_harmonized/cd", "HYP": "ecg_harmonized/hyp"},
     ),
 )

@@ -73,6 +73,7 @@ TASKS = (
         classes=VINDR_GLOBAL,
         description="VinDr-CXR's 6 global labels (diseases and No finding), by majority of the image's readers.",
         source_maps={"vindr-cxr": _VINDR_GLOBAL_COLUMNS},
+        zero_shot={"Pneumonia": "cxr_findings/Pneumonia", "No finding": "cxr_findings/No Finding"},
     ),
     Task(
         name="skin_lesion",
