@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("climb.pipelines.reproduce:cli_reproduce", "reproduce"),
     "train": ("climb.trainer.train:cli_train", "reference trainer"),
     "evaluate": ("climb.trainer.evaluate:cli_evaluate", "transfer evaluation"),
-    "embed": ("climb.trainer.evaluate:cli_embed", "embedding export"),
+    "embed": ("climb.trainer.embed:cli_embed", "embedding export"),
     "s3": ("climb.s3.server:cli_s3", "local S3 server"),
     "demo": ("climb.demo:cli_demo", "demo"),
 }
@@ -47,6 +47,17 @@ def _size(text: str) -> int:
     if unit not in units or not num:
         raise argparse.ArgumentTypeError(f"cannot read size {text!r}; write e.g. 256MB, 1GiB or 4096")
     return int(float(num) * units[unit])
+
+
+def _ints(text: str) -> list[int]:
+    """Parse '1,5,10,50' into [1, 5, 10, 50]."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -134,15 +145,42 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("inputs", nargs="+", metavar="CONFIG_OR_MANIFESTS")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
 
-    e = sub.add_parser("evaluate", help="linear probe, k-shot and zero-shot transfer of a checkpoint")
-    e.add_argument("checkpoint", metavar="CHECKPOINT")
-    e.add_argument("manifest", metavar="MANIFEST")
-    e.add_argument("--task", required=True, metavar="T")
+    e = sub.add_parser(
+        "evaluate", help="linear probe, k-shot and zero-shot transfer of a checkpoint",
+        description=(
+            "Adapt a pretrained encoder (out_dir/encoders/<modality>.pt of `climb train`) to TASK on the "
+            "dataset's train split and score it on its test split: linear probe, k-shot probe and fine-tuning "
+            "(shots never share a patient with the test split), zero-shot through the task registry's class "
+            "links. Writes results.json, results.md and score_vs_k.png with bootstrap intervals over subjects."
+        ),
+    )
+    e.add_argument("checkpoint", metavar="CHECKPOINT", help="encoder file, e.g. run/encoders/signal.pt")
+    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder or its manifest.json (local or s3://)")
+    e.add_argument("--task", required=True, metavar="T", help="registry task the dataset labels")
+    e.add_argument("--methods", type=lambda t: [m.strip() for m in t.split(",") if m.strip()], metavar="M,...",
+                   help="probe, kshot-probe, kshot-finetune, zero-shot (default: all; zero-shot only where classes map)")
+    e.add_argument("--k", type=_ints, default=[1, 5, 10, 50], metavar="K,...", help="shots per class (default 1,5,10,50)")
+    e.add_argument("--seeds", type=_ints, default=[0, 1, 2], metavar="S,...", help="shot draws / fine-tuning seeds (default 0,1,2)")
+    e.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates over subjects (default 1000)")
+    e.add_argument("--out", default="climb-evaluate", metavar="DIR", help="report folder (default ./climb-evaluate)")
+    e.add_argument("--train-split", default="train", metavar="S", help="split the probes and shots come from (default train)")
+    e.add_argument("--test-split", default="test", metavar="S", help="split that is scored (default test)")
+    e.add_argument("--finetune-steps", type=int, default=50, metavar="N", help="AdamW steps of k-shot fine-tuning (default 50)")
+    e.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default 3e-4)")
+    e.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the linear probes (default 1e-3)")
+    e.add_argument("--batch-size", type=int, default=32, metavar="N", help="samples per batch (default 32)")
+    e.add_argument("--s3-endpoint", metavar="URL")
 
-    em = sub.add_parser("embed", help="write per-sample embeddings to Parquet")
-    em.add_argument("checkpoint", metavar="CHECKPOINT")
-    em.add_argument("manifest", metavar="MANIFEST")
+    em = sub.add_parser("embed", help="write per-sample embeddings to Parquet",
+                        description="One row per sample that has the encoder's modality: key, split, pseudonymized "
+                        "subject_id, the embedding and one label column per task, in manifest order.")
+    em.add_argument("checkpoint", metavar="CHECKPOINT", help="encoder file, e.g. run/encoders/signal.pt")
+    em.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder or its manifest.json (local or s3://)")
     em.add_argument("out", metavar="OUT.parquet")
+    em.add_argument("--splits", type=lambda t: [v.strip() for v in t.split(",") if v.strip()], metavar="S,...",
+                    help="splits to embed (default: all)")
+    em.add_argument("--batch-size", type=int, default=32, metavar="N")
+    em.add_argument("--s3-endpoint", metavar="URL")
 
     s3 = sub.add_parser("s3", help="local S3 server (SeaweedFS) for the demo and tests")
     s3sub = s3.add_subparsers(dest="s3_command", metavar="ACTION")

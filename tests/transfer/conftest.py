@@ -1,8 +1,9 @@
 """Converted real-layout ECG corpora and a short pretraining run on them, shared by the transfer tests.
 
 PTB-XL (ecg_superclass + ecg_harmonized, 14 records, two patients with two records each) and the
-PhysioNet Challenge tree (ecg_harmonized, 16 records) are written by climb.corpora.ecg and converted
-with the demo key, 5-s signals to keep the encoders cheap.
+PhysioNet Challenge tree (ecg_harmonized, 16 records) are written by climb.corpora.ecg, a TUAB EEG
+tree (eeg_abnormal, no class linked to any ECG task) by climb.corpora.eeg; all are converted with
+the demo key, with 5-s signals to keep the encoders cheap.
 """
 
 from __future__ import annotations
@@ -12,27 +13,33 @@ from pathlib import Path
 import pytest
 
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
+from climb.corpora.eeg import write_tuab_corpus
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY
 from climb.trainer.train import Config, open_data, train
 
 
-def _convert(tmp_path_factory, source: str, writer) -> Path:
+def _convert(tmp_path_factory, source: str, writer, options: dict | None = None) -> Path:
     raw = tmp_path_factory.mktemp(f"{source}-raw")
     writer(raw)
     out = tmp_path_factory.mktemp(f"{source}-out")
-    convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), options={"length_s": 5.0}), DEMO_KEY)
+    convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), options=options or {}), DEMO_KEY)
     return out / source
 
 
 @pytest.fixture(scope="session")
 def ptbxl(tmp_path_factory) -> Path:
-    return _convert(tmp_path_factory, "ptbxl", write_ptbxl_corpus)
+    return _convert(tmp_path_factory, "ptbxl", write_ptbxl_corpus, {"length_s": 5.0})
 
 
 @pytest.fixture(scope="session")
 def challenge(tmp_path_factory) -> Path:
-    return _convert(tmp_path_factory, "challenge-ecg", write_challenge_corpus)
+    return _convert(tmp_path_factory, "challenge-ecg", write_challenge_corpus, {"length_s": 5.0})
+
+
+@pytest.fixture(scope="session")
+def tuab(tmp_path_factory) -> Path:
+    return _convert(tmp_path_factory, "tuab", write_tuab_corpus)
 
 
 def quick_config(out_dir: Path, datasets: tuple[str, ...], **changes) -> Config:

@@ -1,0 +1,58 @@
+"""`climb evaluate` end to end: an encoder pretrained on one ECG corpus, transferred to a held-out one."""
+
+import json
+
+import pytest
+
+from climb.cli import main
+
+FAST = ["--k", "1,2", "--seeds", "0", "--bootstrap", "50", "--finetune-steps", "2", "--batch-size", "8"]
+
+
+@pytest.fixture(scope="module")
+def report(pretrained, ptbxl, tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluate")
+    code = main(["evaluate", str(pretrained / "encoders" / "signal.pt"), str(ptbxl), "--task", "ecg_superclass", *FAST,
+                 "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_every_method_reports_a_row_per_k(report):
+    rows = json.loads((report / "results.json").read_text())["results"]
+    assert [(r["method"], r["k"]) for r in rows] == [
+        ("probe", None), ("kshot-probe", 1), ("kshot-probe", 2), ("kshot-finetune", 1), ("kshot-finetune", 2), ("zero-shot", 0)]
+    for row in rows:
+        assert set(row["metrics"]) == {"auroc", "macro_f1"}
+        assert {"value", "low", "high", "replicates", "seed_values"} <= set(row["metrics"]["macro_f1"])
+
+
+def test_the_report_says_what_was_trained_on_and_how_intervals_were_made(report, ptbxl):
+    data = json.loads((report / "results.json").read_text())
+    assert data["bootstrap"]["unit"] == "subject" and data["bootstrap"]["replicates"] == 50
+    assert data["encoder"]["holdout"]["datasets"] == ["ptbxl"]
+    assert data["dataset"]["source"] == "ptbxl" and len(data["dataset"]["manifest_sha256"]) == 64
+    assert data["splits"]["test"]["labelled"] == 2
+    assert data["zero_shot"]["classes"]["MI"] == "ecg_harmonized/mi"
+
+
+def test_the_table_and_the_plot_are_written(report):
+    table = (report / "results.md").read_text()
+    assert "| method | k | shots | AUROC | macro-F1 | n |" in table
+    assert "| kshot-finetune | 2 |" in table and "Zero-shot class map: NORM <- ecg_harmonized/normal" in table
+    assert (report / "score_vs_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_zero_shot_of_a_task_with_no_linked_class_is_refused_in_one_line(pretrained, tuab, tmp_path, capsys):
+    code = main(["evaluate", str(pretrained / "encoders" / "signal.pt"), str(tuab), "--task", "eeg_abnormal",
+                 "--methods", "zero-shot", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("climb evaluate: task eeg_abnormal: none of its classes") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_a_task_the_dataset_does_not_label_is_refused(pretrained, tuab, tmp_path, capsys):
+    assert main(["evaluate", str(pretrained / "encoders" / "signal.pt"), str(tuab), "--task", "ecg_superclass",
+                 "--out", str(tmp_path)]) == 2
+    assert "does not label task 'ecg_superclass'" in capsys.readouterr().err
