@@ -13,6 +13,7 @@ file differs from a real one in exactly the way its kind says.
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import os
 import shutil
@@ -435,6 +436,23 @@ def sheet_cases(base: Path) -> list[SheetCase]:
     return cases
 
 
+_PRISTINE: dict[str, Path] = {}
+
+
+def pristine_ptbxl(root: Path) -> None:
+    """climb.corpora's PTB-XL tree (no bad records) copied to root; written once per process (~3 s)."""
+    import tempfile
+
+    from climb.corpora.ecg import write_ptbxl_corpus
+
+    if "ptbxl" not in _PRISTINE:
+        folder = tempfile.mkdtemp(prefix="climb-hostile-ptbxl-")
+        atexit.register(shutil.rmtree, folder, True)
+        _PRISTINE["ptbxl"] = Path(folder) / "ptbxl"
+        write_ptbxl_corpus(_PRISTINE["ptbxl"], include_bad=False)
+    shutil.copytree(_PRISTINE["ptbxl"], root)
+
+
 def _edf_field(data: bytes, start: int, width: int, value: bytes) -> bytes:
     return data[:start] + value.ljust(width)[:width] + data[start + width:]
 
@@ -445,10 +463,9 @@ def write_ptbxl_corpus(root: Path) -> Corpus:
     import csv
 
     from climb.corpora.ecg import PTBXL_RECORDS, synthetic_ecg, write_wfdb
-    from climb.corpora.ecg import write_ptbxl_corpus as write_real
 
     corpus = Corpus("ptbxl", root, good=len(PTBXL_RECORDS))
-    write_real(root, include_bad=False)
+    pristine_ptbxl(root)
     with open(root / "ptbxl_database.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     template = rows[0]
@@ -608,9 +625,9 @@ def write_phi_ptbxl_corpus(root: Path) -> Path:
     """`ptbxl`: identifiers in WFDB header comments and in free-text sheet columns."""
     import csv
 
-    from climb.corpora.ecg import PTBXL_RECORDS, write_ptbxl_corpus as write_real
+    from climb.corpora.ecg import PTBXL_RECORDS
 
-    write_real(root, include_bad=False)
+    pristine_ptbxl(root)
     with open(root / "ptbxl_database.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     note = f"{PHI['name']} DOB {PHI['birth_date']} {PHI['mrn']} {PHI['address']} {PHI['accession']}"

@@ -2,7 +2,7 @@
 
 Kill points are drawn per seed: after k staged batches, once k shards exist (during shard
 writing), as soon as Finalize has started (quarantine.jsonl or croissant.json exists), or after a
-random delay. Whatever the point, a manifest that exists names only complete shards that match it,
+random delay. The seeds' conversions run side by side, each killed at its own point. Whatever the point, a manifest that exists names only complete shards that match it,
 and the rerun's output is byte-identical to an uninterrupted run.
 """
 
@@ -70,7 +70,7 @@ def kill_point(seed: int):
         return f"once {k} shard files exist", lambda d, t: len(list((d / "shards").glob("*.tar*"))) >= k
     if kind == "finalize":
         return "when Finalize starts", lambda d, t: (d / "quarantine.jsonl").exists() or (d / "croissant.json").exists()
-    delay = rng.uniform(1.0, 3.5)
+    delay = rng.uniform(1.5, 6.0)
     return f"after {delay:.2f} s", lambda d, t: t >= delay
 
 
@@ -82,23 +82,39 @@ def start(raw: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_a_conversion_killed_anywhere_leaves_a_sound_state_and_reruns_identically(seed, raw, clean, tmp_path):
-    what, condition = kill_point(seed)
-    out = tmp_path / "out"
-    proc = start(raw, out)
-    dataset, begun = out / "dicom", time.monotonic()
-    while proc.poll() is None and not condition(dataset, time.monotonic() - begun):
+@pytest.fixture(scope="module")
+def killed(raw, clean, tmp_path_factory) -> dict[int, tuple[str, bool, Path]]:
+    """seed -> (kill point, whether it was killed, output folder): all seeds run at once, each
+    killed when its own condition holds (concurrency only shifts where the kills land)."""
+    runs = {}
+    for seed in SEEDS:
+        what, condition = kill_point(seed)
+        out = tmp_path_factory.mktemp(f"killed-{seed}")
+        runs[seed] = (what, condition, out, start(raw, out), time.monotonic())
+    outcome: dict[int, tuple[str, bool, Path]] = {}
+    while len(outcome) < len(runs):
+        for seed, (what, condition, out, proc, begun) in runs.items():
+            if seed in outcome:
+                continue
+            if proc.poll() is not None:
+                outcome[seed] = (what, False, out)
+            elif condition(out / "dicom", time.monotonic() - begun):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                outcome[seed] = (what, True, out)
         time.sleep(0.002)
-    killed = proc.poll() is None
-    if killed:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    return outcome
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_conversion_killed_anywhere_leaves_a_sound_state_and_reruns_identically(seed, killed, raw, clean):
+    what, was_killed, out = killed[seed]
+    dataset = out / "dicom"
     if (dataset / "manifest.json").exists():
         assert verify(str(dataset)) == [], f"killed {what}: the manifest names missing or partial shards"
         assert not (dataset / "_staging").exists(), f"killed {what}: a manifest beside a staging area"
         assert tree_bytes(out) == clean
         return
-    assert killed, "the conversion ended without a manifest and without being killed"
+    assert was_killed, "the conversion ended without a manifest and without being killed"
     run(raw, out)
     assert tree_bytes(out) == clean, f"killed {what}: the rerun differs from an uninterrupted run"
