@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from climb.cli import main
+from climb.pipelines.sources import source_names
 from climb.pipelines.verify import verify
 from climb.transforms.safe_text import spreadsheet_safe
 from tests.hostile import generate
@@ -147,3 +148,13 @@ def test_decompression_bombs_are_refused_in_bounded_memory(runs):
     assert code == 0
     assert "bomb" in quarantine(dataset)["train_images/bomb.png"]["message"]
     assert peak_mb < 1500, f"peak RSS {peak_mb} MB"
+
+
+@pytest.mark.parametrize("source", source_names())
+def test_every_source_pointed_at_a_wrong_folder_stops_with_one_clear_line(source, tmp_path, key_file, capfd):
+    raw = tmp_path / "raw" / "notes"
+    raw.mkdir(parents=True)
+    (raw / "readme.txt").write_text("not a dataset\n")
+    code = main(["convert", source, str(tmp_path / "raw"), str(tmp_path / "out"), "--hmac-key-file", str(key_file), "--no-progress"])
+    err = capfd.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "internal error" not in err, err
