@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("new_url", metavar="NEW_URL")
     r.add_argument("--s3-endpoint", metavar="URL")
     r.add_argument("--hmac-key-file", metavar="F")
+    r.add_argument("--run-scrubber", action="store_true",
+                   help="run the pixel_scrubber function the manifest names (it is code: only for manifests you trust)")
 
     t = sub.add_parser("train", help="reference encoder/fusion trainer, streaming from manifests",
                        description="Train the reference multimodal model from a YAML/TOML config or manifest URLs.")

@@ -39,8 +39,13 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Comparison]:
     return out
 
 
-def reproduce(dataset_url: str, raw_url: str, new_url: str, key: bytes, endpoint: str | None = None) -> tuple[list[Comparison], bool]:
+def reproduce(dataset_url: str, raw_url: str, new_url: str, key: bytes, endpoint: str | None = None,
+              run_scrubber: bool = False) -> tuple[list[Comparison], bool]:
     """Rebuild into new_url/SOURCE and compare with dataset_url.
+
+    Args:
+        run_scrubber: allow running the pixel_scrubber the manifest names (without it such a
+            manifest is refused: a manifest is data, and importing the module it names runs code).
 
     Returns:
         (per-file comparisons, whether the two manifest.json files are byte-identical).
@@ -53,6 +58,11 @@ def reproduce(dataset_url: str, raw_url: str, new_url: str, key: bytes, endpoint
             "the pseudonymization key differs from the one that built this dataset "
             f"(key id {config.get('hmac_key_id')}); set CLIMB_HMAC_KEY or --hmac-key-file to the original key"
         )
+    scrubber = config["options"].get("pixel_scrubber")
+    if scrubber and not run_scrubber:
+        # a manifest is data from wherever the dataset came from; importing a module it names runs code
+        raise ConvertError(f"the manifest names pixel_scrubber={scrubber!r}, code that would run here; "
+                           "pass --run-scrubber if you trust this manifest")
     cfg = ConvertConfig(
         source=config["source"],
         raw_url=raw_url,
@@ -78,7 +88,8 @@ def cli_reproduce(args) -> int:
 
     key = load_key(args.hmac_key_file)
     try:
-        results, same_manifest = reproduce(args.dataset_url, args.raw_url, args.new_url, key, args.s3_endpoint)
+        results, same_manifest = reproduce(args.dataset_url, args.raw_url, args.new_url, key, args.s3_endpoint,
+                                           getattr(args, "run_scrubber", False))
     except ConvertError as exc:
         raise UserError(str(exc)) from None
     for r in results:

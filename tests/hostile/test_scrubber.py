@@ -55,3 +55,16 @@ def test_a_scrubber_that_changes_the_shape_quarantines_instead_of_writing(raw, t
     lines = [json.loads(line) for line in (tmp_path / "dicom" / "quarantine.jsonl").read_text().splitlines()]
     assert manifest["counts"]["written"] == 0 and manifest["shards"] == []
     assert {(q["stage"], q["error_type"]) for q in lines} == {("scrub", "ScrubError")} and len(lines) == len(FILES)
+
+
+def test_reproduce_runs_a_recorded_scrubber_only_when_told_to(raw, tmp_path):
+    from climb.pipelines.convert import ConvertError
+    from climb.pipelines.reproduce import reproduce
+
+    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path / "a"),
+                          options={"pixel_scrubber": "tests.hostile.scrubbers:blank_top_band"}), DEMO_KEY)
+    with pytest.raises(ConvertError, match="--run-scrubber"):
+        reproduce(str(tmp_path / "a" / "dicom"), str(raw), str(tmp_path / "b"), DEMO_KEY)
+    assert not (tmp_path / "b").exists()
+    results, same_manifest = reproduce(str(tmp_path / "a" / "dicom"), str(raw), str(tmp_path / "c"), DEMO_KEY, run_scrubber=True)
+    assert same_manifest and {r.status for r in results} == {"identical"}
