@@ -5,6 +5,11 @@ temporary folder. Before decoding, the header is checked against the data file: 
 padded file would otherwise be read as garbage or fail with wfdb's vague "Samples were not loaded
 correctly". After decoding, lead names go through the ECG alias table and must be exactly the 12
 standard leads; values are converted to mV.
+
+Speed: wfdb 4.3.1 parses every header field of every channel with a pandas `.loc[field, column]`
+lookup in its spec tables; under pandas 3 that made parsing a 12-lead header ~8 ms, twice per record
+(once for the checks, again inside rdrecord): ~90% of converting an ECG. `_dict_specs` answers the
+same lookups from a dict while a header is parsed (same objects, same results).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -42,6 +48,43 @@ class EcgRecording:
     fs: float
     clip_limits: list[tuple[float, float]] | None
     comments: list[str]
+
+
+class _SpecTable:
+    """Read-only stand-in for one of wfdb's pandas spec tables: `.index` and `.loc[field, column]`."""
+
+    def __init__(self, frame: Any):
+        self.index = tuple(frame.index)
+        self.loc = {(f, c): frame.at[f, c] for f in frame.index for c in frame.columns}
+
+
+_SPEC_NAMES = ("RECORD_SPECS", "SIGNAL_SPECS")
+_SPEC_LOCK = threading.Lock()
+_SPEC_STATE: dict[str, Any] = {"users": 0, "saved": None, "fast": None}
+
+
+@contextlib.contextmanager
+def _dict_specs() -> Iterator[None]:
+    """wfdb's header parser with dict lookups instead of pandas ones (module docstring), then restored."""
+    from wfdb.io import _header
+
+    with _SPEC_LOCK:
+        if _SPEC_STATE["users"] == 0:
+            saved = tuple(getattr(_header, n) for n in _SPEC_NAMES)
+            if _SPEC_STATE["fast"] is None:
+                _SPEC_STATE["fast"] = tuple(_SpecTable(t) for t in saved)
+            _SPEC_STATE["saved"] = saved
+            for name, table in zip(_SPEC_NAMES, _SPEC_STATE["fast"]):
+                setattr(_header, name, table)
+        _SPEC_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _SPEC_LOCK:
+            _SPEC_STATE["users"] -= 1
+            if _SPEC_STATE["users"] == 0:
+                for name, table in zip(_SPEC_NAMES, _SPEC_STATE["saved"]):
+                    setattr(_header, name, table)
 
 
 @contextlib.contextmanager
@@ -116,7 +159,7 @@ def read_ecg(header_url: str, data_urls: Sequence[str], options: dict[str, Any],
     import wfdb
 
     sizes = _check_files([header_url, *data_urls], options)
-    with _side_by_side([header_url, *data_urls], options) as folder:
+    with _side_by_side([header_url, *data_urls], options) as folder, _dict_specs():
         record_path = os.path.join(folder, os.path.basename(header_url)[: -len(".hea")])
         try:
             header = wfdb.rdheader(record_path)
