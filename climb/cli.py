@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `climb datasets | head`: the reader left, which is not an error
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()

@@ -1,7 +1,7 @@
 """`climb demo`: the whole product in a few minutes, on real files shipped inside installed packages.
 
     1. write real-layout raw corpora: PTB-XL ECGs (the 12-lead ECG in pydicom's waveform_ecg.dcm),
-       VinDr-CXR chest X-ray DICOMs, KiTS23 CT volumes (nibabel's test data) and EchoNet echo videos
+       VinDr-CXR chest X-ray DICOMs, RSPECT CT series (pydicom's CT_small in HU) and EchoNet echo videos
        (pydicom-data's 120-frame ultrasound cine)
     2. start a local S3 server (SeaweedFS) and upload the raw corpora     (skipped with --local)
     3. convert each source with Apache Beam, s3:// in and s3:// out
@@ -39,13 +39,13 @@ class DemoSource:
 def demo_sources() -> list[DemoSource]:
     from climb.corpora.ecg import write_ptbxl_corpus
     from climb.corpora.imaging2d import write_vindr_cxr_corpus
-    from climb.corpora.imaging3d import write_kits_corpus
+    from climb.corpora.imaging3d import write_rspect_corpus
     from climb.corpora.video import write_echonet_corpus
 
     return [
         DemoSource("ptbxl", "12-lead ECG, PTB-XL layout", write_ptbxl_corpus, {}),
         DemoSource("vindr-cxr", "chest X-ray DICOM, VinDr-CXR layout", lambda root: write_vindr_cxr_corpus(root, train=24, test=8), {"size": 224}),
-        DemoSource("kits", "CT volumes, KiTS23 layout", write_kits_corpus, {}),
+        DemoSource("rspect", "CT series (DICOM), RSPECT layout", write_rspect_corpus, {}),
         DemoSource("echonet", "echo ultrasound video, EchoNet-Dynamic layout", write_echonet_corpus, {}),
     ]
 

@@ -23,7 +23,7 @@ def test_demo_runs_everything_through_s3_and_stops_its_server(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "[6/6]" in out and "Done in" in out
-    for name in ("ptbxl", "vindr-cxr", "kits", "echonet"):
+    for name in ("ptbxl", "vindr-cxr", "rspect", "echonet"):
         assert f"s3://climb-data/{name}" in out
         assert (tmp_path / "demo" / "preview" / name / "index.html").exists()
     metrics = [json.loads(line) for line in (tmp_path / "demo" / "train" / "metrics.jsonl").read_text().splitlines()]
@@ -36,7 +36,7 @@ def test_local_demo_leaves_verifiable_datasets_on_disk(tmp_path, capsys):
     assert main(["demo", "--local", "--out", str(tmp_path / "demo")]) == 0
     capsys.readouterr()
     data = Path(tmp_path / "demo" / "data")
-    for name in ("ptbxl", "vindr-cxr", "kits", "echonet"):
+    for name in ("ptbxl", "vindr-cxr", "rspect", "echonet"):
         assert main(["verify", str(data / name)]) == 0
     capsys.readouterr()
     assert main(["inspect", str(data / "ptbxl"), "--json"]) == 0
