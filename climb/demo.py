@@ -62,14 +62,15 @@ def _storage(out: Path, local: bool, keep_server: bool) -> Iterator[tuple[Any, s
         return
     from climb.s3.server import S3Server
 
-    server = S3Server(data_dir=out / "s3")
+    server = S3Server(data_dir=out / "s3", die_with_parent=not keep_server)
     endpoint = server.start()
     try:
         os.environ.update(endpoint.env())
         yield endpoint, endpoint.url
     finally:
         if keep_server:
-            print(f"\nS3 server left running (pid {server.pid}); stop it with: kill {server.pid}")
+            pid = server.detach()
+            print(f"\nS3 server left running (pid {pid}); stop it with: kill {pid}")
             for k, v in endpoint.env().items():
                 print(f"  export {k}={v}")
         else:

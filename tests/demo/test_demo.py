@@ -43,3 +43,21 @@ def test_local_demo_leaves_verifiable_datasets_on_disk(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     c = summary["counts"]
     assert c["discovered"] == c["written"] + c["quarantined"] + c["excluded"] and c["quarantined"] > 0
+
+
+def test_keep_server_leaves_a_live_server_and_says_how_to_stop_it(tmp_path, capsys):
+    import os
+    import signal
+
+    from climb.demo import _storage
+
+    with _storage(tmp_path, local=False, keep_server=True) as (endpoint, url):
+        endpoint.create_bucket("kept")
+    out = capsys.readouterr().out
+    pid = int(out.split("(pid ")[1].split(")")[0])
+    try:
+        os.kill(pid, 0)  # still running after the demo's context ended
+        assert f"kill {pid}" in out and "AWS_ENDPOINT_URL" in out
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
