@@ -1,0 +1,137 @@
+"""The same samples in each tool's own format: climb's shards are the source of every byte.
+
+Each sample's members (metadata JSON, PNG, npy; for volumes the JSON and the int16 volume as npy)
+are taken from the converted climb dataset and written unchanged with the peer's own writer:
+webdataset.ShardWriter (tar), litdata.optimize (litdata chunks) and streaming.MDSWriter (MDS). So
+every reader decodes byte-identical members; only the container and the reader differ. All four
+use the same shard/chunk size target. `upload` copies a written folder to the local S3 server.
+
+mosaicml-streaming 0.13.0's `import streaming` imports torchvision (for its vision datasets); the
+torchvision wheel built for torch 2.13+cpu is not on this machine's package index (the only
+0.28.0 wheel there is the CUDA build, which cannot load beside torch+cpu), so `import_streaming`
+stands an empty module in for `streaming.vision`. MDS reading and writing never touch it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+PAIR_MEMBERS = ("json", "image.png", "signal.npy")
+VOLUME_MEMBERS = ("json", "volume.npy")
+
+
+def import_streaming():
+    """mosaicml-streaming without its torchvision-only vision module (module docstring)."""
+    if "streaming" not in sys.modules:
+        try:
+            import torchvision  # noqa: F401
+        except Exception:  # noqa: BLE001 - absent, or a wheel built for another torch
+            sys.modules.setdefault("streaming.vision", types.ModuleType("streaming.vision"))
+    import streaming
+
+    return streaming
+
+
+def climb_records(dataset: Path) -> list[dict[str, Any]]:
+    """(key, shard file, {member: (offset, size)}) of every sample, in manifest shard order."""
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    out = []
+    for shard in manifest["shards"]:
+        index = json.loads((dataset / shard["index"]).read_text())
+        for entry in index["samples"]:
+            out.append({"key": entry["key"], "shard": str(dataset / shard["path"]),
+                        "members": {m: tuple(v) for m, v in entry["members"].items()}})
+    return out
+
+
+def read_members(record: dict[str, Any], dataset: Path | None = None) -> dict[str, bytes]:
+    """A sample's member bytes; a climb volume comes from volumes.zarr as an int16 .npy member."""
+    from climb.pipelines.writers.members import npy_bytes
+
+    out = {}
+    with open(record["shard"], "rb") as f:
+        for member, (offset, size) in record["members"].items():
+            f.seek(offset)
+            out[member] = f.read(size)
+    if "image.png" not in out:
+        from climb.loaders.zarr_patches import open_volume
+
+        meta = json.loads(out["json"])
+        out = {"json": out["json"], "volume.npy": npy_bytes(open_volume(str(dataset), meta["volume"]["zarr_path"])[:])}
+    return out
+
+
+def _item(record: dict[str, Any]) -> dict[str, Any]:
+    """litdata.optimize's fn: one sample as {key, member: bytes} (module level, so it pickles)."""
+    members = read_members(record, Path(record["dataset"]))
+    return {"key": record["key"], **{m.split(".")[0]: data for m, data in members.items()}}
+
+
+def write_webdataset(records: list[dict[str, Any]], dataset: Path, out: Path, shard_bytes: int) -> float:
+    import webdataset as wds
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with wds.ShardWriter(str(out / "shard-%06d.tar"), maxsize=shard_bytes, maxcount=10**9, verbose=0) as sink:
+        for r in records:
+            sink.write({"__key__": r["key"], **read_members(r, dataset)})
+    return time.perf_counter() - start
+
+
+def write_litdata(records: list[dict[str, Any]], dataset: Path, out: Path, shard_bytes: int) -> float:
+    import litdata
+
+    start = time.perf_counter()
+    litdata.optimize(fn=_item, inputs=[{**r, "dataset": str(dataset)} for r in records], output_dir=str(out),
+                     chunk_bytes=shard_bytes, num_workers=1, verbose=False, mode="overwrite",
+                     start_method="fork")
+    return time.perf_counter() - start
+
+
+def write_mds(records: list[dict[str, Any]], dataset: Path, out: Path, shard_bytes: int) -> float:
+    streaming = import_streaming()
+
+    first = read_members(records[0], dataset)
+    columns = {"key": "str", **{m.split(".")[0]: "bytes" for m in first}}
+    start = time.perf_counter()
+    with streaming.MDSWriter(out=str(out), columns=columns, size_limit=shard_bytes) as sink:
+        for r in records:
+            sink.write({"key": r["key"], **{m.split(".")[0]: data for m, data in read_members(r, dataset).items()}})
+    return time.perf_counter() - start
+
+
+WRITERS = {"webdataset": write_webdataset, "litdata": write_litdata, "mds": write_mds}
+
+
+def write_all(dataset: Path, root: Path, shard_bytes: int, peers: list[str]) -> dict[str, Any]:
+    """Write the climb dataset's samples in each peer format under root/<format>; returns timings and sizes."""
+    records = climb_records(dataset)
+    report = {}
+    for name in peers:
+        if (root / name).exists():
+            shutil.rmtree(root / name)
+        seconds = WRITERS[name](records, dataset, root / name, shard_bytes)
+        report[name] = {"write_s": round(seconds, 2), "bytes": folder_bytes(root / name)}
+    return report
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def upload(folder: Path, endpoint: Any, bucket: str, prefix: str) -> int:
+    """Copy every file under folder to s3://bucket/prefix/ (boto3, multipart for big files); returns bytes."""
+    client = endpoint.client()
+    total = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+        client.upload_file(str(path), bucket, key)
+        total += path.stat().st_size
+    return total
+
