@@ -24,7 +24,7 @@ import torch
 
 from climb.schemas.tasks import Task, get_task
 from climb.trainer.bootstrap import subject_bootstrap
-from climb.trainer.embed import Embedded, batches, embed_split, file_sha256, read_manifest
+from climb.trainer.embed import Embedded, batches, embed_split, file_sha256, open_split, read_manifest
 from climb.trainer.export import Readout, build_encoder, pretrained_tasks
 from climb.trainer.fewshot import k_shot
 from climb.trainer.heads import predict
@@ -58,6 +58,7 @@ class Prediction:
     k: int | None
     scores: list[np.ndarray]
     shots: list[int]
+    shot_keys: list[list[str]] | None = None  # k-shot methods: the sample keys trained on, per seed
 
 
 def labelled(part: Embedded, task: str) -> np.ndarray:
@@ -118,12 +119,13 @@ class Transfer:
             raise ValueError(f"the {s.test_split} split has no sample with the modality {self.modality!r} and a {name} label")
         test_subjects = set(test.subjects[test_rows].tolist())
         train_rows = labelled(train, name) if name in train.masks else np.zeros(0, dtype=np.int64)
-        pool = train_rows[~np.isin(train.subjects[train_rows], list(test_subjects))]
+        # No patient of the test split (labelled or not) may train the model.
+        pool = train_rows[~np.isin(train.subjects[train_rows], test.subjects)]
         if not len(pool):
             raise ValueError(f"the {s.train_split} split has no labelled sample of a subject outside the {s.test_split} split")
         y, m = test.labels[name][test_rows], test.masks[name][test_rows]
         x_test = torch.from_numpy(test.embeddings[test_rows])
-        predictions = self._predict(train, pool, test_rows, x_test, y, m)
+        predictions = self._predict(train, pool, test_rows, x_test)
         rows = [self._row(p, test.subjects[test_rows], y, m) for p in predictions]
         return {
             "format": "climb-transfer-report", "format_version": 1,
@@ -152,8 +154,7 @@ class Transfer:
         return {"classes": {c: (link.describe(tasks) if link else None)
                             for c, link in zip(self.task.classes, self.zero_shot["links"])}}
 
-    def _predict(self, train: Embedded, pool: np.ndarray, test_rows: np.ndarray, x_test: torch.Tensor,
-                 y: np.ndarray, m: np.ndarray) -> list[Prediction]:
+    def _predict(self, train: Embedded, pool: np.ndarray, test_rows: np.ndarray, x_test: torch.Tensor) -> list[Prediction]:
         s, task, name = self.settings, self.task, self.task.name
         x_pool = torch.from_numpy(train.embeddings[pool])
         y_pool, m_pool = torch.from_numpy(train.labels[name][pool]), torch.from_numpy(train.masks[name][pool])
@@ -173,7 +174,8 @@ class Transfer:
                                       torch.from_numpy(train.masks[name][idx]), s.l2)
                     with torch.no_grad():
                         scores.append(_scores(task, probe(x_test)))
-                out.append(Prediction("kshot-probe", k, scores, [len(shots[(k, seed)]) for seed in s.seeds]))
+                out.append(Prediction("kshot-probe", k, scores, [len(shots[(k, seed)]) for seed in s.seeds],
+                                      [train.keys[shots[(k, seed)]].tolist() for seed in s.seeds]))
         if "kshot-finetune" in self.methods:
             samples = self._collect(s.train_split, {train.keys[i] for idx in shots.values() for i in idx})
             for k in s.ks:
@@ -184,7 +186,8 @@ class Transfer:
                     adapted = finetune(self.encoder, self.modality, task, chosen, steps=s.finetune_steps, lr=s.lr,
                                        batch_size=s.batch_size, l2=s.l2, seed=seed)
                     scores.append(self._score_adapted(adapted, test_rows))
-                out.append(Prediction("kshot-finetune", k, scores, [len(shots[(k, seed)]) for seed in s.seeds]))
+                out.append(Prediction("kshot-finetune", k, scores, [len(shots[(k, seed)]) for seed in s.seeds],
+                                      [train.keys[shots[(k, seed)]].tolist() for seed in s.seeds]))
         if "zero-shot" in self.methods:
             readout = Readout(self.record)
             with torch.no_grad():
@@ -198,8 +201,6 @@ class Transfer:
         found: dict[str, dict[str, Any]] = {}
         if not keys:
             return found
-        from climb.trainer.embed import open_split
-
         for sample in open_split(self.url, split, self.modality, (self.task.name,), self.options):
             if sample["__key__"] in keys:
                 found[sample["__key__"]] = sample
@@ -241,7 +242,8 @@ class Transfer:
             metrics[name] = {"value": _mean(values), "seed_values": values,
                              "seed_std": float(np.std(known)) if len(known) > 1 else None,
                              **intervals.get(name, {"low": None, "high": None, "replicates": 0})}
-        return {"method": p.method, "k": p.k, "shots": p.shots, "n": per_seed[0]["n"], "metrics": metrics}
+        row = {"method": p.method, "k": p.k, "shots": p.shots, "n": per_seed[0]["n"], "metrics": metrics}
+        return {**row, "shot_keys": p.shot_keys} if p.shot_keys is not None else row
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

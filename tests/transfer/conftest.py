@@ -55,3 +55,4 @@ def pretrained(tmp_path_factory, ptbxl, challenge) -> Path:
     cfg = quick_config(run, (str(ptbxl), str(challenge)), holdout_datasets=("ptbxl",), steps=4)
     train(cfg, open_data(cfg, 0, 1))
     return run
+

@@ -56,3 +56,23 @@ def test_a_task_the_dataset_does_not_label_is_refused(pretrained, tuab, tmp_path
     assert main(["evaluate", str(pretrained / "encoders" / "signal.pt"), str(tuab), "--task", "ecg_superclass",
                  "--out", str(tmp_path)]) == 2
     assert "does not label task 'ecg_superclass'" in capsys.readouterr().err
+
+
+
+def test_no_shot_comes_from_a_patient_of_the_test_split(report, ptbxl):
+    from climb.loaders import ClimbDataset
+
+    def subjects(split):
+        return {s["__key__"]: s["meta"]["subject_id"] for s in ClimbDataset(str(ptbxl), split=split, shuffle=False, modalities=("signal",))}
+
+    rows = json.loads((report / "results.json").read_text())["results"]
+    shot_keys = {k for row in rows if row["method"].startswith("kshot") for seed in row["shot_keys"] for k in seed}
+    train, test = subjects("train"), subjects("test")
+    assert shot_keys <= set(train) and not {train[k] for k in shot_keys} & set(test.values())
+
+
+def test_a_test_split_that_shares_every_patient_with_the_train_split_leaves_nothing_to_train_on(pretrained, ptbxl, tmp_path, capsys):
+    # The engine keeps each patient in one split; pointing both at the same split is the extreme case.
+    assert main(["evaluate", str(pretrained / "encoders" / "signal.pt"), str(ptbxl), "--task", "ecg_superclass",
+                 "--train-split", "train", "--test-split", "train", "--out", str(tmp_path)]) == 2
+    assert "no labelled sample of a subject outside the train split" in capsys.readouterr().err
