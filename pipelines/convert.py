@@ -14,6 +14,7 @@ sink (Finalize), which the Dask runner needs: it computes only the last node of 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -202,8 +203,9 @@ class WriteShard(beam.DoFn):
             idx_target = target[: -len(".tar")] + ".idx"
             put_atomic(fs, local, target)
             idx_local = local + ".idx"
+            index_bytes = json_bytes(index)
             with open(idx_local, "wb") as f:
-                f.write(json_bytes(index))
+                f.write(index_bytes)
             put_atomic(fs, idx_local, idx_target)
         yield {
             "kind": "shard_written",
@@ -213,6 +215,7 @@ class WriteShard(beam.DoFn):
             "bytes": size,
             "num_samples": len(element["fragments"]),
             "index": element["path"][: -len(".tar")] + ".idx",
+            "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
         }
 
 
@@ -253,7 +256,7 @@ class Finalize(beam.DoFn):
         if len(summaries) != 1:
             raise RuntimeError(f"expected one plan summary, got {len(summaries)}")
         entries = summaries[0]["entries"] + self.extra
-        shards = [{k: r[k] for k in ("path", "split", "sha256", "bytes", "num_samples", "index")} for r in results if r["kind"] == "shard_written"]
+        shards = [{k: r[k] for k in ("path", "split", "sha256", "bytes", "num_samples", "index", "index_sha256")} for r in results if r["kind"] == "shard_written"]
         manifest = build_manifest(source=self.ctx.source, config=self.config, task_names=self.task_names, entries=entries, shards=shards)
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
         pipe_atomic(fs, f"{root}/quarantine.jsonl", quarantine_lines(entries))

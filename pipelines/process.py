@@ -191,7 +191,7 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         check_raw_files(item.record.paths, ctx.options)
     except Exception as exc:  # noqa: BLE001 - refused before any byte is read (pipelines/limits.py)
         return _quarantine(item, "read", exc, None), None
-    fingerprint = source_sha256(item, ctx.storage_options)
+    fingerprint = source_sha256(item, ctx.options.get("storage_options") or {})
     try:
         sample = info.read(item.record, ctx.options)
     except Excluded as exc:

@@ -65,8 +65,11 @@ def verify(dataset_url: str, options: dict[str, Any] | None = None, progress: bo
             problems.append(Problem(shard["path"], f"size {size} != manifest {shard['bytes']}"))
         if digest != shard["sha256"]:
             problems.append(Problem(shard["path"], f"sha256 {digest[:16]}... != manifest {shard['sha256'][:16]}..."))
-        if not fs.exists(f"{root}/{shard['index']}"):
+        index_path = f"{root}/{shard['index']}"
+        if not fs.exists(index_path):
             problems.append(Problem(shard["index"], "missing index"))
+        elif "index_sha256" in shard and _sha256(fs, index_path)[0] != shard["index_sha256"]:
+            problems.append(Problem(shard["index"], "sha256 differs from the manifest"))
     for volume in tqdm(volumes, desc="verify volumes", unit="array", disable=not progress):
         if not safe_relative_path(volume.get("path")):
             continue

@@ -121,8 +121,10 @@ def test_tar_entries_with_traversal_links_and_devices_are_never_extracted_or_fol
     shard = next((dataset / "shards").glob("*.tar"))
     data, index = hostile_tar(shard)
     shard.write_bytes(data)
-    shard.with_suffix(".idx").write_text(json.dumps(index))
-    edit_manifest(dataset, lambda m: m["shards"][0].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data)))
+    index_bytes = json.dumps(index).encode()
+    shard.with_suffix(".idx").write_bytes(index_bytes)
+    edit_manifest(dataset, lambda m: m["shards"][0].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
+                                                          index_sha256=hashlib.sha256(index_bytes).hexdigest()))
     samples = list(ClimbDataset(str(dataset), shuffle=False))
     assert len(samples) == 3 and all("root:" not in json.dumps(s["meta"]) for s in samples)
     assert verify(str(dataset)) == []

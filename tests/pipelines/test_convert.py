@@ -203,3 +203,18 @@ def test_long_videos_go_to_zarr_with_a_preview_frame(dicom_corpus, tmp_path):
     assert arr.shape[0] == long[0]["video"]["num_frames"] and arr.attrs["fps"] == long[0]["video"]["fps"]
     assert [v["path"] for v in manifest["volumes"]] == [long[0]["video"]["zarr_path"]]
     assert verify(str(root)) == []
+
+
+def test_verify_names_a_tampered_index(dicom_corpus, tmp_path):
+    run("dicom", dicom_corpus, tmp_path / "out")
+    dataset = tmp_path / "out" / "dicom"
+    index = sorted((dataset / "shards").glob("*.idx"))[0]
+    index.write_bytes(index.read_bytes().replace(b'"offset":0', b'"offset":1', 1))
+    assert [p.path for p in verify(str(dataset))] == [f"shards/{index.name}"]
+
+
+def test_raw_files_are_fingerprinted_with_the_raw_store_options(dicom_corpus, tmp_path):
+    manifest = run("dicom", dicom_corpus, tmp_path / "out")
+    lines = [json.loads(r["json"]) for r in samples(tmp_path / "out" / "dicom")]
+    assert all(m["source_sha256"] for m in lines)
+    assert manifest["source_fingerprint"]
