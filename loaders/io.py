@@ -209,6 +209,7 @@ class DatasetFiles:
 
     MAX_OPEN = 32
     MERGE_GAP = 64 << 10
+    MAX_REQUEST = 4 << 20
 
     def __init__(self, root_url: str, storage_options: dict[str, Any] | None, retry: RetryPolicy, cache: ShardCache | None):
         self.root_url = root_url
@@ -273,7 +274,9 @@ class DatasetFiles:
         """Bytes of each (shard path, shard sha256, start, end) request, bytes-like, in order.
 
         Local shards (and cached ones) are read with pread; remote ones with concurrent range
-        GETs, nearby ranges of one shard merged into one request and failed batches retried.
+        GETs, nearby ranges of one shard merged into requests of up to MAX_REQUEST bytes (an
+        object store answers a few MiB in about the time of a tiny read, and several such
+        requests run at once), failed batches retried.
         """
         if self.local or self.cache is not None:
             return [pread(self._fd(rel, sha), s, e) for rel, sha, s, e in requests]
@@ -281,7 +284,8 @@ class DatasetFiles:
         merged: list[list[Any]] = []  # [rel, start, end]
         for i in order:
             rel, _, s, e = requests[i]
-            if merged and merged[-1][0] == rel and s - merged[-1][2] <= self.MERGE_GAP:
+            if (merged and merged[-1][0] == rel and s - merged[-1][2] <= self.MERGE_GAP
+                    and max(merged[-1][2], e) - merged[-1][1] <= self.MAX_REQUEST):
                 merged[-1][2] = max(merged[-1][2], e)
             else:
                 merged.append([rel, s, e])

@@ -1,10 +1,13 @@
 """From planned (dataset, shard, sample) reads to each sample's member bytes, in plan order.
 
 The manifest says where shards are and how many samples each holds; each shard's `.idx` says where
-every member's bytes sit. A reader walks its plan in chunks (a few dozen samples, a few MiB),
-fetches each chunk's byte ranges in one batch (all of a sample when every member is wanted, else
-only the wanted members), and fetches the next chunk on a background thread while the current one
-is decoded. With a shard cache it also downloads the next shards of the plan ahead of time.
+every member's bytes sit. A reader walks its plan in chunks, fetches each chunk's byte ranges in one
+batch (all of a sample when every member is wanted, else only the wanted members), and fetches the
+next chunk on a background thread while the current one is decoded. Chunks start at one sample and
+double up to their cap, so the first sample arrives after one small read; the cap is a few MiB for
+local files (one pread per sample: a bigger chunk would only hold memory) and 16 MiB for object
+stores, whose per-request cost wants big reads (io.DatasetFiles merges neighbouring ranges).
+With a shard cache it also downloads the next shards of the plan ahead of time.
 Only the indexes of recently used shards stay in memory; the shuffle window keeps that set small.
 """
 
@@ -106,8 +109,10 @@ def wanted_members(modalities: tuple[str, ...] | None):
 class SampleReader:
     """Reads planned samples of one or more datasets; use one per iterator, inside the worker."""
 
-    CHUNK_SAMPLES = 32
-    CHUNK_BYTES = 16 << 20
+    FIRST_CHUNK = 1
+    CHUNK_SAMPLES = 64
+    LOCAL_CHUNK_BYTES = 2 << 20
+    REMOTE_CHUNK_BYTES = 16 << 20
     MAX_INDEXES = 64
     LOOKAHEAD_SHARDS = 2
 
@@ -123,6 +128,8 @@ class SampleReader:
         self.files = [DatasetFiles(d.url, o, retry, c) for d, o, c in zip(datasets, storage_options, caches)]
         self.wanted = [wanted_members(m) for m in modalities]
         self.cached = any(c is not None for c in caches)
+        remote = any(not f.local and f.cache is None for f in self.files)
+        self.chunk_bytes = self.REMOTE_CHUNK_BYTES if remote else self.LOCAL_CHUNK_BYTES
         self._indexes: OrderedDict[tuple[int, int], list[dict[str, Any]]] = OrderedDict()
 
     def index(self, d: int, shard: int) -> list[dict[str, Any]]:
@@ -137,15 +144,15 @@ class SampleReader:
         self._indexes[key] = entries
         return entries
 
-    def _fetch(self, reads: np.ndarray, start: int) -> tuple[int, list[Any]]:
-        """Fetch the chunk of reads beginning at `start`.
+    def _fetch(self, reads: np.ndarray, start: int, max_samples: int) -> tuple[int, list[Any]]:
+        """Fetch the chunk of at most `max_samples` reads (and about chunk_bytes) beginning at `start`.
 
         Returns:
             (end, items): items[i] is (key, {member: bytes-like}) for reads[start + i], or the
             exception that made it unreadable.
         """
         end, size = start, 0
-        while end < len(reads) and end - start < self.CHUNK_SAMPLES and size < self.CHUNK_BYTES:
+        while end < len(reads) and end - start < max_samples and size < self.chunk_bytes:
             d, shard, sample = (int(v) for v in reads[end])
             size += self.index(d, shard)[sample]["size"]
             end += 1
@@ -194,10 +201,12 @@ class SampleReader:
         order = self._shard_order(reads) if downloader is not None and len(reads) else {}
         upcoming = list(order)
         try:
-            pending = fetcher.submit(self._fetch, reads, 0) if len(reads) else None
+            chunk = self.FIRST_CHUNK
+            pending = fetcher.submit(self._fetch, reads, 0, chunk) if len(reads) else None
             while pending is not None:
                 end, items = pending.result()
-                pending = fetcher.submit(self._fetch, reads, end) if end < len(reads) else None
+                chunk = min(2 * chunk, self.CHUNK_SAMPLES)
+                pending = fetcher.submit(self._fetch, reads, end, chunk) if end < len(reads) else None
                 if downloader is not None:
                     self._download_ahead(reads[end - 1], order, upcoming, downloads, downloader)
                 yield from items

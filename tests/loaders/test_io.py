@@ -172,3 +172,44 @@ def test_remote_range_reads_merge_and_retry_to_the_same_samples(dataset):
                     assert torch.equal(a[field], b[field])
     finally:
         mem.rm("/remote", recursive=True)
+
+
+def test_the_first_read_is_one_sample_and_later_reads_grow(dataset, monkeypatch):
+    batches: list[int] = []
+    original = DatasetFiles.read_ranges
+
+    def counting(self, requests):
+        batches.append(len(requests))
+        return original(self, requests)
+
+    monkeypatch.setattr(DatasetFiles, "read_ranges", counting)
+    samples = list(ClimbDataset(str(dataset), split="train", shuffle=False, modalities=None))
+    assert batches[:3] == [1, 2, 4]
+    assert sum(batches) == len(samples)
+
+
+def test_remote_reads_merge_neighbours_into_requests_of_bounded_size(dataset, monkeypatch):
+    fsspec.register_implementation("flakymem", FlakyMemoryFS, clobber=True)
+    mem = MemoryFileSystem()
+    for path in Path(dataset).rglob("*"):
+        if path.is_file() and "volumes.zarr" not in path.parts:
+            mem.pipe_file(f"/bounded/{path.relative_to(dataset)}", path.read_bytes())
+    sizes: list[int] = []
+    original = MemoryFileSystem.cat_ranges
+
+    def recording(self, paths, starts, ends, **kwargs):
+        sizes.extend(e - s for s, e in zip(starts, ends))
+        return original(self, paths, starts, ends, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "cat_ranges", recording)
+    monkeypatch.setattr(DatasetFiles, "MAX_REQUEST", 200_000)
+    try:
+        got = list(ClimbDataset("flakymem://bounded", split="train", shuffle=False, retry=FAST))
+        expected = list(ClimbDataset(str(dataset), split="train", shuffle=False))
+        assert [s["__key__"] for s in got] == [s["__key__"] for s in expected]
+        largest_sample = max(e["size"] for shard in json.loads((dataset / "manifest.json").read_text())["shards"]
+                             for e in json.loads((dataset / shard["index"]).read_text())["samples"])
+        assert max(sizes) <= max(200_000, largest_sample)
+        assert len(sizes) < len(got)
+    finally:
+        mem.rm("/bounded", recursive=True)
