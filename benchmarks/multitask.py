@@ -25,8 +25,11 @@ Each score is on the corpus's held-out val + test splits together (no model sele
 both are unseen): AUROC (macro over classes) and macro-F1 at 0.5.
 
 Usage:
-    python benchmarks/multitask.py                                   # about 5 minutes on 2 idle cores
-    python benchmarks/multitask.py --steps 300 --seeds 0 1 2 --georgia 120
+    python benchmarks/multitask.py                                   # 3 runs of 300 steps, one seed
+    python benchmarks/multitask.py --steps 600 --seeds 0 1 2 --georgia 80
+Cost: about 0.2 s per step on an idle core (12-lead, 5 s, batch 16), so the default is a few minutes
+plus corpus writing and conversion; two seeds took 56 minutes on the 2-core development machine while
+other jobs kept its load average at 7-12.
 Prints the two scores side by side per task, then one JSON line (hardware, versions, config, seeds,
 results).
 """
