@@ -18,7 +18,8 @@ Encoders compared (same architecture, dim, seed):
     scratch      random initialisation, never trained
     single-task  pretrained on B / ecg_harmonized alone
     multitask    pretrained on B / ecg_harmonized + S / sleep_stage, mixed 1:1, the same number of
-                 steps (so it sees half as many ECGs: same compute, not same ECG data)
+                 steps (so it sees half as many ECGs: same compute, not same ECG data);
+                 --multitask-steps 600 doubles its steps, so it sees as many ECGs as single-task
 Both pretraining runs list A in their datasets and hold it out (holdout_datasets=ptbxl,
 holdout_tasks=ecg_superclass), which is what `climb train` records in the encoder files.
 Transfer to A / ecg_superclass, trained on A's train split, scored on its test split (strat_fold 10):
@@ -30,7 +31,8 @@ Usage:
     python -m benchmarks.experiment_transfer                  # about 10 minutes on 2 idle cores
     python -m benchmarks.experiment_transfer --quick          # a smoke run, about 2 minutes
 Prints one table (AUROC per encoder and method) and one JSON line; per-encoder reports (results.json,
-results.md, score_vs_k.png) go to --work/reports/<encoder>/.
+results.md, score_vs_k.png) go to --work/reports/<encoder>/, the three encoders side by side to
+--work/reports/comparison.png.
 """
 
 from __future__ import annotations
@@ -99,11 +101,14 @@ def build_corpora(work: Path, args: argparse.Namespace) -> dict[str, str]:
     return urls
 
 
-def pretrain(name: str, datasets: tuple[str, ...], tasks: tuple[str, ...], work: Path, args: argparse.Namespace) -> Path:
-    """A `climb train` run holding A and its task out; returns its signal encoder file."""
-    cfg = Config(datasets=datasets, weights=(1.0,) * len(datasets), tasks=tasks, holdout_datasets=("ptbxl",), holdout_tasks=("ecg_superclass",),
-                 steps=args.steps, batch_size=args.batch_size, dim=args.dim, seed=0, eval_every=args.steps, eval_batches=2,
-                 warmup_steps=args.steps // 10, progress=False, out_dir=str(work / "runs" / name))
+def pretrain(name: str, datasets: tuple[str, ...], steps: int, work: Path, args: argparse.Namespace) -> Path:
+    """A `climb train` run holding A and its task out; returns its signal encoder file.
+
+    resume=True: a finished run in --work is reused as it is (the loop has no step left to run).
+    """
+    cfg = Config(datasets=datasets, weights=(1.0,) * len(datasets), holdout_datasets=("ptbxl",), holdout_tasks=("ecg_superclass",),
+                 steps=steps, batch_size=args.batch_size, dim=args.dim, seed=0, eval_every=steps, eval_batches=2,
+                 warmup_steps=steps // 10, progress=False, resume=True, out_dir=str(work / "runs" / f"{name}-{steps}steps"))
     train(cfg, open_data(cfg, 0, 1))
     return Path(cfg.out_dir) / "encoders" / "signal.pt"
 
@@ -136,6 +141,37 @@ def summary(reports: dict[str, dict[str, Any]], ks: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
+def comparison_plot(reports: dict[str, dict[str, Any]], path: Path) -> None:
+    """AUROC vs k of k-shot fine-tuning for every encoder (interval bands), zero-shot as markers at k=0.5."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for (name, report), color in zip(reports.items(), ("tab:gray", "tab:blue", "tab:orange")):
+        rows = [r for r in report["results"] if r["method"] == "kshot-finetune"]
+        ks = [r["k"] for r in rows]
+        auroc = [r["metrics"]["auroc"] for r in rows]
+        ax.plot(ks, [m["value"] for m in auroc], "o-", color=color, label=f"{name}: k-shot fine-tuning")
+        ax.fill_between(ks, [m["low"] for m in auroc], [m["high"] for m in auroc], color=color, alpha=0.15)
+        zero = [r["metrics"]["auroc"] for r in report["results"] if r["method"] == "zero-shot"]
+        if zero and zero[0]["value"] is not None:
+            ax.errorbar([0.5], [zero[0]["value"]], yerr=[[zero[0]["value"] - zero[0]["low"]], [zero[0]["high"] - zero[0]["value"]]],
+                        fmt="s", color=color, capsize=3, label=f"{name}: zero-shot")
+    ks = sorted({r["k"] for report in reports.values() for r in report["results"] if r["method"] == "kshot-finetune"})
+    ax.set_xscale("log")
+    ax.set_xticks([0.5, *ks], ["0", *(str(k) for k in ks)])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled shots per class (k)")
+    ax.set_ylabel("AUROC, held-out task and dataset")
+    ax.set_title("ecg_superclass on an unseen PTB-XL-layout corpus (95% CI over subjects)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", default="climb-transfer", help="folder for corpora, runs and reports")
@@ -145,6 +181,8 @@ def main() -> None:
     p.add_argument("--sleep-subjects", type=int, default=30)
     p.add_argument("--sleep-epochs", type=int, default=10, help="30-s epochs per subject")
     p.add_argument("--steps", type=int, default=300, help="pretraining steps")
+    p.add_argument("--multitask-steps", type=int, default=0,
+                   help="pretraining steps of the multitask run (default --steps: same compute; 2x gives it as many ECGs)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--k", type=int, nargs="+", default=[1, 5, 20])
@@ -162,8 +200,8 @@ def main() -> None:
     seconds = {"corpora": round(time.perf_counter() - tic, 1)}
     encoders = {"scratch": scratch_encoder(work, args.dim)}
     tic = time.perf_counter()
-    encoders["single-task"] = pretrain("single-task", (urls["A"], urls["B"]), (), work, args)
-    encoders["multitask"] = pretrain("multitask", (urls["A"], urls["B"], urls["S"]), (), work, args)
+    encoders["single-task"] = pretrain("single-task", (urls["A"], urls["B"]), args.steps, work, args)
+    encoders["multitask"] = pretrain("multitask", (urls["A"], urls["B"], urls["S"]), args.multitask_steps or args.steps, work, args)
     seconds["pretraining"] = round(time.perf_counter() - tic, 1)
     settings = Settings(ks=tuple(args.k), seeds=tuple(args.seeds), bootstrap=args.bootstrap, finetune_steps=args.finetune_steps,
                         batch_size=args.batch_size)
@@ -173,6 +211,7 @@ def main() -> None:
         reports[name] = evaluate_transfer(str(path), urls["A"], "ecg_superclass", settings, log=lambda _: None)
         write_report(reports[name], work / "reports" / name)
     seconds["transfer"] = round(time.perf_counter() - tic, 1)
+    comparison_plot(reports, work / "reports" / "comparison.png")
     test = reports["scratch"]["splits"]["test"]
     print(f"\nTransfer to ecg_superclass on the held-out PTB-XL-layout corpus: test split {test['labelled']} samples, "
           f"{test['subjects']} subjects; AUROC (macro) [95% CI over subjects]; FT = k-shot fine-tuning, "

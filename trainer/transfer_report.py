@@ -83,6 +83,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
             if r["method"] == method and value is not None:
                 ax.axhline(value, linestyle=style, color="gray", label=f"{method} ({value:.3f})")
     ax.set_xscale("log")
+    ks = sorted({r["k"] for r in report["results"] if r["method"].startswith("kshot")})
+    if ks:
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
     ax.set_xlabel("shots per class (k)")
     ax.set_ylabel(METRIC_NAMES[metric] + " on the test split")
     ax.set_title(f"{report['task']['name']} from a {report['encoder']['modality']} encoder", fontsize=10)
