@@ -20,7 +20,6 @@ import os
 import tempfile
 import threading
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -35,9 +34,6 @@ class _QuietBeamImport(logging.Filter):
 logging.getLogger().addFilter(_QuietBeamImport())
 
 import apache_beam as beam  # noqa: E402 - after the filter, so the import stays quiet
-from apache_beam.transforms.window import GlobalWindow  # noqa: E402
-from apache_beam.utils.timestamp import MIN_TIMESTAMP  # noqa: E402
-from apache_beam.utils.windowed_value import WindowedValue  # noqa: E402
 
 from climb.pipelines.process import Context, numpy_free, process_item
 from climb.pipelines.records import WorkItem, batches, prepare
@@ -101,22 +97,15 @@ def recorded_config(cfg: ConvertConfig, options: dict[str, Any], fractions: dict
 class ProcessBatch(beam.DoFn):
     """Decode and encode a batch of samples in one call; stage their fragments in one file.
 
-    With `processes` > 1 (the in-process runner), batches are decoded by a pool of forked worker
-    processes, one per core: Beam's in-process runner is single-threaded, and decoding is CPU-bound.
-    Each batch is cut into one contiguous part per process; a worker decodes its part, stages the
-    fragments itself and sends back only the small entries, so no sample bytes cross between
-    processes. Parts are submitted ahead (up to two per process in flight) and their entries are
-    emitted as they complete, the rest in finish_bundle, so the pool never waits for the runner.
-    On Dask the cluster's workers are the parallelism and no pool is made.
+    With `processes` > 1 (the in-process runner), the batch's samples are decoded by a pool of
+    forked worker processes, one per core: Beam's in-process runner is single-threaded, and decoding
+    is CPU-bound. On Dask the cluster's workers are the parallelism and no pool is made.
     """
-
-    IN_FLIGHT_PER_PROCESS = 2
 
     def __init__(self, ctx: Context, processes: int = 1):
         self.ctx = ctx
         self.processes = processes
         self.pool = None
-        self.pending: deque = deque()
 
     def setup(self) -> None:
         self.info = get_source(self.ctx.source)
@@ -128,51 +117,35 @@ class ProcessBatch(beam.DoFn):
 
             self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
 
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        try:
-            while self.pending:
-                for entry in self.pending.popleft().result():
-                    yield WindowedValue(entry, MIN_TIMESTAMP, [GlobalWindow()])
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
-                self.pool = None
+    def finish_bundle(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
 
     def process(self, element: tuple[int, list[WorkItem]]) -> Iterator[dict[str, Any]]:
         batch_id, items = element
-        if self.pool is None:
-            yield from stage_batch(self.ctx, self.info, f"batch-{batch_id:06d}", items)
-            return
-        size = -(-len(items) // self.processes)
-        for part, start in enumerate(range(0, len(items), size)):
-            self.pending.append(self.pool.submit(_stage_in_worker, self.ctx, f"batch-{batch_id:06d}p{part}", items[start:start + size]))
-        while len(self.pending) > self.IN_FLIGHT_PER_PROCESS * self.processes:
-            yield from self.pending.popleft().result()
+        staged = f"{STAGING}/batch-{batch_id:06d}.bin"
+        if self.pool is not None:
+            results = list(self.pool.map(_process_in_worker, [(self.ctx, item) for item in items]))
+        else:
+            results = [process_item(self.ctx, self.info, item) for item in items]
+        entries, blobs, offset = [], [], 0
+        for entry, frag in results:
+            if frag is not None:
+                entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": frag.members}
+                offset += len(frag.data)
+                blobs.append(frag.data)
+            entries.append(numpy_free(entry))
+        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
+        if blobs:
+            fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
+        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{len(items)}.done", b"")
+        yield from entries
 
 
-def stage_batch(ctx: Context, info, name: str, items: list[WorkItem]) -> list[dict[str, Any]]:
-    """Process items, write their fragments to `_staging/<name>.bin` and a `<name>-<n>.done` marker.
-
-    Returns the entries (plain Python), written ones pointing at their staged bytes.
-    """
-    staged = f"{STAGING}/{name}.bin"
-    entries, blobs, offset = [], [], 0
-    for item in items:
-        entry, frag = process_item(ctx, info, item)
-        if frag is not None:
-            entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": frag.members}
-            offset += len(frag.data)
-            blobs.append(frag.data)
-        entries.append(numpy_free(entry))
-    fs, root = filesystem(ctx.dataset_url, ctx.storage_options)
-    if blobs:
-        fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
-    fs.pipe_file(f"{root}/{STAGING}/{name}-{len(items)}.done", b"")
-    return entries
-
-
-def _stage_in_worker(ctx: Context, name: str, items: list[WorkItem]) -> list[dict[str, Any]]:
-    return stage_batch(ctx, get_source(ctx.source), name, items)
+def _process_in_worker(args: tuple[Context, WorkItem]):
+    ctx, item = args
+    return process_item(ctx, get_source(ctx.source), item)
 
 
 def plan_shards(grouped: tuple[int, list[dict[str, Any]]], shard_size: int) -> Iterator[dict[str, Any]]:
