@@ -253,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()
+        storage_hint = _storage_hint(exc)
+        if storage_hint:
+            print(f"climb {args.command}: {storage_hint}", file=sys.stderr)
+            return 2
         if _is_user_error(exc):
             print(f"climb {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -260,6 +264,24 @@ def main(argv: list[str] | None = None) -> int:
         if not debug:
             print("run again with --debug for the traceback, and report it if it looks like a bug", file=sys.stderr)
         return 1
+
+
+def _storage_hint(exc: Exception) -> str | None:
+    """One actionable line for object-store failures a user can fix (endpoint, credentials)."""
+    try:
+        from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+    except ImportError:
+        return None
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, EndpointConnectionError):
+            return (f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}): is the server "
+                    "running, and are --s3-endpoint / AWS_ENDPOINT_URL right?")
+        if isinstance(exc, NoCredentialsError):
+            return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _is_user_error(exc: Exception) -> bool:

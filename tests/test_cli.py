@@ -160,3 +160,16 @@ def test_all_mapped_packages_import_in_a_fresh_interpreter():
     code = "import climb.schemas, climb.transforms, climb.pipelines, climb.loaders, climb.trainer"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_unreachable_s3_endpoint_is_one_line_with_what_to_check(tmp_path, monkeypatch, capsys):
+    from climb.cli import main
+    from climb.transforms.phi import DEMO_KEY, KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, DEMO_KEY.decode())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    code = main(["convert", "dicom", "s3://nobucket/raw", str(tmp_path), "--s3-endpoint", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach the S3 endpoint" in err and "Traceback" not in err
