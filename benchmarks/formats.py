@@ -126,12 +126,16 @@ def folder_bytes(folder: Path) -> int:
 
 
 def upload(folder: Path, endpoint: Any, bucket: str, prefix: str) -> int:
-    """Copy every file under folder to s3://bucket/prefix/ (boto3, multipart for big files); returns bytes."""
+    """Copy every file under folder to s3://bucket/prefix/ (boto3, 8 files at once); returns bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
     client = endpoint.client()
-    total = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
-        client.upload_file(str(path), bucket, key)
-        total += path.stat().st_size
-    return total
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+
+    def put(path: Path) -> int:
+        client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
+        return path.stat().st_size
+
+    with ThreadPoolExecutor(8) as pool:
+        return sum(pool.map(put, paths))
 

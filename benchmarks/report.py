@@ -228,16 +228,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
     configs = [c for c in CONFIGS if _rows(results, set="pairs", where=c[0], workers=c[1])]
     readers = [r for r in LABELS if _rows(results, set="pairs", reader=r)]
     width = 0.8 / max(1, len(readers))
+    top = 1.0
     for i, reader in enumerate(readers):
         values = [(_one(results, set="pairs", reader=reader, where=w, workers=k) or {}).get("samples_per_s", 0) for w, k, _ in configs]
         ax.bar([x + i * width for x in range(len(configs))], values, width, label=LABELS[reader])
+        top = max(top, *values)
     decode = _one(results, set="pairs", mode="decode")
     if decode:
         ax.axhline(decode["samples_per_s"], color="black", linestyle="--", linewidth=1, label="decode-only bound")
+        top = max(top, decode["samples_per_s"])
+    ax.set_ylim(0, top * 1.45)
     ax.set_xticks([x + width * (len(readers) - 1) / 2 for x in range(len(configs))], [c[2] for c in configs])
     ax.set_ylabel("samples/s (higher is better)")
     ax.set_title("Loaders: PNG 224x224 + ECG 12x5000 + JSON")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
     ax = axes[1]
     conv = results.get("conversion")
     if conv:

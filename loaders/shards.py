@@ -4,7 +4,7 @@ The manifest says where shards are and how many samples each holds; each shard's
 every member's bytes sit. A reader walks its plan in chunks, fetches each chunk's byte ranges in one
 batch (all of a sample when every member is wanted, else only the wanted members), and fetches the
 next chunk on a background thread while the current one is decoded. Chunks start at one sample and
-double up to their cap, so the first sample arrives after one small read; the cap is a few MiB for
+double up to their cap, so the first sample arrives after one small read; the cap is 512 KiB for
 local files (one pread per sample: a bigger chunk would only hold memory) and 16 MiB for object
 stores, whose per-request cost wants big reads (io.DatasetFiles merges neighbouring ranges).
 With a shard cache it also downloads the next shards of the plan ahead of time.
@@ -111,7 +111,7 @@ class SampleReader:
 
     FIRST_CHUNK = 1
     CHUNK_SAMPLES = 64
-    LOCAL_CHUNK_BYTES = 2 << 20
+    LOCAL_CHUNK_BYTES = 512 << 10
     REMOTE_CHUNK_BYTES = 16 << 20
     MAX_INDEXES = 64
     LOOKAHEAD_SHARDS = 2
