@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (out / "RESULTS.md").write_text(table)
     report.plot(results, out / "loaders.png")
     if args.update_readme:
-        report.update_readme(REPO / "README.md", table)
+        report.update_readme(REPO / "README.md", results)
     print(table)
     return results
 
