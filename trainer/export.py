@@ -40,7 +40,7 @@ from climb.trainer.heads import TaskHeads
 from climb.version import CODE_VERSION
 
 ENCODER_FORMAT = "climb-encoder"
-ENCODER_FORMAT_VERSION = 1
+ENCODER_FORMAT_VERSION = 2
 
 
 def constructor_kwargs(cls: type[nn.Module], dim: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ comparison of fusion types (and of single-task vs multitask training) about the 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -20,18 +20,43 @@ def output_size(task: Task) -> int:
 
 
 class TaskHeads(nn.Module):
-    """Maps a fused embedding [B, dim] to logits per task: [B] (binary, regression) or [B, K]."""
+    """Maps a fused embedding [B, dim] to logits per task: [B] (binary, regression) or [B, K].
 
-    def __init__(self, tasks: Sequence[Task], dim: int) -> None:
+    Regression heads answer in the task's own units (mL, years) as `mean + std * linear(x)`, with the
+    train split's moments kept as buffers (saved with the weights). Targets of very different scales
+    (ejection fraction in %, volumes in mL) then weigh alike in a multitask loss computed on the
+    standardized values (`standardized`), and nobody has to undo a scaling to read a prediction.
+    """
+
+    def __init__(self, tasks: Sequence[Task], dim: int, scales: Mapping[str, tuple[float, float]] | None = None) -> None:
         super().__init__()
         self.tasks = {t.name: t for t in tasks}
         self.heads = nn.ModuleDict({t.name: nn.Linear(dim, output_size(t)) for t in tasks})
+        scales = scales or {}
+        for t in tasks:
+            if t.type == "regression":
+                mean, std = scales.get(t.name, (0.0, 1.0))
+                self.register_buffer(f"mean_{t.name}", torch.tensor(float(mean)))
+                self.register_buffer(f"std_{t.name}", torch.tensor(float(std)))
+
+    def scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) of a regression task's targets."""
+        return getattr(self, f"mean_{name}"), getattr(self, f"std_{name}")
+
+    def standardized(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        """A regression task's values (predictions or targets) in units of its train-split std."""
+        mean, std = self.scale(name)
+        return (values.float() - mean) / std
 
     def forward(self, fused: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
         for name, head in self.heads.items():
             logits = head(fused)
-            out[name] = logits.squeeze(1) if self.tasks[name].type in ("binary", "regression") else logits
+            if self.tasks[name].type == "regression":
+                mean, std = self.scale(name)
+                out[name] = mean + std * logits.squeeze(1)
+            else:
+                out[name] = logits.squeeze(1) if self.tasks[name].type == "binary" else logits
         return out
 
 

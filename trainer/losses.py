@@ -8,7 +8,7 @@ with no labelled sample in the batch contributes an exact zero that is still con
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,8 @@ def task_loss(
         logits: [B] (binary, regression) or [B, K] (multiclass, multilabel).
         labels: same shape as logits, except multiclass: class indices [B].
         mask: bool, shape of labels; per class for multilabel.
-        regression: "mse" or "l1".
+        regression: "mse" or "l1", on the values as given (standardize them first, see
+            multitask_loss, so that a task in mL does not outweigh one in %).
     """
     logits = logits.float()
     mask = mask.bool()
@@ -52,12 +53,21 @@ def multitask_loss(
     masks: Mapping[str, torch.Tensor],
     weights: Mapping[str, float] | None = None,
     regression: str = "mse",
+    standardize: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Weighted sum over tasks of `task_loss` (weight 1 unless given); also returns each task's loss."""
+    """Weighted sum over tasks of `task_loss` (weight 1 unless given); also returns each task's loss.
+
+    `standardize(task_name, values)` maps a regression task's predictions and targets alike into
+    standard units before the loss (TaskHeads.standardized); without it the raw values are used.
+    """
     weights = weights or {}
-    per_task = {
-        name: task_loss(task, logits[name], labels[name], masks[name], regression) for name, task in tasks.items()
-    }
+
+    def pair(name: str, task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+        if task.type == "regression" and standardize is not None:
+            return standardize(name, logits[name]), standardize(name, labels[name])
+        return logits[name], labels[name]
+
+    per_task = {name: task_loss(task, *pair(name, task), masks[name], regression) for name, task in tasks.items()}
     total = sum(weights.get(name, 1.0) * loss for name, loss in per_task.items())
     return total, per_task
 

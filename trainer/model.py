@@ -8,7 +8,7 @@ inputs, and absent rows stay exact zeros in the token tensor that fusion masks.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -57,9 +57,11 @@ class MultimodalModel(nn.Module):
         tasks: registry tasks to predict.
         dim: common embedding size of every encoder, the fusion and the heads.
         fusion: a key of FUSIONS (late, early, cross_attention, gated).
+        scales: (mean, std) of each regression task's train targets (TaskHeads).
     """
 
-    def __init__(self, modalities: Sequence[str], tasks: Sequence[Task], dim: int = 64, fusion: str = "gated") -> None:
+    def __init__(self, modalities: Sequence[str], tasks: Sequence[Task], dim: int = 64, fusion: str = "gated",
+                 scales: Mapping[str, tuple[float, float]] | None = None) -> None:
         super().__init__()
         unknown = [m for m in modalities if m not in ENCODERS]
         if unknown or fusion not in FUSIONS:
@@ -68,7 +70,7 @@ class MultimodalModel(nn.Module):
         self.dim = dim
         self.encoders = nn.ModuleDict({m: ENCODERS[m](dim) for m in self.modalities})
         self.fusion = FUSIONS[fusion](len(self.modalities), dim)
-        self.heads = TaskHeads(tasks, dim)
+        self.heads = TaskHeads(tasks, dim, scales)
         # InfoNCE acts in a projected space (as in CLIP), so aligning modalities does not have to
         # erase what each modality knows that the other does not.
         self.projection = nn.Linear(dim, dim)

@@ -30,7 +30,7 @@ import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -167,6 +167,7 @@ class Data:
     modalities: tuple[str, ...]
     tasks: tuple[Task, ...]
     manifests: tuple[dict, ...] = ()  # {url, source, split, sha256, schema_version} of each training dataset
+    scales: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)  # regression (mean, std)
 
 
 def open_data(cfg: Config, rank: int, world_size: int) -> Data:
@@ -209,7 +210,32 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
 
     manifests = tuple({"url": d.info.url, "source": d.info.manifest["source"], "split": d.info.split,
                        "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version")} for d in parts)
-    return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks), manifests)
+    scales = target_scales([d.info.manifest for d in parts], train.tasks)
+    return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks), manifests, scales)
+
+
+def target_scales(manifests: Sequence[dict], tasks: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """(mean, std) of each regression task's targets over the train splits of all manifests, pooled.
+
+    From the manifests' per-split moments, so no label of a val or test split shapes training and
+    nothing has to be read before the first step. A task without train labels, or with a constant
+    target, keeps (0, 1): its values are used as they are.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for name in tasks:
+        if get_task(name).type != "regression":
+            continue
+        parts = [(s["known"], s["mean"], s["std"]) for m in manifests
+                 if (s := m.get("tasks", {}).get(name, {}).get("split_summary", {}).get("train")) and s["known"]]
+        total = sum(n for n, _, _ in parts)
+        if not total:
+            out[name] = (0.0, 1.0)
+            continue
+        mean = sum(n * mu for n, mu, _ in parts) / total
+        var = sum(n * (sd * sd + mu * mu) for n, mu, sd in parts) / total - mean * mean
+        std = math.sqrt(max(var, 0.0))
+        out[name] = (mean, std) if std > 0 else (0.0, 1.0)
+    return out
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
@@ -245,7 +271,9 @@ def losses(model: torch.nn.Module, batch: dict, tasks: dict[str, Task], cfg: Con
     """Weighted multitask loss + contrastive term, and each term on its own (for the log)."""
     logits, projected, present = model(batch)
     weights = dict(zip(cfg.tasks, cfg.task_weights))
-    total, per_task = multitask_loss(tasks, logits, batch["labels"], batch["label_mask"], weights, cfg.regression_loss)
+    heads = getattr(model, "module", model).heads  # DistributedDataParallel wraps the model
+    total, per_task = multitask_loss(tasks, logits, batch["labels"], batch["label_mask"], weights, cfg.regression_loss,
+                                     heads.standardized)
     if cfg.contrastive_weight:
         per_task["contrastive"] = contrastive_loss(projected, present, cfg.temperature)
         total = total + cfg.contrastive_weight * per_task["contrastive"]
@@ -318,7 +346,7 @@ def train(cfg: Config, data: Data, rank: int = 0, world_size: int = 1, device: t
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     tasks = {t.name: t for t in data.tasks}
-    model = MultimodalModel(data.modalities, data.tasks, cfg.dim, cfg.fusion).to(device)
+    model = MultimodalModel(data.modalities, data.tasks, cfg.dim, cfg.fusion, data.scales).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # AMP on GPU only: bf16 where supported (no scaler needed), else fp16 with loss scaling. CPU runs fp32.
     amp = device.type == "cuda"

@@ -20,6 +20,16 @@ from climb.transforms.safe_text import spreadsheet_safe
 from climb.version import CODE_VERSION
 
 
+def _moments(values: list[float]) -> dict[str, float | None]:
+    """Mean and population standard deviation. fsum is exact, so the result does not depend on the
+    order a runner delivered the entries in (the manifest's bytes must not)."""
+    if not values:
+        return {"mean": None, "std": None}
+    mean = math.fsum(values) / len(values)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    return {"mean": round(mean, 6), "std": round(std, 6)}
+
+
 def task_stats(entries: list[dict[str, Any]], task_names: tuple[str, ...]) -> dict[str, Any]:
     """Per-task label counts over written samples (class counts, masked counts, regression moments)."""
     out: dict[str, Any] = {}
@@ -32,15 +42,14 @@ def task_stats(entries: list[dict[str, Any]], task_names: tuple[str, ...]) -> di
             stats["masked"] = {c: sum(1 for v in values if v is None or v[i] is None) for i, c in enumerate(task.classes)}
         elif task.type == "regression":
             known = [float(v) for v in values if v is not None]
-            mean = sum(known) / len(known) if known else None
-            std = math.sqrt(sum((v - mean) ** 2 for v in known) / len(known)) if known else None
             stats["counts"] = {"known": len(known), "masked": len(values) - len(known)}
-            stats["summary"] = {
-                "mean": None if mean is None else round(mean, 6),
-                "std": None if std is None else round(std, 6),
-                "min": min(known) if known else None,
-                "max": max(known) if known else None,
-            }
+            stats["summary"] = {**_moments(known), "min": min(known) if known else None, "max": max(known) if known else None}
+            by_split: dict[str, list[float]] = defaultdict(list)
+            for e in entries:
+                if e["labels"].get(name) is not None:
+                    by_split[e["split"]].append(float(e["labels"][name]))
+            # trainers standardize targets with the train split's moments, never with test labels
+            stats["split_summary"] = {split: {"known": len(v), **_moments(v)} for split, v in sorted(by_split.items())}
         else:
             stats["counts"] = {c: sum(1 for v in values if v == i) for i, c in enumerate(task.classes)}
             stats["masked"] = sum(1 for v in values if v is None)
