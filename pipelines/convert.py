@@ -20,6 +20,8 @@ import os
 import tempfile
 import threading
 import uuid
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -34,6 +36,9 @@ class _QuietBeamImport(logging.Filter):
 logging.getLogger().addFilter(_QuietBeamImport())
 
 import apache_beam as beam  # noqa: E402 - after the filter, so the import stays quiet
+from apache_beam.transforms.window import GlobalWindow  # noqa: E402
+from apache_beam.utils.timestamp import MIN_TIMESTAMP  # noqa: E402
+from apache_beam.utils.windowed_value import WindowedValue  # noqa: E402
 
 from climb.pipelines.process import Context, numpy_free, process_item
 from climb.pipelines.records import WorkItem, batches, prepare
@@ -95,17 +100,26 @@ def recorded_config(cfg: ConvertConfig, options: dict[str, Any], fractions: dict
 
 
 class ProcessBatch(beam.DoFn):
-    """Decode and encode a batch of samples in one call; stage their fragments in one file.
+    """Decode and encode a batch of samples; stage their fragments in one file per batch.
 
-    With `processes` > 1 (the in-process runner), the batch's samples are decoded by a pool of
-    forked worker processes, one per core: Beam's in-process runner is single-threaded, and decoding
-    is CPU-bound. On Dask the cluster's workers are the parallelism and no pool is made.
+    With `processes` > 1 (the in-process runner), samples are decoded by a pool of forked worker
+    processes, one per core: Beam's in-process runner is single-threaded, and decoding is
+    CPU-bound. The pool is kept busy across elements: each batch is submitted in a few chunks and
+    staged only once `AHEAD` later batches are queued behind it, so workers never wait while the
+    parent stages a batch or Beam moves to the next element; the rest is staged in finish_bundle.
+    At most AHEAD + 1 batches of encoded samples are held at a time. Workers inherit the context
+    at fork, so a task carries only its work items. On Dask the cluster's workers are the
+    parallelism and no pool is made.
     """
+
+    AHEAD = 2
+    CHUNKS_PER_PROCESS = 2
 
     def __init__(self, ctx: Context, processes: int = 1):
         self.ctx = ctx
         self.processes = processes
         self.pool = None
+        self.pending: deque = deque()
 
     def setup(self) -> None:
         self.info = get_source(self.ctx.source)
@@ -115,20 +129,38 @@ class ProcessBatch(beam.DoFn):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
+            self.pool = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker, initargs=(self.ctx,),
+            )
 
-    def finish_bundle(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        try:
+            while self.pending:
+                for entry in self._stage_submitted(*self.pending.popleft()):
+                    yield WindowedValue(entry, MIN_TIMESTAMP, [GlobalWindow()])
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
 
     def process(self, element: tuple[int, list[WorkItem]]) -> Iterator[dict[str, Any]]:
         batch_id, items = element
+        if self.pool is None:
+            yield from self._stage(batch_id, [process_item(self.ctx, self.info, item) for item in items])
+            return
+        size = max(1, -(-len(items) // (self.processes * self.CHUNKS_PER_PROCESS)))
+        chunks = [self.pool.submit(_process_chunk, items[i:i + size]) for i in range(0, len(items), size)]
+        self.pending.append((batch_id, chunks))
+        while len(self.pending) > self.AHEAD:
+            yield from self._stage_submitted(*self.pending.popleft())
+
+    def _stage_submitted(self, batch_id: int, chunks: list[Future]) -> list[dict[str, Any]]:
+        return self._stage(batch_id, [result for chunk in chunks for result in chunk.result()])
+
+    def _stage(self, batch_id: int, results: list[tuple[dict[str, Any], Fragment | None]]) -> list[dict[str, Any]]:
+        """Write a batch's fragments to `_staging/batch-<id>.bin` and its `.done` marker; its entries."""
         staged = f"{STAGING}/batch-{batch_id:06d}.bin"
-        if self.pool is not None:
-            results = list(self.pool.map(_process_in_worker, [(self.ctx, item) for item in items]))
-        else:
-            results = [process_item(self.ctx, self.info, item) for item in items]
         entries, blobs, offset = [], [], 0
         for entry, frag in results:
             if frag is not None:
@@ -139,13 +171,22 @@ class ProcessBatch(beam.DoFn):
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
         if blobs:
             fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
-        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{len(items)}.done", b"")
-        yield from entries
+        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{len(entries)}.done", b"")
+        return entries
 
 
-def _process_in_worker(args: tuple[Context, WorkItem]):
-    ctx, item = args
-    return process_item(ctx, get_source(ctx.source), item)
+_WORKER_CTX: Context | None = None
+
+
+def _start_worker(ctx: Context) -> None:
+    global _WORKER_CTX
+    _WORKER_CTX = ctx
+
+
+def _process_chunk(items: list[WorkItem]) -> list[tuple[dict[str, Any], Fragment | None]]:
+    ctx = _WORKER_CTX
+    info = get_source(ctx.source)
+    return [process_item(ctx, info, item) for item in items]
 
 
 def plan_shards(grouped: tuple[int, list[dict[str, Any]]], shard_size: int) -> Iterator[dict[str, Any]]:
