@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch.utils.data import get_worker_info
 
+from climb.loaders import transfer
+
 RESERVED = ("__key__", "meta", "labels", "label_mask", "__error__", "__url__", "__position__")
 MASK_AXES = {"signal": (-1,), "video": (0,), "image": (0, 1), "preview": (0, 1)}
 
@@ -35,8 +37,11 @@ def _rgb(values: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
 
 
 def _allocate(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialized batch tensor; inside a DataLoader worker it is allocated in shared memory, as
-    torch's default_collate does, so handing the batch to the main process copies nothing."""
+    """An uninitialized batch tensor. Inside a DataLoader worker it is allocated in shared memory, as
+    torch's default_collate does, so handing the batch to the main process copies nothing; unless the
+    worker packs batches into its reused slabs (transfer.py): then it is carved out of one."""
+    if transfer.packing():
+        return transfer.allocate(shape, dtype)
     if get_worker_info() is None:
         return torch.empty(shape, dtype=dtype)
     numel = 1

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from climb.loaders import transfer
 from climb.loaders.collate import batch_size_of, collate
 from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_specs
 from climb.loaders.io import RetryPolicy, ShardCache
@@ -44,7 +45,8 @@ def detect_world(rank: int | None, world_size: int | None) -> World:
 
 
 class StreamLoader(DataLoader):
-    """A DataLoader that advances its dataset's position as batches reach the caller."""
+    """A DataLoader that advances its dataset's position as batches reach the caller, and whose
+    workers hand batches over in reused shared memory (transfer.py)."""
 
     def __iter__(self):
         ds = self.dataset
@@ -52,9 +54,14 @@ class StreamLoader(DataLoader):
             yield from super().__iter__()
             return
         start, ranks = ds._resume, ds.world().world_size
-        batches = super().__iter__()  # workers start here, with the resume position in their copy
+        board = transfer.Board(self.num_workers, (self.prefetch_factor or 2) + 2)
+        ds._board = (board.shared, board.shared_shape)
+        try:
+            batches = super().__iter__()  # workers start here, with the resume position and board in their copy
+        finally:
+            ds._board = None
         ds._resume, ds._seen = 0, start
-        for batch in batches:
+        for batch in board.receiving(batches):
             ds._seen += batch_size_of(batch) * ranks
             yield batch
 
@@ -71,6 +78,7 @@ class Stream(IterableDataset, ABC):
         self.seed, self.rank, self.world_size, self.batch_size = seed, rank, world_size, batch_size
         self.tail, self.on_error, self.transform, self.retry = tail, on_error, transform, retry
         self.epoch, self._resume, self._seen = 0, 0, 0
+        self._board = None
 
     # Subclasses define the epoch's global order and how to read it.
     tasks: dict[str, TaskSpec]
@@ -116,7 +124,7 @@ class Stream(IterableDataset, ABC):
         if kwargs.get("persistent_workers"):
             raise ValueError("persistent_workers would keep the first epoch's plan in the workers; leave it off")
         self.batch_size = batch_size
-        kwargs.setdefault("collate_fn", collate)
+        kwargs["collate_fn"] = transfer.Packing(kwargs.get("collate_fn") or collate)
         return StreamLoader(self, batch_size=batch_size, num_workers=num_workers, **kwargs)
 
     def __iter__(self):
@@ -125,6 +133,8 @@ class Stream(IterableDataset, ABC):
         part = partition(self.epoch_length(), start, world, self.batch_size, self.tail)
         if main:
             self._resume, self._seen = 0, start
+        else:
+            transfer.install(self._board, world.worker)
         reads = self.reads(part.positions)
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
         reader = SampleReader(infos, options, modalities, self.retry, caches)
