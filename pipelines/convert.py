@@ -341,18 +341,34 @@ def _prepare_output(cfg: ConvertConfig, opts: dict[str, Any]) -> None:
 
 
 BATCHES_PER_DASK_PARTITION = 16
+PARTITIONS_PER_DASK_THREAD = 1
 DASK_MAX_PARTITIONS = 4096
 
 
-def _pipeline(cfg: ConvertConfig, batches: int):
-    """The Beam pipeline for the configured runner (and the Dask cluster it started, if any).
+def dask_partitions(batches: int, threads: int) -> int:
+    """Bag partitions for a conversion of `batches` batches on a cluster with `threads` threads.
 
     On Dask, beam.Create puts 128 elements (here batches: 4,096 samples) in each bag partition by
-    default, so a smaller conversion ran as one task on one worker. A partition per 16 batches
-    spreads work over the cluster; one per batch would not pay off, because Beam's GroupByKey
+    default, so a smaller conversion ran as one task on one worker. Each partition is one task of
+    the Process step, so there must be at least one per worker thread (and no more than batches);
+    beyond that a partition holds 16 batches. More would not pay off, because Beam's GroupByKey
     becomes a Dask shuffle whose cost grows with the partition count (measured: 32 partitions for
     1,000 samples took ~2 s longer than 2).
     """
+    wanted = max(threads * PARTITIONS_PER_DASK_THREAD, -(-batches // BATCHES_PER_DASK_PARTITION))
+    return max(1, min(wanted, batches, DASK_MAX_PARTITIONS))
+
+
+def _dask_threads(address: str) -> int:
+    """Worker threads of the running cluster at `address`."""
+    from dask.distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        return sum(client.nthreads().values())
+
+
+def _pipeline(cfg: ConvertConfig, batches: int):
+    """The Beam pipeline for the configured runner (and the Dask cluster it started, if any)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     if cfg.runner == "direct":
@@ -364,16 +380,17 @@ def _pipeline(cfg: ConvertConfig, batches: int):
 
         cluster = None
         address = cfg.dask_address
-        if not address:
+        if address:
+            threads = _dask_threads(address)
+        else:
             from dask.distributed import LocalCluster
 
             cluster = LocalCluster(
                 n_workers=cfg.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.WARNING,
             )
-            address = cluster.scheduler_address
-        partitions = max(1, min(-(-batches // BATCHES_PER_DASK_PARTITION), DASK_MAX_PARTITIONS))
-        options = PipelineOptions([f"--dask_client_address={address}", f"--dask_npartitions={partitions}"])
+            address, threads = cluster.scheduler_address, cfg.workers
+        options = PipelineOptions([f"--dask_client_address={address}", f"--dask_npartitions={dask_partitions(batches, threads)}"])
         return beam.Pipeline(runner=DaskRunner(), options=options), cluster
     raise ConvertError(f"unknown runner {cfg.runner!r}; use direct or dask")
 
