@@ -165,3 +165,49 @@ def test_dicom_allow_list_drops_names_ids_dates_and_uids(ct_small):
 def test_dicom_allow_list_output_is_plain_json(ct_small):
     kept = dicom_allowed_tags(ct_small)
     assert json.loads(json.dumps(kept, allow_nan=False)) == kept
+
+
+def _testdata_datasets() -> list:
+    """Every DICOM file shipped with pydicom that it can parse: explicit and implicit VR, big endian,
+    deferred-free and odd files (empty number tags, UN elements, empty character set, bad VRs)."""
+    import warnings
+    from pathlib import Path
+
+    from pydicom.data import data_manager
+
+    roots = [Path(data_manager.DATA_ROOT) / "test_files"]
+    roots += [Path(store.data_path) for store in data_manager.external_data_sources().values()]
+    paths = sorted(str(p) for root in roots for p in root.rglob("*.dcm"))
+    datasets = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in paths:
+            try:
+                datasets.append((path.rsplit("/", 1)[-1], pydicom.dcmread(path, force=True)))
+            except Exception:  # noqa: BLE001 - truncated/corrupt test files are not this test's subject
+                continue
+    return datasets
+
+
+def test_dicom_allow_list_values_are_what_pydicom_element_access_gives():
+    import warnings
+
+    from climb.transforms.phi import _jsonable
+
+    datasets = _testdata_datasets()
+    assert len(datasets) > 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, ds in datasets:
+            reference = pydicom.dcmread(ds.filename, force=True)
+            expected = {}
+            for keyword in (k for k in DICOM_ALLOWED_TAGS if k != "TransferSyntaxUID"):  # that one is file meta
+                value = reference[keyword].value if keyword in reference else None
+                if value is not None and value != "":
+                    expected[keyword] = _jsonable(value)
+            syntax = reference.file_meta.get("TransferSyntaxUID") if hasattr(reference, "file_meta") else None
+            if syntax:
+                expected["TransferSyntaxUID"] = str(syntax)
+            kept = dicom_allowed_tags(ds)
+            assert kept == expected, name
+            assert list(kept) == [k for k in DICOM_ALLOWED_TAGS if k in kept], name
