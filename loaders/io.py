@@ -76,12 +76,29 @@ class RetryPolicy:
 
 def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """Bounded timeouts for S3 unless the caller set them: a stalled socket must fail and be retried,
-    not hang a worker for minutes."""
+    not hang a worker for minutes; and this process's shared botocore session (`s3_session`)."""
     opts = dict(options or {})
     if url.startswith(("s3://", "s3a://")):
         config = {"connect_timeout": 10, "read_timeout": 30, **opts.get("config_kwargs", {})}
         opts["config_kwargs"] = config
+        opts.setdefault("session", s3_session())
     return opts
+
+
+_S3_SESSION = None
+
+
+def s3_session():
+    """One aiobotocore session per process, made on first use (in the main process, when the manifest
+    is read) and inherited by forked DataLoader workers with the S3 service model it already parsed:
+    a worker's first request then costs ~0.04 s of CPU instead of ~0.19 s (each epoch starts new
+    workers). Spawned workers make their own."""
+    global _S3_SESSION
+    if _S3_SESSION is None:
+        from aiobotocore.session import AioSession
+
+        _S3_SESSION = AioSession()
+    return _S3_SESSION
 
 
 def pread(fd: int, start: int, end: int) -> bytearray:
