@@ -8,8 +8,10 @@ every discovered sample whatever happens inside a source.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ from climb.pipelines.writers.wds_tar import Fragment, make_fragment
 from climb.pipelines.writers.zarr_store import write_array
 from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
 from climb.schemas.tasks import TASKS
-from climb.storage import filesystem
+from climb.storage import filesystem, is_local, local_path
 from climb.transforms.safe_text import safe_tree
 
 MAX_MESSAGE = 500
@@ -50,19 +52,24 @@ def file_digest(url: str, storage_options: dict[str, Any]) -> bytes:
     """sha256 of one raw file, remembered per (url, size, mtime) within a worker process.
 
     Sources that cut one file into many samples (EEG windows, sleep epochs) would otherwise
-    re-read the whole recording for every sample.
+    re-read the whole recording for every sample. Local files are read with a plain open: fsspec's
+    filesystem lookup, info and file object cost more than hashing a small file.
     """
-    fs, path = filesystem(url, storage_options)
-    info = fs.info(path)
-    key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
+    if is_local(url):
+        path = local_path(url)
+        st = os.stat(path)
+        key = (url, st.st_size, st.st_mtime)
+        opener = partial(open, path, "rb")
+    else:
+        fs, path = filesystem(url, storage_options)
+        info = fs.info(path)
+        key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
+        opener = partial(fs.open, path, "rb")
     if key in _DIGESTS:
         _DIGESTS.move_to_end(key)
         return _DIGESTS[key]
-    digest = hashlib.sha256()
-    with fs.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    _DIGESTS[key] = digest.digest()
+    with opener() as f:
+        _DIGESTS[key] = hashlib.file_digest(f, "sha256").digest()
     if len(_DIGESTS) > _DIGEST_CACHE_SIZE:
         _DIGESTS.popitem(last=False)
     return _DIGESTS[key]
