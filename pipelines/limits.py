@@ -20,11 +20,13 @@ not declare more pixels in their own codestream header than the DICOM header's R
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from typing import Any, Iterable
 
 from climb.pipelines.sources import SourceError
-from climb.storage import filesystem
+from climb.storage import filesystem, is_local, local_path
 
 MAX_FILE_BYTES = 4 * 2**30
 MAX_PIXELS = 8192 * 8192 * 4
@@ -59,15 +61,29 @@ def check_raw_files(urls: Iterable[str], options: dict[str, Any]) -> None:
     Missing files pass: the source's read() reports them with its own message.
     """
     for url in urls:
-        fs, path = filesystem(url, options.get("storage_options"))
         try:
-            info = fs.info(path)
+            kind, size, path = _stat(url, options.get("storage_options"))
         except OSError:
             continue
         name = path.rsplit("/", 1)[-1]
-        if info.get("type") == "other":
+        if kind == "other":
             raise NotRegularFile(f"{name} is not a regular file (FIFO, device, socket or a link to one)")
-        check("max_file_bytes", int(info.get("size") or 0), options, f"{name} size in bytes")
+        check("max_file_bytes", size, options, f"{name} size in bytes")
+
+
+def _stat(url: str, storage_options: dict[str, Any] | None) -> tuple[str, int, str]:
+    """(file | directory | other, size, path) of a URL; links are followed, as fsspec's info does.
+
+    Local files get one os.stat: fsspec's filesystem lookup and info cost more than the check.
+    """
+    if is_local(url):
+        path = local_path(url)
+        st = os.stat(path)
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+        return kind, st.st_size, path
+    fs, path = filesystem(url, storage_options)
+    info = fs.info(path)
+    return info.get("type") or "file", int(info.get("size") or 0), path
 
 
 def image_header_pixels(data: bytes) -> int:
