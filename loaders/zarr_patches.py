@@ -13,6 +13,9 @@ on some axis is zero-padded on that axis.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import sys
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -32,10 +35,62 @@ def patch_origins(shape: Sequence[int], patch: Sequence[int], count: int, rng: n
 def read_patches(array: Any, origins: np.ndarray, patch: Sequence[int]) -> np.ndarray:
     """[count, pz, py, px] patches of a 3D array-like (zarr.Array) at the given corners."""
     out = np.zeros((len(origins), *patch), dtype=array.dtype)
+    blosc = _blosc_chunks(array)
     for i, (z, y, x) in enumerate(origins.tolist()):
+        if blosc:
+            _read_blosc(array, (z, y, x), patch, out[i])
+            continue
         block = array[z:z + patch[0], y:y + patch[1], x:x + patch[2]]
         out[i, : block.shape[0], : block.shape[1], : block.shape[2]] = block
     return out
+
+
+def _blosc_chunks(array: Any) -> bool:
+    """True for a Zarr v3 array as climb writes it: regular chunks, little-endian bytes, then Blosc."""
+    from zarr.codecs import BloscCodec, BytesCodec
+    from zarr.core.chunk_grids import RegularChunkGrid
+
+    meta = getattr(array, "metadata", None)
+    codecs = getattr(meta, "codecs", ())
+    return (len(codecs) == 2 and isinstance(codecs[0], BytesCodec) and isinstance(codecs[1], BloscCodec)
+            and isinstance(meta.chunk_grid, RegularChunkGrid) and array.ndim == 3
+            and (array.dtype.itemsize == 1 or (codecs[0].endian is not None and codecs[0].endian.value == sys.byteorder)))
+
+
+def _read_blosc(array: Any, origin: Sequence[int], patch: Sequence[int], out: np.ndarray) -> None:
+    """Fill out[:region] with array[origin:origin + patch] (clipped to the array) from its chunks.
+
+    zarr's own read path hops between threads several times per chunk (about 2 ms for one 2 MiB
+    chunk here, more than decompressing it); this fetches every chunk the patch touches through
+    the array's store in one concurrent batch, decompresses them in this thread with Blosc and
+    copies the overlap. Missing chunks are the fill value, as in zarr.
+    """
+    from numcodecs import Blosc
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    meta, shape = array.metadata, array.shape
+    chunks = meta.chunk_grid.chunk_shape
+    lo = [int(o) for o in origin]
+    hi = [min(o + p, n) for o, p, n in zip(lo, patch, shape)]
+    grid = list(itertools.product(*(range(a // c, (b - 1) // c + 1) for a, b, c in zip(lo, hi, chunks))))
+    store, prefix = array.store_path.store, array.store_path.path
+    keys = [f"{prefix}/{meta.encode_chunk_key(idx)}" if prefix else meta.encode_chunk_key(idx) for idx in grid]
+
+    async def fetch_all():
+        return await asyncio.gather(*(store.get(k, default_buffer_prototype()) for k in keys))
+
+    codec = Blosc()
+    for idx, buf in zip(grid, sync(fetch_all())):
+        start = [i * c for i, c in zip(idx, chunks)]
+        a = [max(x, s) for x, s in zip(lo, start)]
+        b = [min(x, s + c) for x, s, c in zip(hi, start, chunks)]
+        dst = tuple(slice(p - o, q - o) for p, q, o in zip(a, b, lo))
+        if buf is None:
+            out[dst] = meta.fill_value
+            continue
+        block = np.frombuffer(codec.decode(buf.as_numpy_array()), dtype=array.dtype).reshape(chunks)
+        out[dst] = block[tuple(slice(p - s, q - s) for p, q, s in zip(a, b, start))]
 
 
 def open_volume(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | None = None):

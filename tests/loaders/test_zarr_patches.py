@@ -78,3 +78,22 @@ def test_patch_origins_depend_on_seed_epoch_and_position_only(dataset):
     a, b, c = volume_batches(dataset, 0), volume_batches(dataset, 0), volume_batches(dataset, 1)
     origins = lambda samples: {s["__key__"]: s["volume_origins"].tolist() for s in samples}  # noqa: E731
     assert origins(a) == origins(b) != origins(c)
+
+
+@pytest.mark.parametrize("compressors", ["auto-blosc", None])
+def test_patches_equal_zarr_slicing_with_missing_chunks_and_other_codecs(tmp_path, compressors):
+    """Blosc arrays take the direct chunk path, others zarr's own; both give zarr's voxels, with the
+    fill value where a chunk was never written."""
+    from zarr.codecs import BloscCodec
+
+    codecs = [BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=2)] if compressors else None
+    arr = zarr.create_array(store=zarr.storage.LocalStore(str(tmp_path / "v")), shape=(20, 30, 40), chunks=(8, 16, 16),
+                            dtype="int16", compressors=codecs, fill_value=-7, zarr_format=3)
+    arr[:12, 5:, :33] = np.arange(12 * 25 * 33, dtype=np.int16).reshape(12, 25, 33)
+    origins = patch_origins(arr.shape, (9, 17, 21), 6, np.random.default_rng(1))
+    patches = read_patches(arr, np.concatenate([origins, [[14, 20, 30]]]), (9, 17, 21))
+    full = arr[...]
+    for patch, (z, y, x) in zip(patches, [*origins.tolist(), [14, 20, 30]]):
+        region = full[z:z + 9, y:y + 17, x:x + 21]
+        assert np.array_equal(patch[: region.shape[0], : region.shape[1], : region.shape[2]], region)
+    assert (full == -7).any()
