@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sys
 from collections import OrderedDict
 from typing import Any, Sequence
@@ -32,13 +33,14 @@ def patch_origins(shape: Sequence[int], patch: Sequence[int], count: int, rng: n
     return rng.integers(0, room + 1, size=(count, 3), dtype=np.int64)
 
 
-def read_patches(array: Any, origins: np.ndarray, patch: Sequence[int]) -> np.ndarray:
-    """[count, pz, py, px] patches of a 3D array-like (zarr.Array) at the given corners."""
+def read_patches(array: Any, origins: np.ndarray, patch: Sequence[int], fetched: dict[str, Any] | None = None) -> np.ndarray:
+    """[count, pz, py, px] patches of a 3D array-like (zarr.Array) at the given corners (`fetched`:
+    chunk buffers already read, by store key)."""
     out = np.zeros((len(origins), *patch), dtype=array.dtype)
     blosc = _blosc_chunks(array)
     for i, (z, y, x) in enumerate(origins.tolist()):
         if blosc:
-            _read_blosc(array, (z, y, x), patch, out[i])
+            _read_blosc(array, (z, y, x), patch, out[i], fetched)
             continue
         block = array[z:z + patch[0], y:y + patch[1], x:x + patch[2]]
         out[i, : block.shape[0], : block.shape[1], : block.shape[2]] = block
@@ -57,52 +59,96 @@ def _blosc_chunks(array: Any) -> bool:
             and (array.dtype.itemsize == 1 or (codecs[0].endian is not None and codecs[0].endian.value == sys.byteorder)))
 
 
-def _read_blosc(array: Any, origin: Sequence[int], patch: Sequence[int], out: np.ndarray) -> None:
+def _chunks_of(origin: Sequence[int], patch: Sequence[int], shape: Sequence[int], chunks: Sequence[int]) -> list[tuple[int, ...]]:
+    """Grid indices of the chunks array[origin:origin + patch] (clipped to the shape) touches."""
+    lo = [int(o) for o in origin]
+    hi = [min(o + p, n) for o, p, n in zip(lo, patch, shape)]
+    return list(itertools.product(*(range(a // c, (b - 1) // c + 1) for a, b, c in zip(lo, hi, chunks))))
+
+
+def _fetch(store: Any, keys: list[str]) -> list[Any]:
+    """The stored buffers of these keys (None where absent), fetched concurrently in one round trip."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    async def fetch_all():
+        return await asyncio.gather(*(store.get(k, default_buffer_prototype()) for k in keys))
+
+    return sync(fetch_all())
+
+
+def _read_blosc(array: Any, origin: Sequence[int], patch: Sequence[int], out: np.ndarray, fetched: dict[str, Any] | None = None) -> None:
     """Fill out[:region] with array[origin:origin + patch] (clipped to the array) from its chunks.
 
     zarr's own read path hops between threads several times per chunk (about 2 ms for one 2 MiB
     chunk here, more than decompressing it); this fetches every chunk the patch touches through
-    the array's store in one concurrent batch, decompresses them in this thread with Blosc and
-    copies the overlap. Missing chunks are the fill value, as in zarr.
+    the array's store in one concurrent batch (unless already `fetched`), decompresses them in this
+    thread with Blosc and copies the overlap. Missing chunks are the fill value, as in zarr.
     """
     from numcodecs import Blosc
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
 
     meta, shape = array.metadata, array.shape
     chunks = meta.chunk_grid.chunk_shape
     lo = [int(o) for o in origin]
     hi = [min(o + p, n) for o, p, n in zip(lo, patch, shape)]
-    grid = list(itertools.product(*(range(a // c, (b - 1) // c + 1) for a, b, c in zip(lo, hi, chunks))))
-    store, prefix = array.store_path.store, array.store_path.path
+    grid = _chunks_of(origin, patch, shape, chunks)
+    prefix = array.store_path.path
     keys = [f"{prefix}/{meta.encode_chunk_key(idx)}" if prefix else meta.encode_chunk_key(idx) for idx in grid]
-
-    async def fetch_all():
-        return await asyncio.gather(*(store.get(k, default_buffer_prototype()) for k in keys))
-
+    fetched = fetched or {}
+    todo = [k for k in keys if k not in fetched]
+    got = {**fetched, **dict(zip(todo, _fetch(array.store_path.store, todo)))} if todo else fetched
     codec = Blosc()
-    for idx, buf in zip(grid, sync(fetch_all())):
+    for idx, key in zip(grid, keys):
         start = [i * c for i, c in zip(idx, chunks)]
         a = [max(x, s) for x, s in zip(lo, start)]
         b = [min(x, s + c) for x, s, c in zip(hi, start, chunks)]
         dst = tuple(slice(p - o, q - o) for p, q, o in zip(a, b, lo))
-        if buf is None:
+        if got[key] is None:
             out[dst] = meta.fill_value
             continue
-        block = np.frombuffer(codec.decode(buf.as_numpy_array()), dtype=array.dtype).reshape(chunks)
+        block = np.frombuffer(codec.decode(got[key].as_numpy_array()), dtype=array.dtype).reshape(chunks)
         out[dst] = block[tuple(slice(p - s, q - s) for p, q, s in zip(a, b, start))]
+
+
+def _store(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | None):
+    import zarr
+
+    url = join(dataset_url, zarr_path)
+    if is_local(url):
+        return zarr.storage.LocalStore(local_path(url), read_only=True)
+    return zarr.storage.FsspecStore.from_url(url, storage_options=default_storage_options(url, storage_options), read_only=True)
+
+
+def open_with_chunks(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | None, shape: Sequence[int],
+                     chunks: Sequence[int], origins: np.ndarray, patch: Sequence[int]) -> tuple[Any, dict[str, Any]]:
+    """(array, {chunk key: buffer}): a volume opened together with the chunks its patches need.
+
+    Opening reads zarr.json, then reading the chunks is a second round trip; here both go in one
+    concurrent batch, the chunk keys worked out from the shape and chunks the sample's metadata
+    carries with zarr's default key encoding. The prefetched chunks are only used if the parsed
+    metadata agrees (Blosc layout, same shape, chunks and keys); otherwise the array reads its own.
+    """
+    import zarr
+    from zarr.core.array import AsyncArray
+
+    store = _store(dataset_url, zarr_path, storage_options)
+    grid = sorted({idx for o in origins.tolist() for idx in _chunks_of(o, patch, shape, chunks)})
+    keys = ["c/" + "/".join(str(i) for i in idx) for idx in grid]
+    doc, *buffers = _fetch(store, ["zarr.json", *keys])
+    if doc is None:
+        raise FileNotFoundError(f"no Zarr array at {join(dataset_url, zarr_path)}")
+    array = zarr.Array(AsyncArray(metadata=json.loads(doc.to_bytes()), store_path=zarr.storage.StorePath(store)))
+    meta = array.metadata
+    agrees = (_blosc_chunks(array) and tuple(array.shape) == tuple(shape) and tuple(meta.chunk_grid.chunk_shape) == tuple(chunks)
+              and all(meta.encode_chunk_key(idx) == key for idx, key in zip(grid, keys)))
+    return array, dict(zip(keys, buffers)) if agrees else {}
 
 
 def open_volume(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | None = None):
     """The read-only zarr.Array of one volume (zarr_path as in the sample's meta["volume"])."""
     import zarr
 
-    url = join(dataset_url, zarr_path)
-    if is_local(url):
-        store = zarr.storage.LocalStore(local_path(url), read_only=True)
-    else:
-        store = zarr.storage.FsspecStore.from_url(url, storage_options=default_storage_options(url, storage_options), read_only=True)
-    return zarr.open_array(store=store, mode="r", zarr_format=3)
+    return zarr.open_array(store=_store(dataset_url, zarr_path, storage_options), mode="r", zarr_format=3)
 
 
 class VolumePatches:
@@ -124,23 +170,34 @@ class VolumePatches:
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_open": OrderedDict()}
 
-    def _array(self, dataset_url: str, zarr_path: str):
-        key = f"{dataset_url}/{zarr_path}"
-        arr = self._open.pop(key, None)
-        if arr is None:
-            arr = self.retry.call(lambda: open_volume(dataset_url, zarr_path, self.storage_options), f"open {key}")
-            while len(self._open) >= self.MAX_OPEN:
-                self._open.popitem(last=False)
+    def _remember(self, key: str, arr: Any) -> None:
+        while len(self._open) >= self.MAX_OPEN:
+            self._open.popitem(last=False)
         self._open[key] = arr
-        return arr
 
     def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         volume = sample["meta"].get("volume") or {}
         if "zarr_path" not in volume:
             return sample
-        arr = self._array(sample["__url__"], volume["zarr_path"])
-        origins = patch_origins(arr.shape, self.patch, self.count, rng)
-        patches = self.retry.call(lambda: read_patches(arr, origins, self.patch), f"read patches of {volume['zarr_path']}")
+        url, path = sample["__url__"], volume["zarr_path"]
+        key = f"{url}/{path}"
+        arr = self._open.pop(key, None)
+        if arr is None and volume.get("shape") and volume.get("chunks"):
+            # a volume not open yet: open it and fetch its chunks in one round trip
+            state = rng.bit_generator.state
+            origins = patch_origins(volume["shape"], self.patch, self.count, rng)
+            arr, fetched = self.retry.call(
+                lambda: open_with_chunks(url, path, self.storage_options, volume["shape"], volume["chunks"], origins, self.patch), f"open {key}")
+            if tuple(arr.shape) != tuple(volume["shape"]):  # metadata disagrees: draw as if opened first
+                rng.bit_generator.state = state
+                origins = patch_origins(arr.shape, self.patch, self.count, rng)
+            patches = self.retry.call(lambda: read_patches(arr, origins, self.patch, fetched), f"read patches of {path}")
+        else:
+            if arr is None:
+                arr = self.retry.call(lambda: open_volume(url, path, self.storage_options), f"open {key}")
+            origins = patch_origins(arr.shape, self.patch, self.count, rng)
+            patches = self.retry.call(lambda: read_patches(arr, origins, self.patch), f"read patches of {path}")
+        self._remember(key, arr)
         sample["volume_patches"] = torch.from_numpy(patches)
         sample["volume_origins"] = torch.from_numpy(origins)
         return sample

@@ -97,3 +97,18 @@ def test_patches_equal_zarr_slicing_with_missing_chunks_and_other_codecs(tmp_pat
         region = full[z:z + 9, y:y + 17, x:x + 21]
         assert np.array_equal(patch[: region.shape[0], : region.shape[1], : region.shape[2]], region)
     assert (full == -7).any()
+
+
+@pytest.mark.parametrize("volume_meta", [{}, {"chunks": [8, 8, 8]}, {"shape": [96, 128, 128], "chunks": [7, 7, 7]}])
+def test_a_volume_is_read_right_whatever_its_sample_metadata_claims(dataset, volume_meta):
+    """Opening a volume also fetches the chunks the sample metadata's shape and chunks point to; where
+    that metadata is missing or wrong, the array's own metadata decides and the voxels are zarr's."""
+    vol = first_volume(dataset)
+    truth = {"zarr_path": vol["path"], "shape": vol["shape"], "chunks": vol["chunks"]}
+    rng = lambda: np.random.default_rng(3)  # noqa: E731
+    full = open_volume(str(dataset), vol["path"])[...]
+    expected = VolumePatches((40, 40, 40), count=2)({"meta": {"volume": truth}, "__url__": str(dataset)}, rng())
+    got = VolumePatches((40, 40, 40), count=2)({"meta": {"volume": {"zarr_path": vol["path"], **volume_meta}}, "__url__": str(dataset)}, rng())
+    assert got["volume_origins"].tolist() == expected["volume_origins"].tolist()
+    for patch, (z, y, x) in zip(got["volume_patches"].numpy(), got["volume_origins"].tolist()):
+        assert np.array_equal(patch, full[z:z + 40, y:y + 40, x:x + 40])
