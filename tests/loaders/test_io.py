@@ -15,7 +15,7 @@ import torch
 from fsspec.implementations.memory import MemoryFileSystem
 
 from climb.loaders import ClimbDataset
-from climb.loaders.io import DatasetFiles, IntegrityError, RetryPolicy, is_transient
+from climb.loaders.io import DatasetFiles, IntegrityError, RetryPolicy, default_storage_options, is_transient, s3_session
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
 FAST = RetryPolicy(attempts=6, base=0.001, cap=0.01)
@@ -213,3 +213,13 @@ def test_remote_reads_merge_neighbours_into_requests_of_bounded_size(dataset, mo
         assert len(sizes) < len(got)
     finally:
         mem.rm("/bounded", recursive=True)
+
+
+def test_s3_readers_share_one_botocore_session_per_process_unless_given_one():
+    """Forked workers inherit it with the S3 service model already parsed."""
+    first = default_storage_options("s3://bucket/a", {"key": "k", "secret": "s"})
+    second = default_storage_options("s3://bucket/b", None)
+    assert first["session"] is second["session"] is s3_session()
+    own = object()
+    assert default_storage_options("s3://bucket/a", {"session": own})["session"] is own
+    assert "session" not in default_storage_options("/data/a", None)
