@@ -4,7 +4,8 @@ The manifest says where shards are and how many samples each holds; each shard's
 every member's bytes sit. A reader walks its plan in chunks, fetches each chunk's byte ranges in one
 batch (all of a sample when every member is wanted, else only the wanted members), and fetches the
 next chunk on a background thread while the current one is decoded. Chunks start at one sample and
-double up to their cap, so the first sample arrives after one small read; the cap is 512 KiB for
+double up to their cap, so the first sample arrives after one small read (a DataLoader's first
+batch after one read of a batch's samples, not after a ramp of small ones); the cap is 512 KiB for
 local files (one pread per sample: a bigger chunk would only hold memory) and 16 MiB for object
 stores, whose per-request cost wants big reads (io.DatasetFiles merges neighbouring ranges).
 With a shard cache it also downloads the next shards of the plan ahead of time.
@@ -109,7 +110,6 @@ def wanted_members(modalities: tuple[str, ...] | None):
 class SampleReader:
     """Reads planned samples of one or more datasets; use one per iterator, inside the worker."""
 
-    FIRST_CHUNK = 1
     CHUNK_SAMPLES = 64
     LOCAL_CHUNK_BYTES = 512 << 10
     REMOTE_CHUNK_BYTES = 16 << 20
@@ -123,8 +123,10 @@ class SampleReader:
         modalities: list[tuple[str, ...] | None],
         retry: RetryPolicy,
         caches: list[ShardCache | None],
+        first_chunk: int = 1,
     ):
         self.datasets = datasets
+        self.first_chunk = max(1, first_chunk)
         self.files = [DatasetFiles(d.url, o, retry, c) for d, o, c in zip(datasets, storage_options, caches)]
         self.wanted = [wanted_members(m) for m in modalities]
         self.cached = any(c is not None for c in caches)
@@ -201,7 +203,7 @@ class SampleReader:
         order = self._shard_order(reads) if downloader is not None and len(reads) else {}
         upcoming = list(order)
         try:
-            chunk = self.FIRST_CHUNK
+            chunk = self.first_chunk
             pending = fetcher.submit(self._fetch, reads, 0, chunk) if len(reads) else None
             while pending is not None:
                 end, items = pending.result()

@@ -137,7 +137,8 @@ class Stream(IterableDataset, ABC):
             transfer.install(self._board, world.worker)
         reads = self.reads(part.positions)
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
-        reader = SampleReader(infos, options, modalities, self.retry, caches)
+        # batched, nothing reaches the caller before a whole batch: fetch the first one in one go
+        reader = SampleReader(infos, options, modalities, self.retry, caches, first_chunk=self.batch_size or 1)
         for i, item in enumerate(reader.samples(reads)):
             sample = self._decode(item, infos[int(reads[i, 0])], reads[i], int(part.positions[i]))
             if main:
