@@ -215,11 +215,16 @@ def test_remote_reads_merge_neighbours_into_requests_of_bounded_size(dataset, mo
         mem.rm("/bounded", recursive=True)
 
 
-def test_s3_readers_share_one_botocore_session_per_process_unless_given_one():
-    """Forked workers inherit it with the S3 service model already parsed."""
-    first = default_storage_options("s3://bucket/a", {"key": "k", "secret": "s"})
-    second = default_storage_options("s3://bucket/b", None)
-    assert first["session"] is second["session"] is s3_session()
+def test_s3_readers_share_a_botocore_session_per_profile_and_credentials(monkeypatch):
+    """Forked workers inherit it with the S3 service model already parsed; a session caches the
+    credentials it resolved, so other credentials get another session."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first")
+    first = default_storage_options("s3://bucket/a", {"key": "k", "secret": "s"})["session"]
+    assert default_storage_options("s3://bucket/b", None)["session"] is first is s3_session()
+    profiled = default_storage_options("s3://bucket/a", {"profile": "other"})
+    assert "profile" not in profiled and profiled["session"] is not first
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "second")
+    assert default_storage_options("s3://bucket/a", None)["session"] is not first
     own = object()
     assert default_storage_options("s3://bucket/a", {"session": own})["session"] is own
     assert "session" not in default_storage_options("/data/a", None)
