@@ -9,6 +9,11 @@ chunks volumes in ~2 MiB cubes), so a 64^3 patch costs a handful of chunk reads 
 Patch origins are drawn from the per-sample generator the dataset hands the transform
 (plan.sample_rng), so they depend on (seed, epoch, position) only. A volume smaller than the patch
 on some axis is zero-padded on that axis.
+
+Volumes as climb writes them (regular chunks, Blosc) are read without zarr's chunk machinery: the
+touched chunks come through the array's store in one concurrent batch and are decompressed in the
+calling thread; the first read of a volume also fetches its zarr.json in that same batch. Anything
+else (other codecs, sharding) is read by zarr itself.
 """
 
 from __future__ import annotations
