@@ -149,7 +149,7 @@ class ProcessBatch(beam.DoFn):
     def process(self, element: int | tuple[int, list[WorkItem]]) -> Iterator[dict[str, Any]]:
         batch_id, items = (element, _LOCAL_WORK[self.local_work][element]) if self.local_work else element
         if self.pool is None:
-            yield from self._stage(batch_id, [process_item(self.ctx, self.info, item) for item in items])
+            yield from self._stage(batch_id, [_decode(self.ctx, self.info, item) for item in items])
             return
         size = max(1, -(-len(items) // (self.processes * self.CHUNKS_PER_PROCESS)))
         chunks = [self.pool.submit(_process_chunk, items[i:i + size]) for i in range(0, len(items), size)]
@@ -166,10 +166,11 @@ class ProcessBatch(beam.DoFn):
         entries, blobs, offset = [], [], 0
         for entry, frag in results:
             if frag is not None:
-                entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": frag.members}
+                members = {m: [off, size] for m, (off, size) in frag.members.items()}
+                entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": members}
                 offset += len(frag.data)
                 blobs.append(frag.data)
-            entries.append(numpy_free(entry))
+            entries.append(entry)
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
         if blobs:
             fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
@@ -194,10 +195,16 @@ def _start_worker(ctx: Context) -> None:
     _WORKER_CTX = ctx
 
 
+def _decode(ctx: Context, info, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
+    """process_item with its entry made plain Python where it ran (in a worker, not the parent)."""
+    entry, frag = process_item(ctx, info, item)
+    return numpy_free(entry), frag
+
+
 def _process_chunk(items: list[WorkItem]) -> list[tuple[dict[str, Any], Fragment | None]]:
     ctx = _WORKER_CTX
     info = get_source(ctx.source)
-    return [process_item(ctx, info, item) for item in items]
+    return [_decode(ctx, info, item) for item in items]
 
 
 def plan_shards(grouped: tuple[int, list[dict[str, Any]]], shard_size: int) -> Iterator[dict[str, Any]]:
@@ -228,9 +235,12 @@ class WriteShard(beam.DoFn):
         self.ctx = ctx
 
     def _fragments(self, fs, root: str, specs: list[dict[str, Any]]) -> Iterator[Fragment]:
+        from fsspec.implementations.local import LocalFileSystem
+
+        read = _read_local_ranges if isinstance(fs, LocalFileSystem) else fs.cat_ranges
         for i in range(0, len(specs), self.READ_CHUNK):
             chunk = specs[i:i + self.READ_CHUNK]
-            datas = fs.cat_ranges(
+            datas = read(
                 [f"{root}/{s['path']}" for s in chunk],
                 [s["offset"] for s in chunk],
                 [s["offset"] + s["length"] for s in chunk],
@@ -269,6 +279,16 @@ class WriteShard(beam.DoFn):
             "index": element["path"][: -len(".tar")] + ".idx",
             "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
         }
+
+
+def _read_local_ranges(paths: list[str], starts: list[int], ends: list[int]) -> list[bytes]:
+    """fsspec's cat_ranges for local files, with plain reads instead of fsspec's file objects."""
+    out = []
+    for path, start, end in zip(paths, starts, ends):
+        with open(path, "rb") as f:
+            f.seek(start)
+            out.append(f.read(end - start))
+    return out
 
 
 def put_atomic(fs, local_path: str, target: str) -> None:
@@ -467,8 +487,10 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
         _LOCAL_WORK[local_work] = [batch for _, batch in work]
     pipeline, cluster = _pipeline(cfg, len(work))
     stop = threading.Event()
+    # polling the staging area lists it every 0.5 s: only worth it when a bar is shown
     watcher = threading.Thread(target=_progress, args=(cfg, opts, len(items), stop), daemon=True)
-    watcher.start()
+    if cfg.progress:
+        watcher.start()
     try:
         with pipeline as p:
             (
@@ -485,7 +507,8 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
             )
     finally:
         stop.set()
-        watcher.join()
+        if watcher.is_alive():
+            watcher.join()
         _LOCAL_WORK.pop(local_work, None)
         if cfg.runner == "dask":
             _close_dask(cluster)
