@@ -10,7 +10,9 @@ constructed, and stops when the last sample has been consumed; "first_s" is the 
 sample (1 process) or the first batch (workers).
 
 Every reader walks the set in its stored order (no shuffle), as the peers do by default; "climb
-(shuffled)" is climb with its training default, a seeded shuffle inside windows of 8,192 samples.
+(shuffled)" is climb with its training default, a seeded shuffle inside windows of 8,192 samples;
+"climb (shuffled, cached)" the same from S3 through its verified shard cache (`cache_dir`, cold at
+the start of each measurement), as litdata and MDS read S3 through theirs.
 Every reader decodes the same members the same way: cv2.imdecode of the PNG and the .npy array into
 torch tensors, json.loads of the metadata. Peers use `decode_members` (np.load of the .npy bytes);
 climb uses its own decoder (climb.loaders.decode: cv2.imdecode, and the .npy parsed in place instead
@@ -87,7 +89,8 @@ def read_climb(cfg: dict[str, Any]) -> Iterable:
 
     url = f"{_location(cfg, 'climb')}/{DATASETS[cfg['set']]}"
     opts = _s3_options() if cfg["where"] == "s3" else None
-    shuffle = cfg["reader"] == "climb (shuffled)"
+    shuffle = cfg["reader"].startswith("climb (shuffled")
+    cache = {"cache_dir": cfg["cache_dir"]} if cfg["reader"] == "climb (shuffled, cached)" else {}
     if cfg["set"] == "volumes":
         from climb.loaders.zarr_patches import VolumePatches
 
@@ -96,7 +99,7 @@ def read_climb(cfg: dict[str, Any]) -> Iterable:
                           transform=VolumePatches(shape, count=1, storage_options=opts))
     else:
         ds = ClimbDataset(url, split="train", seed=0, shuffle=shuffle, storage_options=opts,
-                          modalities=("image", "signal"))
+                          modalities=("image", "signal"), **cache)
     return ds if cfg["workers"] == 0 else ds.loader(batch_size=cfg["batch_size"], num_workers=cfg["workers"])
 
 
@@ -169,7 +172,7 @@ def read_mds(cfg: dict[str, Any]) -> Iterable:
 
 
 READERS: dict[str, Callable[[dict[str, Any]], Iterable]] = {
-    "climb": read_climb, "climb (shuffled)": read_climb, "webdataset": read_webdataset, "litdata": read_litdata, "mds": read_mds,
+    "climb": read_climb, "climb (shuffled)": read_climb, "climb (shuffled, cached)": read_climb, "webdataset": read_webdataset, "litdata": read_litdata, "mds": read_mds,
 }
 
 

@@ -44,7 +44,7 @@ from benchmarks import corpus, formats, report
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
-READERS = ("climb", "climb (shuffled)", "webdataset", "litdata", "mds")
+READERS = ("climb", "climb (shuffled)", "climb (shuffled, cached)", "webdataset", "litdata", "mds")
 CHILD_TIMEOUT = 600
 
 
@@ -67,7 +67,7 @@ def installed_readers() -> list[str]:
     """climb and webdataset always; litdata and mosaicml-streaming when installed (the `bench` extra)."""
     from importlib.util import find_spec
 
-    modules = {"climb": "climb", "climb (shuffled)": "climb", "webdataset": "webdataset", "litdata": "litdata", "mds": "streaming"}
+    modules = {"climb": "climb", "climb (shuffled)": "climb", "climb (shuffled, cached)": "climb", "webdataset": "webdataset", "litdata": "litdata", "mds": "streaming"}
     return [r for r in READERS if find_spec(modules[r]) is not None]
 
 
@@ -116,8 +116,11 @@ def loader_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
         for where in args.where:
             for workers in (args.workers if name == "pairs" else (0,)):
                 for reader in args.readers:
-                    if reader != "climb (shuffled)" or (name == "pairs" and (workers == 0 or not args.quick)):
-                        plan.append({"set": name, "where": where, "workers": workers, "reader": reader})
+                    if reader.startswith("climb (shuffled") and not (name == "pairs" and (workers == 0 or not args.quick)):
+                        continue
+                    if reader == "climb (shuffled, cached)" and where != "s3":
+                        continue  # locally the files are already on disk
+                    plan.append({"set": name, "where": where, "workers": workers, "reader": reader})
     return plan
 
 
@@ -139,7 +142,7 @@ def measure_loaders(work: Path, args: argparse.Namespace, env: dict[str, str], i
             cfg = {k: v for k, v in row.items() if k != "runs"}
             cfg.update(root=str(work), bucket=args.bucket, batch_size=args.batch_size,
                        volume_shape=info[row["set"]]["volume_shape"])
-            if cfg["where"] == "s3" and cfg["reader"] in ("litdata", "mds"):
+            if cfg["where"] == "s3" and cfg["reader"] in ("litdata", "mds", "climb (shuffled, cached)"):
                 cfg["cache_dir"] = tempfile.mkdtemp(prefix=f"cache-{cfg['reader']}-", dir=work)
             result = child(cfg, env)
             result["repeat"] = repeat
