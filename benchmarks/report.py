@@ -230,9 +230,9 @@ def markdown(results: dict[str, Any], details: bool = True) -> str:
             lines += detail_table(results, "volumes") + [""]
         lines += ["</details>", ""]
         writes = {k: v for k, v in data["pairs"]["peers"].items()}
-        lines += ["Writing the set: climb convert (raw files -> shards, in a fresh process) "
-                  f"{data['pairs']['climb_convert_s']:.1f} s; "
-                  + ", ".join(f"{LABELS[k]} {w['write_s']:.1f} s (from the decoded members)" for k, w in writes.items()) + ".", ""]
+        lines += ["Writing the set: " + "; ".join(
+            [f"climb convert (raw files -> shards, in a fresh process) {data['pairs']['climb_convert_s']:.1f} s"]
+            + [f"{LABELS[k]} {w['write_s']:.1f} s (from the decoded members)" for k, w in writes.items()]) + ".", ""]
     return "\n".join(lines)
 
 

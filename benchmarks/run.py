@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if "s3" in args.where:
                 from climb.s3.server import S3Server
 
+                # a fresh server store each run: a kept --work would hold buckets of the last run's
+                # random credentials, which SeaweedFS refuses to hand to new ones (BucketAlreadyExists)
+                shutil.rmtree(work / "s3", ignore_errors=True)
                 server = S3Server(data_dir=work / "s3")
                 endpoint = server.start()
                 endpoint.create_bucket(args.bucket)
