@@ -187,7 +187,8 @@ def markdown(results: dict[str, Any], details: bool = True) -> str:
              f"Python {m['python']}, load average {m['load_avg_start'][0]:.1f} at start / {m['load_avg_end'][0]:.1f} at end "
              f"(a shared machine). Versions: " + ", ".join(f"{k} {x}" for k, x in v.items() if x) + ". "
              f"Median of {cfg['repeats']} run(s) per cell, ± half the max-min spread; "
-             f"`python -m benchmarks.run{' --quick' if cfg['quick'] else ''}` ({results['seconds']:.0f} s).", ""]
+             f"`{results.get('command') or 'python -m benchmarks.run' + (' --quick' if cfg['quick'] else '')}` "
+             f"({results['seconds']:.0f} s).", ""]
     if "pairs" in data:
         d = data["pairs"]
         lines += [f"**Loaders, samples/s** — {d['samples']} samples of a 224x224 grayscale PNG + 12x5000 float32 ECG + JSON "

@@ -229,7 +229,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     started = time.perf_counter()
-    results: dict[str, Any] = {"machine": machine(), "config": {k: v for k, v in vars(args).items() if k not in ("out",)}}
+    given = sys.argv[1:] if argv is None else argv
+    # the command as run, without the options that only say where things go
+    command = [a for i, a in enumerate(given) if a not in ("--update-readme", "--verbose")
+               and a not in ("--out", "--work") and (i == 0 or given[i - 1] not in ("--out", "--work"))]
+    results: dict[str, Any] = {"machine": machine(), "config": {k: v for k, v in vars(args).items() if k not in ("out",)},
+                               "command": " ".join(["python -m benchmarks.run", *command])}
     with tempfile.TemporaryDirectory(prefix="climb-bench-") as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)

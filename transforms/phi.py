@@ -84,6 +84,19 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _is_plain(value: Any) -> bool:
+    """A text or number, or a list of them: what every allow-listed attribute holds in a valid file."""
+    from pydicom.dataset import Dataset
+    from pydicom.multival import MultiValue
+    from pydicom.sequence import Sequence
+
+    if isinstance(value, (Sequence, Dataset, bytes, bytearray)):
+        return False
+    if isinstance(value, (MultiValue, list, tuple)):
+        return all(_is_plain(v) for v in value)
+    return True
+
+
 def _allowed_tag_numbers() -> tuple[tuple[str, int], ...]:
     from pydicom.datadict import tag_for_keyword
 
@@ -119,8 +132,8 @@ def dicom_allowed_tags(ds: Any) -> dict[str, Any]:
             else:
                 ds[tag] = elem
         value = elem.value
-        if value is None or value == "":
-            continue
+        if value is None or value == "" or not _is_plain(value):
+            continue  # an allow-listed keyword holding a sequence or bytes could carry anything: dropped
         out[name] = _jsonable(value)
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None

@@ -192,7 +192,7 @@ def _testdata_datasets() -> list:
 def test_dicom_allow_list_values_are_what_pydicom_element_access_gives():
     import warnings
 
-    from climb.transforms.phi import _jsonable
+    from climb.transforms.phi import _is_plain, _jsonable
 
     datasets = _testdata_datasets()
     assert len(datasets) > 100
@@ -203,7 +203,7 @@ def test_dicom_allow_list_values_are_what_pydicom_element_access_gives():
             expected = {}
             for keyword in (k for k in DICOM_ALLOWED_TAGS if k != "TransferSyntaxUID"):  # that one is file meta
                 value = reference[keyword].value if keyword in reference else None
-                if value is not None and value != "":
+                if value is not None and value != "" and _is_plain(value):
                     expected[keyword] = _jsonable(value)
             syntax = reference.file_meta.get("TransferSyntaxUID") if hasattr(reference, "file_meta") else None
             if syntax:
@@ -211,3 +211,21 @@ def test_dicom_allow_list_values_are_what_pydicom_element_access_gives():
             kept = dicom_allowed_tags(ds)
             assert kept == expected, name
             assert list(kept) == [k for k in DICOM_ALLOWED_TAGS if k in kept], name
+
+
+def test_an_allow_listed_keyword_holding_a_sequence_or_bytes_is_dropped(tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    nested = Dataset()
+    nested.PatientName = "Doe^Jane"
+    nested.PatientID = "MRN-0042"
+    ds.add_new("BodyPartExamined", "SQ", Sequence([nested]))
+    ds.add_new("Manufacturer", "OB", b"MRN-0042 Doe^Jane")
+    ds.save_as(tmp_path / "odd.dcm")
+    kept = dicom_allowed_tags(pydicom.dcmread(tmp_path / "odd.dcm"))
+    assert "BodyPartExamined" not in kept and "Manufacturer" not in kept
+    assert kept["Modality"] == "CT"
+    text = json.dumps(kept)
+    assert "Doe" not in text and "MRN-0042" not in text
