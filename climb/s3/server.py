@@ -369,6 +369,10 @@ def cli_s3(args: argparse.Namespace) -> int:
         print("usage: climb s3 serve [--dir D] [--port P]", file=sys.stderr)
         return 2
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C must stop the server whatever this process inherited: a launcher that ignored or
+    # blocked SIGINT (background jobs of a non-interactive shell do) would leave it running
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     server = S3Server(data_dir=args.dir, port=args.port)
     try:
         endpoint = server.start()
@@ -392,3 +396,4 @@ def cli_s3(args: argparse.Namespace) -> int:
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)

@@ -125,9 +125,9 @@ def test_objects_survive_a_restart_on_the_same_data_dir(tmp_path: Path):
     assert (tmp_path / "s3").is_dir(), "a given data dir is kept"
 
 
-def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def _serve(env: dict[str, str], preexec_fn=None) -> tuple[subprocess.Popen, str]:
     """Start `climb s3 serve` and return it with its output up to the Ctrl-C hint."""
-    proc = subprocess.Popen([sys.executable, "-m", "climb", "s3", "serve"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "climb", "s3", "serve"], env=env, preexec_fn=preexec_fn,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines = []
     for line in proc.stdout:
@@ -175,3 +175,15 @@ def test_cli_serve_uses_the_shells_credentials_without_echoing_the_secret():
     finally:
         assert _interrupt(proc) == 0
     assert secret not in out
+
+
+def _ignore_and_block_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def test_cli_serve_stops_on_ctrl_c_even_when_started_with_sigint_ignored_and_blocked():
+    proc, _ = _serve(_env_without_aws(), preexec_fn=_ignore_and_block_sigint)
+    [weed] = _children(proc.pid)
+    assert _interrupt(proc) == 0
+    assert not _alive(weed)
