@@ -218,8 +218,8 @@ def target_scales(manifests: Sequence[dict], tasks: Sequence[str]) -> dict[str, 
     """(mean, std) of each regression task's targets over the train splits of all manifests, pooled.
 
     From the manifests' per-split moments, so no label of a val or test split shapes training and
-    nothing has to be read before the first step. A task without train labels, or with a constant
-    target, keeps (0, 1): its values are used as they are.
+    nothing has to be read before the first step. A constant target (e.g. a single train label) is
+    centred on its value with unit scale; a task without train labels keeps (0, 1).
     """
     out: dict[str, tuple[float, float]] = {}
     for name in tasks:
@@ -234,7 +234,7 @@ def target_scales(manifests: Sequence[dict], tasks: Sequence[str]) -> dict[str, 
         mean = sum(n * mu for n, mu, _ in parts) / total
         var = sum(n * (sd * sd + mu * mu) for n, mu, sd in parts) / total - mean * mean
         std = math.sqrt(max(var, 0.0))
-        out[name] = (mean, std) if std > 0 else (0.0, 1.0)
+        out[name] = (mean, std if std > 0 else 1.0)
     return out
 
 

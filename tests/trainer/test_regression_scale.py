@@ -44,8 +44,13 @@ def test_scales_pool_the_train_splits_of_several_datasets():
     assert abs(pooled[0] - together["mean"]) < 1e-5 and abs(pooled[1] - together["std"]) < 1e-5  # manifests round to 1e-6
 
 
-def test_a_constant_or_unlabelled_target_is_used_as_it_is():
-    assert target_scales([_manifest(_entries("train", [5.0, 5.0]))], ["lv_edv"]) == {"lv_edv": (0.0, 1.0)}
+def test_a_constant_target_is_centred_with_unit_scale():
+    assert target_scales([_manifest(_entries("train", [5.0]))], ["lv_edv"]) == {"lv_edv": (5.0, 1.0)}
+    assert target_scales([_manifest(_entries("train", [5.0, 5.0]))], ["lv_edv"]) == {"lv_edv": (5.0, 1.0)}
+
+
+def test_a_target_without_train_labels_is_used_as_it_is():
+    assert target_scales([_manifest(_entries("test", [5.0]))], ["lv_edv"]) == {"lv_edv": (0.0, 1.0)}
     assert target_scales([{"tasks": {}}], ["lv_edv"]) == {"lv_edv": (0.0, 1.0)}
 
 
