@@ -73,12 +73,19 @@ def open_dataset(url: str, split: str, storage_options: dict[str, Any] | None, r
 
 
 def parse_index(raw: bytes, shard: dict[str, Any]) -> list[dict[str, Any]]:
-    """A shard's .idx entries, refused (ValueError) unless every byte range lies inside the shard.
+    """A shard's .idx entries, refused (ValueError) unless its bytes are the ones the manifest pins
+    (`index_sha256`) and every byte range lies inside the shard.
 
-    The .idx has no hash of its own in the manifest: a forged or corrupt one must fail with a
-    reason, not make a reader allocate or request gigabytes, or crash on a wrong type.
+    Hashing costs microseconds per shard; without it a substituted index would send the reader to
+    the wrong bytes. The range checks stay for manifests written before the hash existed, and so
+    that a corrupt index fails with a reason instead of making a reader allocate or request
+    gigabytes, or crash on a wrong type.
     """
     name, limit = shard["index"], shard["bytes"]
+    pinned = shard.get("index_sha256")
+    if pinned is not None and hashlib.sha256(raw).hexdigest() != pinned:
+        raise ValueError(f"{name} does not match the manifest's index_sha256: the index was changed or "
+                         "replaced after conversion; check the dataset with `climb verify`")
     try:
         index = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -76,3 +76,18 @@ def test_leaving_an_iteration_early_releases_threads_and_descriptors(dataset, tm
         next(it)
         it.close()
     assert (threading.active_count(), len(os.listdir("/proc/self/fd"))) == before
+
+
+def test_an_index_that_differs_from_the_manifests_hash_is_refused(dataset, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    shard = next(s for s in json.loads((copy / "manifest.json").read_text())["shards"] if s["split"] == "train")
+    index = json.loads((copy / shard["index"]).read_text())
+    first, second = index["samples"][0], index["samples"][1]
+    first["key"], second["key"] = second["key"], first["key"]  # valid ranges, wrong samples
+    (copy / shard["index"]).write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="index_sha256"):
+        list(ClimbDataset(str(copy), split="train", shuffle=False))
