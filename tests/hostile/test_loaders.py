@@ -66,13 +66,24 @@ def test_a_manifest_whose_counts_do_not_add_up_is_refused(dataset):
         ClimbDataset(str(dataset))
 
 
-@pytest.mark.parametrize("forge", [
+FORGERIES = [
     lambda s: s[0].update(size=10**12),
     lambda s: s[0].update(offset=-512),
     lambda s: s[0]["members"].update(json=[0, 2**40]),
     lambda s: s[0].update(key=None),
-])
-def test_an_index_with_forged_ranges_is_refused_before_any_read(dataset, forge):
+]
+
+
+@pytest.mark.parametrize("forge", FORGERIES)
+def test_an_index_forged_after_conversion_is_refused_by_the_manifests_hash(dataset, forge):
+    edit_index(dataset, forge)
+    with pytest.raises(ValueError, match="index_sha256"):
+        list(ClimbDataset(str(dataset), shuffle=False))
+
+
+@pytest.mark.parametrize("forge", FORGERIES)
+def test_an_index_with_forged_ranges_is_refused_before_any_read_even_without_a_pinned_hash(dataset, forge):
+    edit_manifest(dataset, lambda m: [shard.pop("index_sha256") for shard in m["shards"]])
     edit_index(dataset, forge)
     with pytest.raises(ValueError, match="outside|no key"):
         list(ClimbDataset(str(dataset), shuffle=False))
