@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from climb.transforms.phi import DEMO_KEY
+
 REPO = str(Path(__file__).resolve().parent.parent)
 
 _PLAIN = """
@@ -74,7 +76,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "code": code}))
 def _child(code: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, cwd=REPO,
-                         env={**os.environ, "CLIMB_HMAC_KEY": "climb-demo-key-NOT-FOR-REAL-PATIENT-DATA", **(env or {})})
+                         env={**os.environ, "CLIMB_HMAC_KEY": DEMO_KEY.decode(), **(env or {})})
     wall = time.perf_counter() - start
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall_s": wall}
 

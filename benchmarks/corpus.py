@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from climb.transforms.phi import DEMO_KEY
 from climb.transforms.signal import ECG_LEADS
 
 PAIRS_SOURCE = "cxr-ecg-pairs"
@@ -118,7 +119,7 @@ def climb_convert(source: str, raw: Path, out: Path, options: dict[str, str], sh
         "sys.exit(main(sys.argv[1:]))\n"
     )
     repo = str(Path(__file__).resolve().parent.parent)
-    child_env = {**os.environ, "CLIMB_HMAC_KEY": os.environ.get("CLIMB_HMAC_KEY", "climb-demo-key-NOT-FOR-REAL-PATIENT-DATA"),
+    child_env = {**os.environ, "CLIMB_HMAC_KEY": os.environ.get("CLIMB_HMAC_KEY", DEMO_KEY.decode()),
                  "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p), **(env or {})}
     subprocess.run([sys.executable, "-c", code, *args], check=True, env=child_env, cwd=repo,
                    stdout=subprocess.DEVNULL)

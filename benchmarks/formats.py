@@ -40,11 +40,12 @@ def import_streaming():
 
 def climb_records(dataset: Path) -> list[dict[str, Any]]:
     """(key, shard file, {member: (offset, size)}) of every sample, in manifest shard order."""
+    from climb.loaders.shards import parse_index
+
     manifest = json.loads((dataset / "manifest.json").read_text())
     out = []
     for shard in manifest["shards"]:
-        index = json.loads((dataset / shard["index"]).read_text())
-        for entry in index["samples"]:
+        for entry in parse_index((dataset / shard["index"]).read_bytes(), shard):
             out.append({"key": entry["key"], "shard": str(dataset / shard["path"]),
                         "members": {m: tuple(v) for m, v in entry["members"].items()}})
     return out

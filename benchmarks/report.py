@@ -43,8 +43,7 @@ def loader_table(results: dict[str, Any], name: str) -> list[str]:
     lines = ["| reader | " + " | ".join(c[2] for c in configs) + " |", "|---" * (len(configs) + 1) + "|"]
     readers = [r for r in LABELS if _rows(results, set=name, reader=r)]
     for reader in readers:
-        cells = [_rate(_one(results, set=name, reader=reader, where=w, workers=k) or
-                       (_rows(results, set=name, reader=reader, where=w, workers=k) or [None])[0]) for w, k, _ in configs]
+        cells = [_rate((_rows(results, set=name, reader=reader, where=w, workers=k) or [None])[0]) for w, k, _ in configs]
         lines.append(f"| {LABELS[reader]} | " + " | ".join(cells) + " |")
     decode = _one(results, set=name, mode="decode")
     if decode:
@@ -53,7 +52,7 @@ def loader_table(results: dict[str, Any], name: str) -> list[str]:
         cells = []
         for where, _, _ in configs:
             row = _one(results, set=name, mode="raw", where=where, streams=streams)
-            cells.append(_rate(row) if row else "—")
+            cells.append(_rate(row))
         if any(c != "—" for c in cells):
             lines.append(f"| *raw read, {streams} stream{'s' if streams > 1 else ''} (bound)* | " + " | ".join(cells) + " |")
     return lines
@@ -144,13 +143,12 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         climb = _one(results, set="pairs", reader="climb", where=where, workers=workers)
         wds = _one(results, set="pairs", reader="webdataset", where=where, workers=workers)
         if climb and wds:
-            key = "rss_main_mb" if workers == 0 else "rss_worker_mb"
             c, w = climb["rss_main_mb"], wds["rss_main_mb"]
             measured = f"main {c:.0f} vs {w:.0f} MB"
             ok = c <= w
             if workers:
-                measured += f", worker {climb[key]:.0f} vs {wds[key]:.0f} MB"
-                ok = ok and climb[key] <= wds[key]
+                measured += f", worker {climb['rss_worker_mb']:.0f} vs {wds['rss_worker_mb']:.0f} MB"
+                ok = ok and climb["rss_worker_mb"] <= wds["rss_worker_mb"]
             out.append((f"{tag}: climb peak RSS <= webdataset's", measured, ok))
     conv = results.get("conversion")
     if conv:
