@@ -97,6 +97,8 @@ class Adapted(nn.Module):
 
     def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         embedded, rows = embed_rows(self.encoder, self.modality, batch)
+        if not len(rows):  # a batch without the modality: no logits, but of the probe's width
+            embedded = embedded.new_zeros(0, self.probe.mean.numel())
         return self.probe(embedded), rows
 
 
