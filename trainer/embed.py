@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from climb.report.samples import ordered_splits
 from climb.trainer.probe import embed_rows
 
 
@@ -90,11 +91,8 @@ def embed_split(encoder: nn.Module, modality: str, url: str, split: str, tasks: 
 
 
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def embeddings_table(parts: Sequence[Embedded], task_types: dict[str, str], metadata: dict[str, str]):
@@ -129,13 +127,6 @@ def read_manifest(url: str, storage_options: dict | None = None) -> tuple[dict[s
     except FileNotFoundError:
         raise FileNotFoundError(f"no manifest.json under {url}: is this a finished `climb convert` output?") from None
     return json.loads(raw), hashlib.sha256(raw).hexdigest()
-
-
-def ordered_splits(manifest: dict[str, Any]) -> list[str]:
-    """The manifest's splits, train/val/test first."""
-    names = list(manifest.get("splits", {}))
-    usual = [s for s in ("train", "val", "test") if s in names]
-    return usual + sorted(s for s in names if s not in usual)
 
 
 def cli_embed(args: argparse.Namespace) -> int:
