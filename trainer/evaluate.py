@@ -163,8 +163,14 @@ class Transfer:
             probe = fit_probe(task, x_pool, y_pool, m_pool, s.l2)
             with torch.no_grad():
                 out.append(Prediction("probe", None, [_scores(task, probe(x_test))], [len(pool)]))
+        wants_shots = any(m.startswith("kshot") for m in self.methods)
         shots = {(k, seed): pool[k_shot(task, train.labels[name][pool], train.masks[name][pool], train.subjects[pool],
-                                        train.keys[pool], k, seed)] for k in s.ks for seed in s.seeds}
+                                        train.keys[pool], k, seed)] for k in s.ks for seed in s.seeds} if wants_shots else {}
+
+        def kshot_prediction(method: str, k: int, scores: list[np.ndarray]) -> Prediction:
+            return Prediction(method, k, scores, [len(shots[(k, seed)]) for seed in s.seeds],
+                              [train.keys[shots[(k, seed)]].tolist() for seed in s.seeds])
+
         if "kshot-probe" in self.methods:
             for k in s.ks:
                 scores = []
@@ -174,8 +180,7 @@ class Transfer:
                                       torch.from_numpy(train.masks[name][idx]), s.l2)
                     with torch.no_grad():
                         scores.append(_scores(task, probe(x_test)))
-                out.append(Prediction("kshot-probe", k, scores, [len(shots[(k, seed)]) for seed in s.seeds],
-                                      [train.keys[shots[(k, seed)]].tolist() for seed in s.seeds]))
+                out.append(kshot_prediction("kshot-probe", k, scores))
         if "kshot-finetune" in self.methods:
             samples = self._collect(s.train_split, {train.keys[i] for idx in shots.values() for i in idx})
             for k in s.ks:
@@ -186,8 +191,7 @@ class Transfer:
                     adapted = finetune(self.encoder, self.modality, task, chosen, steps=s.finetune_steps, lr=s.lr,
                                        batch_size=s.batch_size, l2=s.l2, seed=seed)
                     scores.append(self._score_adapted(adapted, test_rows))
-                out.append(Prediction("kshot-finetune", k, scores, [len(shots[(k, seed)]) for seed in s.seeds],
-                                      [train.keys[shots[(k, seed)]].tolist() for seed in s.seeds]))
+                out.append(kshot_prediction("kshot-finetune", k, scores))
         if "zero-shot" in self.methods:
             readout = Readout(self.record)
             with torch.no_grad():
