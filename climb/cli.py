@@ -15,11 +15,8 @@ import sys
 import traceback
 from typing import Callable
 
+from climb.errors import UserError
 from climb.version import CODE_VERSION
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line, exit code 2."""
 
 
 # command -> (handler "module:function", capability it belongs to)

@@ -530,7 +530,7 @@ def _close_dask(cluster) -> None:
 
 def cli_convert(args) -> int:
     """`climb convert` entry point."""
-    from climb.cli import UserError
+    from climb.errors import UserError
     from climb.transforms.phi import load_key
 
     key = load_key(args.hmac_key_file)

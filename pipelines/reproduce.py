@@ -83,7 +83,7 @@ def reproduce(dataset_url: str, raw_url: str, new_url: str, key: bytes, endpoint
 
 def cli_reproduce(args) -> int:
     """`climb reproduce` entry point: exit 0 when every file is identical, 1 otherwise."""
-    from climb.cli import UserError
+    from climb.errors import UserError
     from climb.transforms.phi import load_key
 
     key = load_key(args.hmac_key_file)

@@ -115,7 +115,7 @@ def test_user_error_is_one_line_with_exit_code_2(plugin_module, monkeypatch, cap
     module = plugin_module(
         "climb_test_user_error",
         """
-        from climb.cli import UserError
+        from climb.errors import UserError
         def run(args):
             raise UserError("no manifest.json under out/ptbxl; run `climb convert` first")
         """,

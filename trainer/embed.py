@@ -133,7 +133,7 @@ def cli_embed(args: argparse.Namespace) -> int:
     """`climb embed CHECKPOINT MANIFEST OUT.parquet` (parser in climb/cli.py)."""
     import pyarrow.parquet as pq
 
-    from climb.cli import UserError
+    from climb.errors import UserError
     from climb.loaders.shards import dataset_root
     from climb.storage import storage_options
     from climb.trainer.export import build_encoder, read_encoder_file

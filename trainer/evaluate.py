@@ -268,7 +268,7 @@ def cli_evaluate(args: argparse.Namespace) -> int:
     """`climb evaluate CHECKPOINT MANIFEST --task T` (parser in climb/cli.py)."""
     from pathlib import Path
 
-    from climb.cli import UserError
+    from climb.errors import UserError
     from climb.loaders.shards import dataset_root
     from climb.storage import storage_options
     from climb.trainer.transfer_report import write_report

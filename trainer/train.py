@@ -409,7 +409,7 @@ def train(cfg: Config, data: Data, rank: int = 0, world_size: int = 1, device: t
 
 def cli_train(args) -> int:
     """`climb train CONFIG_OR_MANIFESTS... [--set key=value]` (parser in climb/cli.py)."""
-    from climb.cli import UserError
+    from climb.errors import UserError
 
     try:
         cfg = load_config(args.inputs, args.set)

@@ -209,7 +209,7 @@ def write_gallery(
 
 
 def cli_preview(args: argparse.Namespace) -> int:
-    from climb.cli import UserError
+    from climb.errors import UserError
 
     if args.per_split < 1:
         raise UserError(f"--per-split must be at least 1, got {args.per_split}")
