@@ -39,12 +39,13 @@ def test_labels_are_climbs_five_classes_from_the_flags(inspect_run):
 
 
 def test_the_cohort_split_is_honoured_and_a_patient_stays_in_one_split(inspect_run):
-    _, description, _, _, samples = inspect_run
+    _, description, manifest, _, samples = inspect_run
     for impression, row in description["expected"].items():
         if row["patient"] != "pat01":
             assert samples[impression]["split"] == row["split"], impression
     # the cohort puts pat01's two studies in train and test: both follow the first (imp0001, train)
     assert {samples[i]["split"] for i in ("imp0001", "imp0002")} == {"train"}
+    assert manifest["split_conflicts"] == 1
 
 
 def test_volumes_are_axial_whatever_the_storage_order(inspect_run):
