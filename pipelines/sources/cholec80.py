@@ -61,6 +61,8 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     step = int(opts["every_frames"])
     if step < 1:
         raise ValueError(f"option every_frames={step}: must be at least 1")
+    if opts["split_policy"] not in ("endonet", "hash"):
+        raise ValueError(f"option split_policy={opts['split_policy']!r}: use endonet or hash")
     tree = RawTree(raw_url, options)
     for rel in tree.files("videos", (".mp4", ".avi")):
         match = VIDEO.match(rel.rsplit("/", 1)[-1])

@@ -36,7 +36,14 @@ NAME = "isruc"
 SCORERS = ("1", "2")
 DEFAULTS: dict[str, Any] = {"channels": "C3,C4", "sampling_rate": 125.0, "quality": "quarantine",
                             "bandpass_hz": None, "notch_hz": None, "scorer": "1", "exclude_subjects": "8,18"}
-ALL_PARSERS = {**PARSERS, "scorer": physio.choice("1", "2", "agreement"), "exclude_subjects": physio.names}
+
+
+def subject_ids(value: Any) -> tuple[str, ...]:
+    """exclude_subjects as given: "8,18", [8, 18] or a single number (--option values are JSON)."""
+    return physio.names(value if isinstance(value, (str, list, tuple)) else [value])
+
+
+ALL_PARSERS = {**PARSERS, "scorer": physio.choice("1", "2", "agreement"), "exclude_subjects": subject_ids}
 
 
 def scorer_codes(text: str) -> list[str]:

@@ -76,6 +76,8 @@ def test_excluded_subjects_are_counted_not_converted(corpus):
         isruc.read(record, {})
     kept = [r for r in isruc.discover(str(root), {"exclude_subjects": ""}) if r.subject_id == "8"]
     assert len(kept) == 2
+    for given in (1, [1, 8], "1"):  # --option values arrive JSON-parsed
+        assert not [r for r in isruc.discover(str(root), {"exclude_subjects": given}) if r.subject_id == "1" and "excluded" not in r.label_row]
 
 
 def test_subjects_never_span_two_splits(isruc_run):
