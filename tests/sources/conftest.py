@@ -1,4 +1,4 @@
-"""Dedicated-source corpora (issue 21) written and converted once per session, and shard readers.
+"""Dedicated-source corpora (issue 21), each written and converted once per session.
 
 `converted(name)` writes the source's corpus with its climb.corpora writer, converts it with the
 default options and returns (raw root, corpus description, manifest, dataset folder), so each test
@@ -8,18 +8,14 @@ file asserts on one conversion without paying for it again.
 from __future__ import annotations
 
 import importlib
-import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
-import numpy as np
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY, pseudonymize
+from tests.helpers import convert_demo
 
 # source name -> "climb.corpora module:writer"
 WRITERS: dict[str, str] = {
@@ -44,28 +40,6 @@ def writer(name: str) -> Callable[[Path], dict[str, Any]]:
 def sample_key(source: str, sample_id: str) -> str:
     """The shard key the pipeline gives a raw sample id (demo key)."""
     return pseudonymize(sample_id, DEMO_KEY, f"sample:{source}")
-
-
-def read_shards(dataset: Path) -> dict[str, dict[str, Any]]:
-    """key -> {"split", "meta", decoded arrays by member extension} for a converted dataset."""
-    samples: dict[str, dict[str, Any]] = {}
-    for shard in sorted((dataset / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                key, ext = member.name.split(".", 1)
-                data = tar.extractfile(member).read()
-                sample = samples.setdefault(key, {"split": shard.name.split("-")[0]})
-                if ext == "json":
-                    sample["meta"] = json.loads(data)
-                elif ext.endswith(".npy"):
-                    sample[ext[: -len(".npy")]] = np.load(io.BytesIO(data))
-                elif ext.endswith(".npz"):
-                    with np.load(io.BytesIO(data)) as npz:
-                        sample[ext[: -len(".npz")]] = {k: npz[k] for k in npz.files}
-                elif ext.endswith(".png"):
-                    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                    sample[ext[: -len(".png")]] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
-    return samples
 
 
 def quarantine_entries(dataset: Path) -> list[dict]:
@@ -103,7 +77,7 @@ def converted(corpus, tmp_path_factory) -> Callable[[str], tuple[Path, dict, dic
         if name not in cache:
             root, description = corpus(name)
             out = tmp_path_factory.mktemp(f"out-{name}")
-            manifest = convert(ConvertConfig(source=name, raw_url=str(root), out_url=str(out)), DEMO_KEY)
+            manifest = convert_demo(name, root, out)
             cache[name] = (root, description, manifest, out / name)
         return cache[name]
 

@@ -12,8 +12,9 @@ import pytest
 
 from climb.pipelines.sources import braingb
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key
+from .conftest import quarantine_entries, sample_key
 
 # Hand-written raw label -> class index of each bundle's task.
 LABELS = {
@@ -38,7 +39,7 @@ def test_counts_add_up_and_broken_matrices_are_quarantined(converted, name):
 @pytest.mark.parametrize("name", sorted(LABELS))
 def test_labels_come_from_the_bundle_and_unknown_codes_are_masked(converted, name):
     _, description, _, dataset = converted(name)
-    samples = read_shards(dataset)
+    samples = read_samples(dataset)
     for sample_id, raw in description["labels"].items():
         meta = samples[sample_key(name, sample_id)]["meta"]
         expected = None if raw is None else LABELS[name].get(raw)
@@ -48,7 +49,7 @@ def test_labels_come_from_the_bundle_and_unknown_codes_are_masked(converted, nam
 
 def test_abcd_rows_are_aligned_by_id_not_by_sheet_order(converted):
     _, description, _, dataset = converted("braingb-abcd")
-    samples = read_shards(dataset)
+    samples = read_samples(dataset)
     for i, subject in enumerate(description["ids"]):
         graph = samples[sample_key("braingb-abcd", f"abcd_rest-pearson-HCP2016.npy#{subject}")]["graph"]
         np.testing.assert_array_equal(graph["x"], description["corr"][i].astype(np.float32))
@@ -70,7 +71,7 @@ def test_abide_splits_are_exact_per_site_and_honoured(converted):
     for record in records:
         per_site.setdefault(record.label_row["site"], Counter())[record.official_split] += 1
     assert per_site == {site: Counter(train=4, test=1) for site in ("NYU", "UM_1", "USM")}
-    samples = read_shards(dataset)
+    samples = read_samples(dataset)
     for record in records:
         key = sample_key("braingb-abide", record.sample_id)
         if record.sample_id not in description["quarantined"]:

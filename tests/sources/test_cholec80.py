@@ -11,14 +11,15 @@ from climb.pipelines.sources import SourceError, cholec80
 from climb.pipelines.sources.video_io import decode_video
 from climb.schemas.manifest import validate_manifest
 from climb.schemas.task_defs.dedicated import CHOLEC80_PHASES
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key
+from .conftest import quarantine_entries, sample_key
 
 
 @pytest.fixture(scope="module")
 def cholec_run(converted):
     root, description, manifest, dataset = converted("cholec80")
-    samples = read_shards(dataset)
+    samples = read_samples(dataset)
     return root, description, manifest, dataset, {sid: samples[sample_key("cholec80", sid)] for sid in description["expected"]}
 
 

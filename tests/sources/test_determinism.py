@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 
 @pytest.mark.parametrize("name", ["tuev", "cmmd", "braingb-ppmi"])
 def test_reconversion_with_other_workers_and_batches_is_byte_identical(corpus, converted, tmp_path, name):
     root, _ = corpus(name)
     _, _, first, _ = converted(name)
-    again = convert(ConvertConfig(source=name, raw_url=str(root), out_url=str(tmp_path), workers=1, batch_size=3), DEMO_KEY)
+    again = convert_demo(name, root, tmp_path, workers=1, batch_size=3)
     assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in first["shards"]]
     assert again["counts"] == first["counts"]

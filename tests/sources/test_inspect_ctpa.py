@@ -9,14 +9,15 @@ import zarr
 
 from climb.pipelines.sources import inspect_ctpa
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key
+from .conftest import quarantine_entries, sample_key
 
 
 @pytest.fixture(scope="module")
 def inspect_run(converted):
     root, description, manifest, dataset = converted("inspect")
-    samples = read_shards(dataset)
+    samples = read_samples(dataset)
     return root, description, manifest, dataset, {i: samples[sample_key("inspect", i)] for i in description["expected"]}
 
 

@@ -11,8 +11,9 @@ from scipy.signal import resample_poly
 
 from climb.pipelines.sources import Excluded, isruc
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key, splits_by
+from .conftest import quarantine_entries, sample_key, splits_by
 
 # Hand-checked ISRUC code -> sleep_stage index (W, N1, N2, N3, REM); 5 is REM, other codes masked.
 STAGE = {"0": 0, "1": 1, "2": 2, "3": 3, "5": 4}
@@ -21,7 +22,7 @@ STAGE = {"0": 0, "1": 1, "2": 2, "3": 3, "5": 4}
 @pytest.fixture(scope="module")
 def isruc_run(converted):
     root, description, manifest, dataset = converted("isruc")
-    return root, description, manifest, dataset, read_shards(dataset)
+    return root, description, manifest, dataset, read_samples(dataset)
 
 
 def test_counts_add_up_and_unscorable_epochs_are_quarantined_with_reasons(isruc_run):

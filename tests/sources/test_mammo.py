@@ -6,8 +6,9 @@ import pytest
 
 from climb.pipelines.sources import Excluded, cmmd, vindr_mammo
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key, splits_by
+from .conftest import quarantine_entries, sample_key, splits_by
 
 # Hand-written: VinDr "BI-RADS k" -> breast_birads index k-1; density letter -> index; others masked.
 BIRADS = {f"BI-RADS {k}": k - 1 for k in range(1, 6)}
@@ -18,13 +19,13 @@ PATHOLOGY = {"Benign": 0, "Malignant": 1}
 @pytest.fixture(scope="module")
 def vindr(converted):
     root, description, manifest, dataset = converted("vindr-mammo")
-    return description, manifest, dataset, read_shards(dataset)
+    return description, manifest, dataset, read_samples(dataset)
 
 
 @pytest.fixture(scope="module")
 def cmmd_run(converted):
     root, description, manifest, dataset = converted("cmmd")
-    return description, manifest, dataset, read_shards(dataset)
+    return description, manifest, dataset, read_samples(dataset)
 
 
 @pytest.mark.parametrize("name", ["vindr-mammo", "cmmd"])

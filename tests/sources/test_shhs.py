@@ -10,8 +10,9 @@ import pytest
 
 from climb.pipelines.sources import SourceError, shhs
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key, splits_by
+from .conftest import quarantine_entries, sample_key, splits_by
 
 # Hand-checked SHHS code -> sleep_stage index: R&K 3 and 4 are N3, 5 REM; 6 (movement) and 9 masked.
 STAGE = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 3, "5": 4}
@@ -20,7 +21,7 @@ STAGE = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 3, "5": 4}
 @pytest.fixture(scope="module")
 def shhs_run(converted):
     root, description, manifest, dataset = converted("shhs")
-    return root, description, manifest, dataset, read_shards(dataset)
+    return root, description, manifest, dataset, read_samples(dataset)
 
 
 def test_counts_add_up_and_unscorable_recordings_are_quarantined_with_reasons(shhs_run):

@@ -11,8 +11,9 @@ from scipy.signal import resample_poly
 
 from climb.pipelines.sources import SourceError, tuev
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key, splits_by
+from .conftest import quarantine_entries, sample_key, splits_by
 
 # Hand-written: .rec code -> class index of eeg_event (SPSW, GPED, PLED, EYEM, ARTF, BCKG).
 CODE = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5}
@@ -23,7 +24,7 @@ TCP_TUH = ("FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-
 @pytest.fixture(scope="module")
 def tuev_run(converted):
     root, description, manifest, dataset = converted("tuev")
-    return root, description, manifest, dataset, read_shards(dataset)
+    return root, description, manifest, dataset, read_samples(dataset)
 
 
 def test_counts_add_up_and_bad_events_are_quarantined_with_reasons(tuev_run):
