@@ -45,7 +45,8 @@ def test_labels_are_scorer_one_and_both_scorers_are_kept(isruc_run):
 
 def test_epochs_are_c3_and_c4_resampled_from_200_to_125_hz(isruc_run):
     """Documented transform: pyedflib physical values (uV) of C3-A2 and C4-A1 -> resample_poly 5/8
-    over the whole night -> 3750-sample epochs (read with 5 s of context only)."""
+    over the whole night -> 3750-sample epochs (read with 5 s of context only): max abs error
+    measured 3.7e-6 uV (float32 rounding)."""
     root, description, _, _, samples = isruc_run
     for sample_id in description["epochs"]:
         rel, n = sample_id.split("#")
@@ -55,7 +56,7 @@ def test_epochs_are_c3_and_c4_resampled_from_200_to_125_hz(isruc_run):
         expected = resample_poly(night, 5, 8, axis=1)[:, int(n) * 3750:(int(n) + 1) * 3750]
         sample = samples[sample_key("isruc", sample_id)]
         assert sample["signal"].shape == (2, 3750)
-        assert np.abs(sample["signal"] - expected).max() < 1e-3
+        assert np.abs(sample["signal"] - expected).max() < 1e-4
         assert sample["meta"]["signal"]["channels"] == ["C3", "C4"]
 
 

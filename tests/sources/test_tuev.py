@@ -50,7 +50,8 @@ def test_every_event_line_is_a_sample_labelled_by_its_code(tuev_run):
 def test_windows_are_the_event_plus_two_seconds_slid_inside_the_recording(tuev_run):
     """Documented transform: pyedflib physical values (uV) -> TCP differences -> resample_poly to
     200 Hz over the whole recording -> the 5-s window [start - 2, stop + 2] s moved inside the
-    recording. Windows are resampled with 1 s of context only; the FIR reaches far less."""
+    recording. Windows are resampled with 1 s of context only; the FIR reaches far less: max abs
+    error measured 3.8e-6 uV (float32 rounding)."""
     root, description, _, _, samples = tuev_run
     for sample_id, (code, channel, start, stop, seconds) in description["events"].items():
         path = root / sample_id.split("#")[0]
@@ -63,7 +64,7 @@ def test_windows_are_the_event_plus_two_seconds_slid_inside_the_recording(tuev_r
         sample = samples[sample_key("tuev", sample_id)]
         assert sample["signal"].shape == (16, 1000) and sample["signal"].dtype == np.float32
         first = int(round(begin * 200))
-        assert np.abs(sample["signal"] - montage[:, first:first + 1000]).max() < 1e-3, sample_id
+        assert np.abs(sample["signal"] - montage[:, first:first + 1000]).max() < 1e-4, sample_id
         assert sample["meta"]["event"]["offset_s"] == pytest.approx(start - begin)
         assert sample["meta"]["signal"]["window"] == {"start_s": begin, "length_s": 5.0}
 
