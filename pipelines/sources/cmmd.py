@@ -12,8 +12,8 @@ cmmd.py gave every breast row all of the patient's images, labelling the healthy
 other breast's diagnosis; here an image of a breast the sheet has no row for is excluded (no label
 exists for it), and an image without a laterality tag is quarantined.
 
-Labels: breast_pathology (Benign/Malignant) through the registry; abnormality type and molecular
-subtype are kept in metadata. Splits: no official split; the pipeline's grouped hash by patient
+Labels: breast_pathology (Benign/Malignant) and breast_cancer_subtype (the `subtype` column, blank
+and so masked for benign breasts) through the registry; the abnormality type is kept in metadata. Splits: no official split; the pipeline's grouped hash by patient
 (ID1), where CLIMB took the first 75% of rows. Patient folders the sheet does not list are
 excluded; sheet patients without any image are quarantined.
 """
@@ -94,19 +94,20 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     if breast is None:
         raise Excluded(f"{SHEET} has no row for this patient's {'left' if side == 'L' else 'right'} breast")
     label, _ = get_task("breast_pathology").map_codes(NAME, [breast["classification"]])
+    subtype, _ = get_task("breast_cancer_subtype").map_codes(NAME, [breast["subtype"]])
     return Sample(
         arrays={"image": image},
         meta={"image": image_meta, "dicom": tags, "laterality": side, "abnormality": breast["abnormality"] or None,
               "subtype": breast["subtype"] or None},
-        labels={"breast_pathology": label},
+        labels={"breast_pathology": label, "breast_cancer_subtype": subtype},
     )
 
 
 SOURCE = SourceInfo(
     name=NAME,
-    description="CMMD mammogram DICOMs (TCIA tree) + clinical xlsx: benign/malignant per breast, matched by ImageLaterality",
+    description="CMMD mammogram DICOMs (TCIA tree) + clinical xlsx: benign/malignant and subtype per breast, matched by ImageLaterality",
     modalities=("image",),
-    tasks=("breast_pathology",),
+    tasks=("breast_pathology", "breast_cancer_subtype"),
     discover=discover,
     read=read,
     defaults=dict(DICOM_DEFAULTS),

@@ -1,4 +1,5 @@
-"""Tasks of the dedicated sources whose layout needs code (issue 21): TUEV events, breast density,
+"""Tasks of the dedicated sources whose layout needs code (issue 21): TUEV events, breast density and
+cancer subtype,
 INSPECT pulmonary embolism, BrainGB cohorts (ABCD sex, PPMI Parkinson's), Cholec80 phases and tools.
 
 Sources that share a finding with an existing task map into it instead (ISRUC and SHHS into
@@ -13,6 +14,9 @@ EEG_EVENTS = ("SPSW", "GPED", "PLED", "EYEM", "ARTF", "BCKG")
 
 # VinDr-Mammo `breast_density` values are "DENSITY A" ... "DENSITY D" (ACR BI-RADS density categories).
 BREAST_DENSITY = ("A", "B", "C", "D")
+
+# CMMD `subtype` of malignant breasts (blank for benign ones, which are masked).
+BREAST_CANCER_SUBTYPES = ("Luminal A", "Luminal B", "HER2-enriched", "triple negative")
 
 # INSPECT, CLIMB's five classes from Final_Impressions_labels.csv (pe_positive, pe_acute,
 # pe_subsegmentalonly): negative; acute and subsegmental-only; acute; subsegmental-only (not acute);
@@ -40,6 +44,13 @@ TASKS = (
         classes=BREAST_DENSITY,
         description="ACR BI-RADS breast density category A-D of a breast (VinDr-Mammo breast_density).",
         source_maps={"vindr-mammo": {f"DENSITY {c}": c for c in BREAST_DENSITY}},
+    ),
+    Task(
+        name="breast_cancer_subtype",
+        type="multiclass",
+        classes=BREAST_CANCER_SUBTYPES,
+        description="Molecular subtype of a malignant breast lesion (CMMD subtype); benign breasts are masked.",
+        source_maps={"cmmd": {name: name for name in BREAST_CANCER_SUBTYPES}},
     ),
     Task(
         name="ctpa_pe",

@@ -14,6 +14,7 @@ from .conftest import quarantine_entries, sample_key, splits_by
 BIRADS = {f"BI-RADS {k}": k - 1 for k in range(1, 6)}
 DENSITY = {"DENSITY A": 0, "DENSITY B": 1, "DENSITY C": 2, "DENSITY D": 3}
 PATHOLOGY = {"Benign": 0, "Malignant": 1}
+SUBTYPE = {"Luminal A": 0, "Luminal B": 1, "HER2-enriched": 2, "triple negative": 3}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,7 @@ def test_cmmd_images_take_the_row_of_their_own_breast(cmmd_run):
     for sample_id, row in description["expected"].items():
         meta = samples[sample_key("cmmd", sample_id)]["meta"]
         assert meta["labels"]["breast_pathology"] == PATHOLOGY.get(row["classification"]), sample_id
+        assert meta["labels"]["breast_cancer_subtype"] == SUBTYPE.get(row["subtype"]), sample_id
         assert meta["laterality"] == row["side"]
         assert (meta["abnormality"], meta["subtype"]) == (row["abnormality"], row["subtype"])
 
