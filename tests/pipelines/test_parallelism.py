@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert, dask_partitions
+from climb.pipelines.convert import ConvertConfig, convert
+from climb.pipelines.runners import dask_partitions
 from climb.transforms.phi import DEMO_KEY
 
 
