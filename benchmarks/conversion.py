@@ -9,6 +9,10 @@ each in a fresh process whose clock starts after its imports:
     climb direct   `climb convert dicom ... --option size=224` (default embedded runner, 2 workers)
     climb dask     `climb convert ... --runner dask --dask-address A` on an already-running
                    2-worker LocalCluster that has already run one small conversion (warm)
+    climb beam mp  (with --beam-multiprocessing) the same graph on Beam's own FnApiRunner in
+                   multi_processing mode with 2 SDK workers and batched elements (--batch-size 32)
+
+    python -m benchmarks.conversion --samples 2000 --repeats 3 [--beam-multiprocessing]
 
 climb does more per sample than the hand-written code (sha256 fingerprint of every raw file, HMAC
 pseudonyms, schema validation, allow-listed metadata, staging, sha256 of every shard, manifest),
@@ -112,7 +116,11 @@ def start_cluster(workers: int = 2):
                         dashboard_address=None, silence_logs=logging.WARNING)
 
 
-def measure(work: Path, n: int, repeats: int) -> dict[str, Any]:
+BEAM_MP = ["--runner", "FnApiRunner", "--beam-option", "direct_num_workers=2",
+           "--beam-option", "direct_running_mode=multi_processing", "--batch-size", "32"]
+
+
+def measure(work: Path, n: int, repeats: int, beam_multiprocessing: bool = False) -> dict[str, Any]:
     """Time every way on the same n files, `repeats` times interleaved; check each wrote all n."""
     from benchmarks.convert_memory import write_corpus
 
@@ -130,6 +138,8 @@ def measure(work: Path, n: int, repeats: int) -> dict[str, Any]:
             "climb direct": lambda: run_climb(raw, work / "direct", []),
             "climb dask (warm, 2 workers)": lambda: run_climb(raw, work / "dask", ["--runner", "dask", "--dask-address", address]),
         }
+        if beam_multiprocessing:
+            ways["climb beam multi_processing (2)"] = lambda: run_climb(raw, work / "beam-mp", BEAM_MP)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ways}
         for _ in range(repeats):
             for name, way in ways.items():
@@ -140,3 +150,33 @@ def measure(work: Path, n: int, repeats: int) -> dict[str, Any]:
     finally:
         cluster.close()
     return {"samples": n, "runs": runs}
+
+
+def main() -> None:
+    import argparse
+    import platform
+    import statistics
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--beam-multiprocessing", action="store_true", help="also time Beam's own multi_processing mode")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="climb-bench-") as tmp:
+        result = measure(Path(tmp), args.samples, args.repeats, args.beam_multiprocessing)
+    medians = {way: statistics.median(r["seconds"] for r in runs) for way, runs in result["runs"].items()}
+    plain = medians["plain loop"]
+    print(json.dumps({
+        "benchmark": "conversion",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "samples": args.samples,
+        "repeats": args.repeats,
+        "median_seconds": {way: round(s, 3) for way, s in medians.items()},
+        "samples_per_s": {way: round(args.samples / s, 1) for way, s in medians.items()},
+        "vs_plain_loop": {way: round(plain / s, 3) for way, s in medians.items()},
+    }))
+
+
+if __name__ == "__main__":
+    main()
