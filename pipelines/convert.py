@@ -16,6 +16,7 @@ fragment sizes and the salted order, so every runner and worker count writes the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from climb.pipelines.finalize import Expected, LostWorkError
 from climb.pipelines.job import Job
 from climb.pipelines.keys import KeyRef, env_ref, file_ref, resolve
 from climb.pipelines.local import run_local
-from climb.pipelines.records import prepare
+from climb.pipelines.records import iter_prepared
 from climb.pipelines.runners import DASK, LOCAL, beam_args, beam_pipeline, close_dask
 from climb.pipelines.sources import SourceError, get_source
 from climb.pipelines.stages import STAGING
@@ -181,17 +182,19 @@ def convert(cfg: ConvertConfig, key: bytes | KeyRef) -> dict[str, Any]:
         raw_fs, raw_root = filesystem(cfg.raw_url, raw_opts)
         if not raw_fs.exists(raw_root):
             raise ConvertError(f"raw folder {cfg.raw_url} does not exist; check the path (RAW_URL)")
-        items, duplicates = prepare(
-            _discover(info, cfg, {**options, "storage_options": raw_opts}),
+        duplicates: list[dict[str, Any]] = []
+        items = iter_prepared(
+            _discover(info, cfg, {**options, "storage_options": raw_opts}), quarantined=duplicates,
             key=key_bytes, salt=cfg.salt, raw_url=cfg.raw_url, fractions=fractions, limit=cfg.limit,
         )
-        if not items:
+        first = next(items, None)
+        if first is None:
             raise ConvertError(f"source {cfg.source} found no samples under {cfg.raw_url}; is this the right folder and source?")
         _prepare_output(cfg, opts)
         if "volume" in info.modalities:
             ensure_group(join(cfg.dataset_url, "volumes.zarr"), opts)
-        worklist = write_worklist(items, cfg.batch_size, cfg.dataset_url, opts, key_bytes)
-        del items
+        worklist = write_worklist(itertools.chain([first], items), cfg.batch_size, cfg.dataset_url, opts, key_bytes)
+        del first, items
         job = Job(
             source=cfg.source, dataset_url=cfg.dataset_url, options={**options, "storage_options": raw_opts},
             storage_options=opts, key_ref=key_ref, salt=cfg.salt, fractions=fractions, task_names=tuple(sorted(info.tasks)),

@@ -1,8 +1,8 @@
 """The conversion as a Beam graph that a distributed runner can split end to end.
 
     Create(batch refs) -> Reshuffle                           refs: (batch id, work file path)
-      -> Process (ParDo, per batch)  --rows------> KeyBySplit -> GroupBySplit -> Plan (per split)
-                                                   -> KeyByShard -> SpreadShards -> WriteShards
+      -> Process (ParDo, per batch)  --rows------> KeyBySplit -> GroupBySplit -> Plan (shard specs of a split)
+                                     --anchors---> + shard specs -> SpreadShards (by shard path) -> WriteShards
                                      --summary---> PartialTotals (16 keys) -> Totals (combiner)
                                      --subjects--> Distinct -> SubjectsPerSplit (combiner)
       Flatten(shard results, totals, subjects) -> GatherResults -> Finalize (exactly-once check, manifest)
@@ -10,11 +10,20 @@
 Elements are small: batch references, one row per written sample (split, order, size, staging
 reference), shard specs, shard results and mergeable summaries; no work list, key or payload rides
 in the graph. Process runs wherever the runner puts each reference (the Reshuffle stops fusion with
-Create); rows are grouped per split only to sort and cut them; the shard specs are grouped again by
-shard path, so WriteShards runs on every worker (a Reshuffle would do on Dataflow, but Beam's Dask
-runner translates Reshuffle into nothing). The only single-key group (GatherResults) comes after
-the writes and holds a handful of small values. Nothing relies on one process: no module state, no
-pools, no outputs from finish_bundle.
+Create). Rows are grouped per split only to sort and cut them (Plan); the shard specs are then
+grouped by shard path, as many keys as shards, so shards are written in parallel by whichever
+workers hold their keys (a Reshuffle would do on Dataflow, but Beam's Dask runner translates
+Reshuffle into nothing).
+
+On Dask a grouped partition runs only on a worker that holds some of its inputs, so when one worker
+had planned every split it also wrote every shard (1 run in 3 on a 2-worker cluster). Each Process
+bundle therefore adds one tiny anchor element (key ANCHOR, dropped after the group) to SpreadShards:
+its inputs then live on every worker that decoded, and Dask places the writes by load. (Beam side
+inputs, the TFDS way of sending shard boundaries to the rows, are recomputed from scratch inside
+each Dask task, Process included.)
+
+The only single-key group (GatherResults) comes after the writes and holds a handful of small
+values. Nothing relies on one process: no module state, no pools, no outputs from finish_bundle.
 """
 
 from __future__ import annotations
@@ -36,11 +45,13 @@ import apache_beam as beam  # noqa: E402 - after the filter, so the import stays
 
 from climb.pipelines.finalize import Expected, finalize  # noqa: E402
 from climb.pipelines.job import Job, Worker  # noqa: E402
-from climb.pipelines.stages import Row, plan_split, process_batch, write_shard  # noqa: E402
+from climb.pipelines.stages import Row, plan_specs, process_batch, write_shard  # noqa: E402
 from climb.pipelines.summary import Summary  # noqa: E402
 from climb.pipelines.worklist import WorkList  # noqa: E402
 
 ROWS, SUBJECTS, SUMMARY = "rows", "subjects", "summary"
+ANCHOR = ""
+"""Key of the one-per-batch anchors that join the shard specs in SpreadShards (see the module docstring)."""
 PARTIAL_TOTAL_KEYS = 16
 
 
@@ -127,16 +138,17 @@ def _by_split(row: Row) -> tuple[str, Row]:
     return row[0], row
 
 
-def _plan(grouped: tuple[str, Iterable[Row]], shard_size: int) -> Iterator[dict[str, Any]]:
-    return plan_split(grouped[0], list(grouped[1]), shard_size)
+def _plan(grouped: tuple[str, Iterable[Row]], shard_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    for spec in plan_specs(list(grouped[1]), shard_size):
+        yield spec["path"], spec
 
 
-def _by_path(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return spec["path"], spec
+def _anchor(summary: Summary) -> tuple[str, None]:
+    return ANCHOR, None
 
 
-def _ungroup(grouped: tuple[str, Iterable[Any]]) -> Iterable[Any]:
-    return grouped[1]
+def _specs(grouped: tuple[str, Iterable[Any]]) -> Iterable[dict[str, Any]]:
+    return () if grouped[0] == ANCHOR else grouped[1]
 
 
 def _partial_key(summary: Summary) -> tuple[int, Summary]:
@@ -155,15 +167,19 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         | "SpreadBatches" >> beam.Reshuffle()
         | "Process" >> beam.ParDo(ProcessBatch(job))
     )
-    shards = (
+    specs = (
         processed
         | "Rows" >> beam.FlatMap(_select, ROWS)
         | "KeyBySplit" >> beam.Map(_by_split)
         | "GroupBySplit" >> beam.GroupByKey()
         | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
-        | "KeyByShard" >> beam.Map(_by_path)
+    )
+    anchors = processed | "Anchors" >> beam.FlatMap(_select, SUMMARY) | "AnchorKey" >> beam.Map(_anchor)
+    shards = (
+        (specs, anchors)
+        | "SpecsAndAnchors" >> beam.Flatten()
         | "SpreadShards" >> beam.GroupByKey()
-        | "OneSpecPerShard" >> beam.FlatMap(_ungroup)
+        | "ShardSpecs" >> beam.FlatMap(_specs)
         | "WriteShards" >> beam.ParDo(WriteShard(job))
         | "TagShards" >> beam.Map(_tag("shard"))
     )

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from climb.pipelines.finalize import Expected, finalize
 from climb.pipelines.job import Job, Worker
-from climb.pipelines.stages import Row, plan_split, process_batch, write_shard
+from climb.pipelines.stages import Row, plan_specs, process_batch, write_shard
 from climb.pipelines.summary import Summary
 from climb.pipelines.worklist import WorkList
 
@@ -96,6 +96,6 @@ def _run(job: Job, worklist: WorkList, expected: Expected, process: Callable, wr
         for split, subject in batch_subjects:
             subjects.setdefault(split, set()).add(subject)
         batches.merge(summary)
-    specs = [spec for split in sorted(rows) for spec in plan_split(split, rows.pop(split), job.shard_size)]
+    specs = [spec for split in sorted(rows) for spec in plan_specs(rows.pop(split), job.shard_size)]
     shards = list(write(specs))
     return finalize(job, expected, batches, shards, {split: len(s) for split, s in subjects.items()})

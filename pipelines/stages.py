@@ -4,7 +4,8 @@ executor (pipelines/local.py): process a batch, plan a split's shards, write a s
 Each stage takes and returns small values, so any runner may move them between machines:
 
     process_batch(batch ref)  -> rows (one per written sample), (split, subject) pairs, a Summary
-    plan_split(split, rows)   -> shard specs (the rows of each shard, in order)
+    plan_specs(rows of a split) -> shard specs: plan_split (where each shard starts), shard_of
+                                 (each row's shard), shard_spec (what to write, in order)
     write_shard(spec)         -> the shard's result (path, sha256, bytes, count)
 
 Fragments are staged per attempt: a retried batch writes new files under a new uuid and its rows
@@ -14,11 +15,12 @@ checks every fragment's length and sha256 before concatenating it.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import tempfile
 import uuid
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from climb.pipelines.job import Worker, worker_id
 from climb.pipelines.process import numpy_free, process_item
@@ -79,19 +81,43 @@ def process_batch(worker: Worker, batch_id: int, work_path: str) -> tuple[list[R
     return rows, sorted(subjects), summary
 
 
-def plan_split(split: str, rows: list[Row], shard_size: int) -> Iterator[dict[str, Any]]:
-    """Sort one split's rows by order key and cut them into shards by bytes: one spec per shard.
+def plan_split(rows: list[Row], shard_size: int) -> list[str]:
+    """Cut one split into shards by bytes, in order-key order: the order key where each shard starts.
 
     Depends only on (order, size) of the rows, so the same samples give the same shards whatever
-    runner or worker produced the rows, and in whatever order they arrived.
+    runner or worker produced the rows, and in whatever order they arrived. The result is small (one
+    string per shard): rows find their shard in it (shard_of), wherever they are.
     """
+    ordered = sorted((r[1], r[2]) for r in rows)
+    return [ordered[start][0] for start, _ in cut_shards([size for _, size in ordered], shard_size)]
+
+
+def shard_path(split: str, index: int) -> str:
+    return f"shards/{split}-{index:05d}.tar"
+
+
+def shard_of(row: Row, starts: list[str]) -> str:
+    """The shard path of a row, given its split's shard start order keys (plan_split)."""
+    return shard_path(row[0], bisect.bisect_right(starts, row[1]) - 1)
+
+
+def plan_specs(rows: list[Row], shard_size: int) -> list[dict[str, Any]]:
+    """The shard specs of one split's rows: plan_split, then every row to its shard (shard_of)."""
+    starts = plan_split(rows, shard_size)
+    by_shard: dict[str, list[Row]] = {}
+    for row in rows:
+        by_shard.setdefault(shard_of(row, starts), []).append(row)
+    return [shard_spec(path, shard_rows) for path, shard_rows in sorted(by_shard.items())]
+
+
+def shard_spec(path: str, rows: Iterable[Row]) -> dict[str, Any]:
+    """What write_shard needs for one shard: its rows' staging references, in order-key order."""
     ordered = sorted(rows, key=lambda r: r[1])
-    for index, (start, end) in enumerate(cut_shards([r[2] for r in ordered], shard_size)):
-        yield {
-            "path": f"shards/{split}-{index:05d}.tar",
-            "split": split,
-            "fragments": [[r[3], r[4], r[5], r[2], r[6]] for r in ordered[start:end]],
-        }
+    return {
+        "path": path,
+        "split": ordered[0][0],
+        "fragments": [[r[3], r[4], r[5], r[2], r[6]] for r in ordered],
+    }
 
 
 class CorruptFragment(RuntimeError):

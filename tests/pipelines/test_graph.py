@@ -72,9 +72,13 @@ def groups(proto, names: list[str]) -> list[str]:
     return sorted(n for n in names if by_name[n].spec.urn == GBK)
 
 
-def test_the_writes_follow_a_group_by_shard_and_a_group_by_split_only(proto):
+def test_the_writes_follow_a_group_by_shard_path_and_a_group_by_split_only(proto):
     in_front = groups(proto, upstream(proto, "WriteShards"))
     assert [n.split("/")[0] for n in in_front] == ["GroupBySplit", "SpreadBatches", "SpreadShards"]
+
+
+def test_the_group_by_shard_path_is_also_fed_by_every_process_bundle(proto):
+    assert "Anchors" in upstream(proto, "SpreadShards")
 
 
 def test_the_only_single_key_group_comes_after_the_writes(proto):
