@@ -15,10 +15,7 @@ from climb.pipelines.convert import ConvertConfig, ConvertError, convert
 from climb.pipelines.stages import process_batch
 from climb.pipelines.summary import Summary
 from climb.transforms.phi import DEMO_KEY
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from tests.helpers import tree_bytes
 
 
 def config(raw: Path, out: Path, runner: str) -> ConvertConfig:

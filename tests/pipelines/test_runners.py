@@ -6,18 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, tree_bytes
 
 pytestmark = pytest.mark.dask
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def run(raw: Path, out: Path, source: str = "dicom", **kw) -> dict[str, bytes]:
-    convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), shard_size=40_000, batch_size=2, **kw), DEMO_KEY)
+    convert_demo(source, raw, out, shard_size=40_000, batch_size=2, **kw)
     return tree_bytes(out)
 
 
@@ -47,8 +42,8 @@ def test_shards_are_written_by_both_workers_of_a_dask_cluster(dicom_corpus, tmp_
     for copy in range(3):
         shutil.copytree(dicom_corpus, raw / f"copy{copy}")
     log = tmp_path / "run-log.json"
-    manifest = convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path / "out"), shard_size=20_000,
-                                     batch_size=2, runner="dask", workers=2, run_log=str(log)), DEMO_KEY)
+    manifest = convert_demo("dicom", raw, tmp_path / "out", shard_size=20_000, batch_size=2, runner="dask", workers=2,
+                            run_log=str(log))
     writers = json.loads(log.read_text())["shards_by_writer"]
     assert len(manifest["shards"]) >= 10
     assert len(writers) == 2 and sum(writers.values()) == len(manifest["shards"])
