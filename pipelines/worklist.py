@@ -28,6 +28,8 @@ from climb.storage import filesystem
 
 WORK = "_work"
 TAG_BYTES = 32
+FILES_PER_UPLOAD = 64
+"""Work files handed to one fs.pipe call: object stores upload them concurrently (one PUT each)."""
 
 
 class TamperedWorkFile(RuntimeError):
@@ -70,14 +72,20 @@ def write_worklist(items: Iterable[WorkItem], batch_size: int, dataset_url: str,
     fs.makedirs(f"{root}/{WORK}", exist_ok=True)
     refs: list[tuple[int, str]] = []
     count, fingerprint = 0, 0
+    pending: dict[str, bytes] = {}
     for batch_id, batch in enumerate(chunked(items, batch_size)):
         path = f"{WORK}/batch-{batch_id:06d}.pkl"
         payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        fs.pipe_file(f"{root}/{path}", _tag(key, path, payload) + payload)
+        pending[f"{root}/{path}"] = _tag(key, path, payload) + payload
+        if len(pending) >= FILES_PER_UPLOAD:
+            fs.pipe(pending)
+            pending = {}
         refs.append((batch_id, path))
         count += len(batch)
         for item in batch:
             fingerprint = multiset_add(fingerprint, item.key)
+    if pending:
+        fs.pipe(pending)
     return WorkList(refs=refs, items=count, key_fingerprint=fingerprint)
 
 
