@@ -126,7 +126,8 @@ def _progress(cfg: ConvertConfig, opts: dict[str, Any], total: int, stop: thread
     """Poll the staging area for finished batches: works the same for every runner and store."""
     from tqdm import tqdm
 
-    fs, root = filesystem(cfg.dataset_url, opts)
+    # its own filesystem object: the listings it caches must not hide staged files from Finalize
+    fs, root = filesystem(cfg.dataset_url, {**opts, "skip_instance_cache": True})
     with tqdm(total=total, desc=f"convert {cfg.source}", unit="sample", disable=not cfg.progress) as bar:
         while not stop.wait(0.5):
             try:

@@ -54,6 +54,9 @@ def check_exactly_once(expected: Expected, batches: Summary) -> None:
 
 
 def _quarantine_entries(fs, root: str, files: list[str]) -> list[dict[str, Any]]:
+    # other processes wrote these files: a listing cached by this filesystem object (s3fs checks
+    # its directory cache before a whole-object read) must not hide them
+    fs.invalidate_cache(f"{root}/{STAGING}")
     entries = []
     for path in sorted(files):
         for line in fs.cat_file(f"{root}/{path}").splitlines():

@@ -140,6 +140,7 @@ def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> li
 
 def fragments(fs, root: str, specs: list[list]) -> Iterator[Fragment]:
     """The staged fragments of a shard, in order, each checked against its recorded length and sha256."""
+    fs.invalidate_cache(f"{root}/{STAGING}")  # staged by other processes after any cached listing
     for i in range(0, len(specs), READ_CHUNK):
         chunk = specs[i:i + READ_CHUNK]
         datas = _read_ranges(fs, [f"{root}/{s[1]}" for s in chunk], [s[2] for s in chunk], [s[2] + s[3] for s in chunk])
