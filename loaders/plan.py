@@ -92,7 +92,7 @@ def epoch_order(
     shuffle: bool = True,
     window: int = 1024,
     cycle: int = 0,
-    buckets: int = 4,
+    buckets: int = 8,
 ) -> np.ndarray:
     """The global order of one epoch.
 

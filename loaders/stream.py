@@ -190,7 +190,7 @@ class ClimbDataset(Stream):
                  rank: int | None = None, world_size: int | None = None, modalities: Sequence[str] | None = None,
                  tasks: Sequence[str] | None = None, storage_options: dict[str, Any] | None = None, *,
                  batch_size: int | None = None, tail: str = "wrap", shuffle_window: int | None = None,
-                 shuffle_buckets: int = 4,
+                 shuffle_buckets: int = 8,
                  cache_dir: str | None = None, cache_bytes: int | None = None, on_error: str = "raise",
                  transform: Transform | None = None, retry: RetryPolicy = RetryPolicy()):
         super().__init__(seed, rank, world_size, batch_size, tail, on_error, transform, retry)
