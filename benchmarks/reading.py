@@ -46,7 +46,7 @@ def decode_members(members: dict[str, Any]) -> dict[str, Any]:
     import cv2
     import torch
 
-    out: dict[str, Any] = {"meta": json.loads(members["json"])}
+    out: dict[str, Any] = {"meta": json.loads(bytes(members["json"]))}  # litdata hands some members over as memoryview
     if "image" in members:
         out["image"] = torch.from_numpy(cv2.imdecode(np.frombuffer(members["image"], np.uint8), cv2.IMREAD_UNCHANGED))
     for field in ("signal", "volume"):

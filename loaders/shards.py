@@ -126,7 +126,6 @@ class SampleReader:
 
     PIECE_BYTES = 8 << 20
     LOCAL_JOB_BYTES = 512 << 10
-    MAX_JOB_SAMPLES = 64
     AHEAD = 3
     MAX_INDEXES = 64
     LOOKAHEAD_SHARDS = 2
@@ -155,27 +154,20 @@ class SampleReader:
 
     def jobs(self, reads: np.ndarray) -> list[np.ndarray]:
         """The read numbers of each fetch job, jobs in order of first use (class docstring)."""
-        n = len(reads)
-        # mean bytes of a sample of each read's shard, from the manifest: int64 [n]
-        mean = np.concatenate([[0], *[[s["bytes"] / max(1, s["num_samples"]) for s in d.shards] for d in self.datasets]])
-        offsets = np.cumsum([0, *[len(d.shards) for d in self.datasets]])
-        size = mean[1 + offsets[reads[:, 0]] + reads[:, 1]] if n else np.zeros(0)
+        # mean bytes of a sample of each read's shard, from the manifest: float [n]
+        mean = np.concatenate([[s["bytes"] / max(1, s["num_samples"]) for s in d.shards] for d in self.datasets] + [[]])
+        size = mean[np.cumsum([0, *[len(d.shards) for d in self.datasets]])[reads[:, 0]] + reads[:, 1]]
         if self.remote:
-            per_piece = np.maximum(1, (self.PIECE_BYTES // np.maximum(size, 1))).astype(np.int64)
-            keys = np.stack([reads[:, 0], reads[:, 1], reads[:, 2] // per_piece], axis=1)
-            _, first, job_of = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+            piece = reads[:, 2] // np.maximum(1, self.PIECE_BYTES // np.maximum(size, 1)).astype(np.int64)
+            _, first, job_of = np.unique(np.stack([reads[:, 0], reads[:, 1], piece], axis=1), axis=0,
+                                         return_index=True, return_inverse=True)
             job_of = np.argsort(np.argsort(first))[job_of.ravel()]  # renumbered by first use
         else:
-            job_of, job, start = np.zeros(n, dtype=np.int64), 0, 0
-            limit = self.first_chunk
-            while start < n:
-                stop = start + 1
-                while stop < n and stop - start < limit and size[start:stop + 1].sum() <= self.LOCAL_JOB_BYTES:
-                    stop += 1
-                job_of[start:stop], job, start = job, job + 1, stop
-                limit = self.MAX_JOB_SAMPLES
+            head = min(len(reads), self.first_chunk)
+            job_of = np.concatenate([np.zeros(head, dtype=np.int64), 1 + np.cumsum(size[head:]).astype(np.int64) // self.LOCAL_JOB_BYTES])
+            job_of = np.unique(job_of, return_inverse=True)[1].ravel()
         order = np.argsort(job_of, kind="stable")
-        return np.split(order, np.cumsum(np.bincount(job_of, minlength=int(job_of.max(initial=-1)) + 1))[:-1])
+        return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
 
     def _fetch(self, reads: np.ndarray, which: np.ndarray) -> list[Any]:
         """Fetch the reads numbered `which` in one batch of range reads (an unreadable index raises).
