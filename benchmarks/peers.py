@@ -4,8 +4,8 @@
     python -m benchmarks.run --quick      # then finds it and measures the peers too
 
 Why a separate venv: litdata and mosaicml-streaming cannot be installed beside climb (mosaicml-streaming
-0.13.0 pins numpy < 2.2 where climb needs 2.4; unpinned, litdata pulls another torch), so a
-`[bench]` extra is unsatisfiable. benchmarks/peers.txt pins the peers, their torch (the same 2.13.0
+0.13.0 pins numpy < 2.2 where climb needs 2.4; unpinned, litdata pulls another torch): the former
+`[bench]` extra could not be installed. benchmarks/peers.txt pins the peers, their torch (the same 2.13.0
 as climb, so a plain `torch` requirement cannot pull a multi-GB CUDA build) and the decode libraries;
 the venv is made without system site packages, and benchmarks.run starts the peers' writers and
 readers with its interpreter as subprocesses (benchmarks.formats and benchmarks.reading import

@@ -293,7 +293,10 @@ def update_readme(readme: Path, results: dict[str, Any]) -> None:
     text = readme.read_text()
     body = ("The latest `python -m benchmarks.run` on the machine named below; the 3D set, every single "
             "measurement and the plot are in [benchmarks/results/RESULTS.md](benchmarks/results/RESULTS.md). "
-            "How the full corpus would scale: [docs/SCALING.md](docs/SCALING.md).\n\n"
+            "How the full corpus would scale: [docs/SCALING.md](docs/SCALING.md). To run it from a clone "
+            "(after `pip install -e .`): `python -m benchmarks.peers` once (litdata and mosaicml-streaming in a "
+            "venv of their own, benchmarks/.peers: they cannot share climb's pins), then "
+            "`python -m benchmarks.run --quick`.\n\n"
             + markdown(results, details=False).strip() + "\n")
     if README_SECTION in text:
         head, rest = text.split(README_SECTION, 1)
