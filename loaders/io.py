@@ -309,12 +309,6 @@ class DatasetFiles:
         self._fds[rel] = fd
         return fd
 
-    def prepare(self, rel: str, sha256: str) -> None:
-        """Make a shard ready to read (download into the cache); safe to call from a prefetch thread."""
-        if self.cache is not None:
-            fd = self.cache.open(sha256, lambda tmp: self.download(rel, tmp))
-            os.close(fd)
-
     def download(self, rel: str, target: str) -> str:
         """Copy a whole shard to a local path, returning the sha256 of the bytes written."""
         path = self._remote(rel) if not self.local else os.path.join(local_path(self.root_url), rel)

@@ -7,7 +7,7 @@ only the wanted members) on background threads a few jobs ahead of first use, an
 bytes after its last sample is handed over. From an object store a job is a piece of consecutive
 samples of one shard (about 8 MiB: one merged range GET where a few MiB cost about as much as a
 tiny read); the shuffle keeps each piece's samples inside its window, so a reader holds about one
-window of samples. With a shard cache it also downloads the next shards of the plan ahead of time.
+window of samples.
 Only the indexes of recently used shards stay in memory.
 """
 
@@ -120,7 +120,8 @@ class SampleReader:
     small thread pool and dropped after their last use. From an object store a job is a piece: the
     samples this reader wants among about PIECE_BYTES of consecutive samples of one shard, fetched
     in one merged range read (the plan keeps a piece's samples within its shuffle window, so few
-    pieces are held at once); locally (or from the shard cache) a job is the next few samples in
+    pieces are held at once; with a shard cache, the fetch thread downloads a shard into the cache
+    when a piece first needs it, a few pieces ahead of use); locally a job is the next few samples in
     read order, read with pread, starting with one batch so the first batch waits for one read.
     """
 
@@ -128,7 +129,6 @@ class SampleReader:
     LOCAL_JOB_BYTES = 512 << 10
     AHEAD = 3
     MAX_INDEXES = 64
-    LOOKAHEAD_SHARDS = 2
 
     def __init__(
         self,
@@ -143,8 +143,9 @@ class SampleReader:
         self.first_chunk = max(1, first_chunk)
         self.files = [DatasetFiles(d.url, o, retry, c) for d, o, c in zip(datasets, storage_options, caches)]
         self.wanted = [wanted_members(m) for m in modalities]
-        self.cached = any(c is not None for c in caches)
-        self.remote = any(not f.local and f.cache is None for f in self.files)
+        self.remote = any(not f.local for f in self.files)
+        # two range reads in flight from an object store; one thread where descriptors are shared (pread)
+        self.threads = 2 if all(f.cache is None for f in self.files) and self.remote else 1
         self.index = functools.lru_cache(maxsize=self.MAX_INDEXES)(self._load_index)
 
     def _load_index(self, d: int, shard: int) -> list[dict[str, Any]]:
@@ -216,11 +217,7 @@ class SampleReader:
         slot = np.zeros(len(reads), dtype=np.int64)
         for k, j in enumerate(jobs):
             job_of[j], slot[j] = k, np.arange(len(j))
-        fetcher = ThreadPoolExecutor(2 if self.remote else 1, thread_name_prefix="climb-fetch")
-        downloader = ThreadPoolExecutor(1, thread_name_prefix="climb-download") if self.cached else None
-        downloads: dict[tuple[int, int], Future] = {}
-        order = self._shard_order(reads) if downloader is not None and len(reads) else {}
-        upcoming = list(order)
+        fetcher = ThreadPoolExecutor(self.threads, thread_name_prefix="climb-fetch")
         held: dict[int, Future] = {}
         submitted = 0
         try:
@@ -230,8 +227,6 @@ class SampleReader:
                 while submitted < len(jobs) and submitted < due + self.AHEAD:
                     held[submitted] = fetcher.submit(self._fetch, reads, jobs[submitted])
                     submitted += 1
-                    if downloader is not None:
-                        self._download_ahead(reads[int(first[submitted - 1])], order, upcoming, downloads, downloader)
                 k = int(job_of[i])
                 item = held[k].result()[int(slot[i])]
                 if last[k] == i:
@@ -239,21 +234,5 @@ class SampleReader:
                 yield item
         finally:
             fetcher.shutdown(wait=True, cancel_futures=True)
-            if downloader is not None:
-                downloader.shutdown(wait=True, cancel_futures=True)
             for f in self.files:
                 f.close()
-
-    def _shard_order(self, reads: np.ndarray) -> dict[tuple[int, int], int]:
-        """Each shard's rank in the order the plan first touches it."""
-        pairs = reads[:, :2]
-        _, first = np.unique(pairs, axis=0, return_index=True)
-        return {(int(pairs[i][0]), int(pairs[i][1])): n for n, i in enumerate(sorted(first))}
-
-    def _download_ahead(self, read: np.ndarray, order: dict, upcoming: list, downloads: dict, pool: ThreadPoolExecutor) -> None:
-        """Start downloading the next shards the plan will touch after the one of `read`."""
-        current = order[(int(read[0]), int(read[1]))]
-        for d, shard in upcoming[current + 1: current + 1 + self.LOOKAHEAD_SHARDS]:
-            if (d, shard) not in downloads:
-                info = self.datasets[d].shards[shard]
-                downloads[(d, shard)] = pool.submit(self.files[d].prepare, info["path"], info["sha256"])
