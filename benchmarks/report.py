@@ -208,7 +208,7 @@ def markdown(results: dict[str, Any], details: bool = True) -> str:
         lines += ["Every reader walks the set in its stored order and decodes the same member bytes the same way "
                   "(cv2.imdecode of the PNG, the .npy into a tensor); \"climb, shuffled\" is climb's training default "
                   "(shards permuted, 8 buckets striped into every batch, samples moved within a ~48 MB window, read as "
-                  "8 MiB pieces of consecutive samples: docs/training-from-s3.md); litdata and MDS read S3 through their "
+                  "4 MiB pieces of consecutive samples: docs/training-from-s3.md); litdata and MDS read S3 through their "
                   "own caches (cold at the start). Bounds: the same decode over members already in memory; raw reads of "
                   "the climb dataset's files (page cache / boto3 GETs). The peers run in their own venv "
                   "(`python -m benchmarks.peers`); mosaicml-streaming with its torchvision-only `streaming.vision` "

@@ -12,7 +12,8 @@ benchmark's: N samples of ~266 KB in shards of 64 MB. For each ordering it repor
                      dataset's, same sorted labels (10 classes)
     batchmates_kept  share of a sample's batch-mates of epoch 0 that are its batch-mates again in
                      epoch 1 (full shuffle: ~32/N; stored order: 1)
-    buffer_mb        what a reader holds for it: (window + buckets x piece) x sample bytes
+    buffer_mb        what a reader holds for it: (window + 2 x buckets x piece) x sample bytes (a piece
+                     stays from its first to its last use: its own length plus the bucket's window)
 Orderings: stored order, a full shuffle (a permutation of everything), climb's default, and climb
 with other windows and bucket counts.
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         name = f"climb window {window} ({window * mb:.0f} MB), {buckets} bucket{'s' * (buckets > 1)}"
         if (window, buckets) == (default_window, 8):
             name += " (default)"
-        rows[name] = (orders(window=window, buckets=buckets), (window + buckets * piece) * mb)
+        rows[name] = (orders(window=window, buckets=buckets), (window + 2 * buckets * piece) * mb)
     table = {name: {**metrics(*pair, per_shard, n), "buffer_mb": round(buffer)} for name, (pair, buffer) in rows.items()}
     result = {"benchmark": "shuffle_quality", "samples": n, "shards": len(counts), "sample_bytes": args.sample_bytes,
               "piece_samples": piece, "seed": args.seed, "python": platform.python_version(), "numpy": np.__version__,

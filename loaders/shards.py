@@ -5,7 +5,7 @@ every member's bytes sit. A reader gets its whole read list up front (plan.py), 
 jobs, fetches each job's byte ranges in one batch (all of a sample when every member is wanted, else
 only the wanted members) on background threads a few jobs ahead of first use, and drops a job's
 bytes after its last sample is handed over. From an object store a job is a piece of consecutive
-samples of one shard (about 8 MiB: one merged range GET where a few MiB cost about as much as a
+samples of one shard (about 4 MiB: one merged range GET where a few MiB cost about as much as a
 tiny read); the shuffle keeps each piece's samples inside its window, so a reader holds about one
 window of samples.
 Only the indexes of recently used shards stay in memory.
@@ -125,7 +125,7 @@ class SampleReader:
     read order, read with pread, starting with one batch so the first batch waits for one read.
     """
 
-    PIECE_BYTES = 8 << 20
+    PIECE_BYTES = 4 << 20
     LOCAL_JOB_BYTES = 512 << 10
     AHEAD = 3
     MAX_INDEXES = 64
