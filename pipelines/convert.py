@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 
@@ -124,7 +124,7 @@ class ProcessBatch(beam.DoFn):
         self.pending: deque = deque()
 
     def setup(self) -> None:
-        self.info = get_source(self.ctx.source)
+        self.info = get_source(self.ctx.source, self.ctx.options)
 
     def start_bundle(self) -> None:
         if self.processes > 1:
@@ -203,7 +203,7 @@ def _decode(ctx: Context, info, item: WorkItem) -> tuple[dict[str, Any], Fragmen
 
 def _process_chunk(items: list[WorkItem]) -> list[tuple[dict[str, Any], Fragment | None]]:
     ctx = _WORKER_CTX
-    info = get_source(ctx.source)
+    info = get_source(ctx.source, ctx.options)
     return [_decode(ctx, info, item) for item in items]
 
 
@@ -460,7 +460,9 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
     """
     import json
 
-    info = get_source(cfg.source)
+    info = get_source(cfg.source, cfg.options)
+    if info.name != cfg.source:  # a spec file given by its path: the dataset takes the spec's name
+        cfg = replace(cfg, source=info.name)
     opts = storage_options(cfg.out_url, cfg.s3_endpoint)
     raw_opts = storage_options(cfg.raw_url, cfg.s3_endpoint)
     options = {**info.defaults, **cfg.options}
@@ -551,7 +553,7 @@ def cli_convert(args) -> int:
         progress=not args.no_progress,
     )
     try:
-        get_source(cfg.source)
+        get_source(cfg.source, cfg.options)
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
     try:
@@ -559,13 +561,14 @@ def cli_convert(args) -> int:
     except ConvertError as exc:
         raise UserError(str(exc)) from None
     c = manifest["counts"]
+    dataset_url = join(cfg.out_url, manifest["source"])  # a spec file's path gives way to the spec's name
     print(
-        f"{cfg.dataset_url}: {c['written']} written, {c['quarantined']} quarantined, {c['excluded']} excluded "
+        f"{dataset_url}: {c['written']} written, {c['quarantined']} quarantined, {c['excluded']} excluded "
         f"of {c['discovered']} discovered; {len(manifest['shards'])} shards; splits "
         + ", ".join(f"{k}={v['num_samples']}" for k, v in manifest["splits"].items())
     )
     if c["quarantined"]:
-        print(f"see {cfg.dataset_url}/quarantine.jsonl for the reasons (`climb inspect {cfg.dataset_url}`)")
+        print(f"see {dataset_url}/quarantine.jsonl for the reasons (`climb inspect {dataset_url}`)")
     return 0
 
 
