@@ -140,12 +140,14 @@ def _task_with_map(source: str, name: str, table: tuple[tuple[str, tuple[str, ..
 class _Section:
     """Reads one mapping of the spec, remembering its path for messages, and refuses unknown keys."""
 
-    def __init__(self, data: Any, where: str, origin: str):
+    def __init__(self, data: Any, where: str, origin: str, keys: tuple[str, ...] = ()):
         self.where, self.origin = where, origin
         if not isinstance(data, dict):
             self.fail("", f"must be a mapping (key: value lines), got {type(data).__name__}", "indent its keys under it")
         self.data = {str(k): v for k, v in data.items()}
-        self.used: set[str] = set()
+        self.used: set[str] = set(keys)
+        if keys:  # a misspelt key explains the rest ("column is missing"), so it is reported first
+            self.done()
 
     def fail(self, key: str, problem: str, hint: str) -> None:
         path = f"{self.where}.{key}" if self.where and key else (self.where or key)
@@ -194,7 +196,7 @@ def _regex(section: _Section, key: str, hint: str) -> str | None:
 
 
 def _sheet(data: Any, origin: str) -> tuple[Sheet, tuple[Join, ...]]:
-    s = _Section(data, "sheet", origin)
+    s = _Section(data, "sheet", origin, ("path", "key", "file_key", "delimiter", "describes", "join"))
     path = s.get("path", (str,), "write the sheet's path relative to RAW_URL, e.g. `path: labels.csv`", required=True)
     if path.lower().endswith((".xlsx", ".xls")):
         s.fail("path", "Excel sheets are not read", "save the sheet as CSV and name the .csv file")
@@ -208,7 +210,7 @@ def _sheet(data: Any, origin: str) -> tuple[Sheet, tuple[Join, ...]]:
         s.fail("describes", f"must be files or groups, got {describes!r}", "`files`: each row is one sample; `groups`: rows describe several files")
     joins = []
     for i, item in enumerate(s.get("join", (list,), "write a list of {path, key} sheets joined on `key`", default=[])):
-        j = _Section(item, f"sheet.join[{i}]", origin)
+        j = _Section(item, f"sheet.join[{i}]", origin, ("path", "key", "delimiter"))
         jpath = j.get("path", (str,), "write the joined sheet's path relative to RAW_URL", required=True)
         jkey = j.names("key", "write the column(s) holding the main sheet's key values", required=True)
         if len(jkey) != len(key):
@@ -224,7 +226,7 @@ def _sheet(data: Any, origin: str) -> tuple[Sheet, tuple[Join, ...]]:
 
 
 def _label(data: Any, where: str, origin: str) -> Label:
-    s = _Section(data, where, origin)
+    s = _Section(data, where, origin, ("task", "column", "one_hot", "columns", "separator", "map", "exclude", "range"))
     name = s.get("task", (str,), "write a registered task name (see `climb datasets`)", required=True)
     try:
         task = get_task(name)
@@ -268,7 +270,7 @@ def _label(data: Any, where: str, origin: str) -> Label:
 
 
 def _split(data: Any, origin: str) -> Split:
-    s = _Section(data, "split", origin)
+    s = _Section(data, "split", origin, ("field", "values", "lists", "fractions"))
     field_name = s.get("field", (str,), "write the column or file field holding the official split")
     values = s.table("values", f"write `raw value: split` pairs, split one of {', '.join(SPLIT_NAMES)} or {HASH}")
     lists = s.table("lists", "write `split: list file` pairs; a list file holds one `field` value per line")
@@ -304,7 +306,7 @@ _OPTION_CHOICES = {"color": ("rgb", "gray"), "out_dtype": ("uint8", "uint16"), "
 
 
 def _options(data: Any, modality: str, origin: str) -> dict[str, Any]:
-    s = _Section(data or {}, modality, origin)
+    s = _Section(data or {}, modality, origin, tuple(_OPTION_KEYS[modality]))
     out = {}
     for key, kinds in _OPTION_KEYS[modality].items():
         if key in s.data:
@@ -331,7 +333,8 @@ def _json_able(value: Any, where: str, origin: str) -> Any:
 def parse(mapping: Any, origin: str = "spec") -> Spec:
     """Validate a spec mapping (as read from YAML) and return the Spec; SpecError names the first mistake."""
     data = _json_able(mapping, "", origin)
-    s = _Section(data, "", origin)
+    s = _Section(data, "", origin, ("name", "description", "modality", "files", "sheet", "subject", "group", "labels",
+                                    "split", *MODALITY_EXTENSIONS))
     name = s.get("name", (str,), "write the source name, e.g. `name: isic2019`", required=True)
     if not NAME_PATTERN.match(name):
         s.fail("name", f"{name!r} is not a source name", "use lowercase letters, digits and '-', e.g. `isic2019`")
@@ -339,7 +342,7 @@ def parse(mapping: Any, origin: str = "spec") -> Spec:
     modality = s.get("modality", (str,), f"write one of {', '.join(MODALITY_EXTENSIONS)}", required=True)
     if modality not in MODALITY_EXTENSIONS:
         s.fail("modality", f"{modality!r} is not supported", f"write one of {', '.join(MODALITY_EXTENSIONS)}")
-    f = _Section(s.get("files", (dict,), "write `files: {glob: ...}`", required=True), "files", origin)
+    f = _Section(s.get("files", (dict,), "write `files: {glob: ...}`", required=True), "files", origin, ("glob", "exclude", "fields"))
     globs = f.names("glob", "write glob(s) relative to RAW_URL, e.g. `images/**/*.jpg`", required=True)
     exclude = f.names("exclude", "write glob(s) of files that are not samples, e.g. `'**/*_mask*.png'`")
     path_fields = _regex(f, "fields", "write a regex with named groups, e.g. `'(?P<label>[^/]+)/[^/]+$'`")
