@@ -10,9 +10,8 @@ import cv2
 import pytest
 from skimage import data
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.sources.spec import SpecError, read_spec
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "adding-a-source.md"
 TEXT = PAGE.read_text(encoding="utf-8")
@@ -29,8 +28,7 @@ def test_the_documented_spec_converts_an_eyepacs_folder_with_both_eyes_in_one_sp
         cv2.imwrite(str(raw / "train" / f"{image}.jpeg"), photo)
     with open(raw / "trainLabels.csv", "w", newline="") as f:
         csv.writer(f).writerows([("image", "level"), *rows])
-    manifest = convert(ConvertConfig(source=str(tmp_path / "eyepacs.yaml"), raw_url=str(raw), out_url=str(tmp_path / "out"),
-                                     workers=1), DEMO_KEY)
+    manifest = convert_demo(str(tmp_path / "eyepacs.yaml"), raw, tmp_path / "out", workers=1)
     assert manifest["source"] == "eyepacs"
     assert manifest["counts"] == {"discovered": 4, "written": 4, "quarantined": 0, "excluded": 0}
     counts = manifest["tasks"]["dr_grade"]["counts"]

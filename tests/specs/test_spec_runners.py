@@ -10,8 +10,7 @@ import pytest
 
 from climb.corpora.folders import write_covid_us_corpus
 from climb.corpora.imaging3d import nibabel_file
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, tree_bytes
 
 CLIPS_SPEC = """\
 name: my-clips
@@ -32,10 +31,6 @@ volume: {dtype: int16}
 """
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 @pytest.mark.dask
 def test_a_user_spec_writes_the_same_bytes_on_beam_and_on_dask(tmp_path):
     """Dask workers are other processes that never saw the YAML file: they rebuild the source from the options."""
@@ -44,7 +39,7 @@ def test_a_user_spec_writes_the_same_bytes_on_beam_and_on_dask(tmp_path):
     raw = Path(write_covid_us_corpus(tmp_path / "raw")["root"])
 
     def run(out: Path, **kw) -> dict[str, bytes]:
-        convert(ConvertConfig(source=str(spec), raw_url=str(raw), out_url=str(out), batch_size=2, **kw), DEMO_KEY)
+        convert_demo(str(spec), raw, out, batch_size=2, **kw)
         return tree_bytes(out)
 
     direct = run(tmp_path / "direct", workers=1)
@@ -61,7 +56,7 @@ def test_a_volume_spec_stores_each_nifti_in_zarr_with_its_label(tmp_path):
     for folder, name in (("yes", "anatomical.nii"), ("no", "example4d.nii.gz")):
         (raw / folder).mkdir(parents=True)
         shutil.copy(nibabel_file(name), raw / folder / name)
-    manifest = convert(ConvertConfig(source=str(spec), raw_url=str(raw), out_url=str(tmp_path / "out"), workers=1), DEMO_KEY)
+    manifest = convert_demo(str(spec), raw, tmp_path / "out", workers=1)
     assert manifest["counts"]["written"] == 2
     assert manifest["tasks"]["brain_tumor_present"]["counts"] == {"absent": 1, "present": 1}
     arrays = [p for p in (tmp_path / "out" / "my-volumes" / "volumes.zarr").iterdir() if p.is_dir()]
