@@ -140,21 +140,23 @@ def _task_with_map(source: str, name: str, table: tuple[tuple[str, tuple[str, ..
 class _Section:
     """Reads one mapping of the spec, remembering its path for messages, and refuses unknown keys."""
 
-    def __init__(self, data: Any, where: str, origin: str, keys: tuple[str, ...] = ()):
+    def __init__(self, data: Any, where: str, origin: str, keys: tuple[str, ...]):
         self.where, self.origin = where, origin
         if not isinstance(data, dict):
             self.fail("", f"must be a mapping (key: value lines), got {type(data).__name__}", "indent its keys under it")
         self.data = {str(k): v for k, v in data.items()}
-        self.used: set[str] = set(keys)
-        if keys:  # a misspelt key explains the rest ("column is missing"), so it is reported first
-            self.done()
+        # a misspelt key explains the rest ("column is missing"), so unknown keys are reported first
+        for key in self.data:
+            if key not in keys:
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "allowed keys: " + ", ".join(sorted(keys))
+                self.fail(key, "is not a spec key", hint)
 
     def fail(self, key: str, problem: str, hint: str) -> None:
         path = f"{self.where}.{key}" if self.where and key else (self.where or key)
         raise SpecError(f"{self.origin}: {path}: {problem}; {hint}")
 
     def get(self, key: str, kinds: tuple[type, ...], hint: str, *, required: bool = False, default: Any = None) -> Any:
-        self.used.add(key)
         if key not in self.data or self.data[key] is None:
             if required:
                 self.fail(key, "is required", hint)
@@ -176,12 +178,6 @@ class _Section:
         value = self.get(key, (dict,), hint, default={})
         return {str(k): v for k, v in value.items()}
 
-    def done(self) -> None:
-        for key in self.data:
-            if key not in self.used:
-                close = difflib.get_close_matches(key, sorted(self.used), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "allowed keys: " + ", ".join(sorted(self.used))
-                self.fail(key, "is not a spec key", hint)
 
 
 def _regex(section: _Section, key: str, hint: str) -> str | None:
@@ -216,9 +212,7 @@ def _sheet(data: Any, origin: str) -> tuple[Sheet, tuple[Join, ...]]:
         if len(jkey) != len(key):
             j.fail("key", f"names {len(jkey)} column(s) but sheet.key names {len(key)}", "give one column per sheet.key column")
         jdelim = j.get("delimiter", (str,), "write one character")
-        j.done()
         joins.append(Join(jpath, jkey, jdelim))
-    s.done()
     file_key = file_key or ("stem",)
     if len(file_key) != len(key):
         s.fail("file_key", f"names {len(file_key)} field(s) but key names {len(key)}", "give one file field per key column")
@@ -259,7 +253,6 @@ def _label(data: Any, where: str, origin: str) -> Label:
     bounds = s.get("range", (list,), "write `[low, high]`: values outside are masked")
     if bounds is not None and (len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
         s.fail("range", f"must be two numbers, got {bounds!r}", "write `[low, high]`")
-    s.done()
     label = Label(name, column, one_hot, tuple(columns.items()), separator, tuple(table), exclude,
                   None if bounds is None else (float(bounds[0]), float(bounds[1])))
     try:
@@ -275,7 +268,6 @@ def _split(data: Any, origin: str) -> Split:
     values = s.table("values", f"write `raw value: split` pairs, split one of {', '.join(SPLIT_NAMES)} or {HASH}")
     lists = s.table("lists", "write `split: list file` pairs; a list file holds one `field` value per line")
     fractions = s.table("fractions", "write `train: 0.8` style pairs summing to 1")
-    s.done()
     for raw, target in [*values.items(), *((k, k) for k in lists)]:
         if target not in (*SPLIT_NAMES, HASH):
             s.fail("values" if raw in values else "lists", f"{target!r} is not a split", f"use one of {', '.join(SPLIT_NAMES)} or {HASH}")
@@ -314,8 +306,6 @@ def _options(data: Any, modality: str, origin: str) -> dict[str, Any]:
             if key in _OPTION_CHOICES and value not in _OPTION_CHOICES[key]:
                 s.fail(key, f"must be one of {_OPTION_CHOICES[key]}, got {value!r}", f"e.g. `{key}: {_OPTION_CHOICES[key][0]}`")
             out[key] = value
-        s.used.add(key)
-    s.done()
     return out
 
 
@@ -346,7 +336,6 @@ def parse(mapping: Any, origin: str = "spec") -> Spec:
     globs = f.names("glob", "write glob(s) relative to RAW_URL, e.g. `images/**/*.jpg`", required=True)
     exclude = f.names("exclude", "write glob(s) of files that are not samples, e.g. `'**/*_mask*.png'`")
     path_fields = _regex(f, "fields", "write a regex with named groups, e.g. `'(?P<label>[^/]+)/[^/]+$'`")
-    f.done()
     sheet, joins = (None, ())
     if s.get("sheet", (dict,), "write `sheet: {path: ..., key: ...}`") is not None:
         sheet, joins = _sheet(s.data["sheet"], origin)
@@ -367,7 +356,6 @@ def parse(mapping: Any, origin: str = "spec") -> Spec:
             s.fail(other, f"options for {other} in a {modality} spec", f"write `{modality}:` instead")
         if other == modality:
             options = _options(block, modality, origin)
-    s.done()
     _check_fields(path_fields, sheet, joins, subject, group, labels, split, origin)
     return Spec(name, description, modality, globs, exclude, path_fields, sheet, joins, subject, group, labels, split,
                 options, data)
@@ -395,8 +383,7 @@ def read_spec(path: str | Path) -> Spec:
         raise SpecError(f"spec file {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
-    spec = parse(mapping, path.name)
-    return spec
+    return parse(mapping, path.name)
 
 
 @lru_cache(maxsize=32)
