@@ -236,18 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from climb.pipelines.sources import get_source, source_names
+    from climb.pipelines.sources import get_source, source_names, spec_names
     from climb.schemas.tasks import TASKS
 
-    print(f"{'SOURCE':<14} {'MODALITIES':<24} TASKS")
+    specs = set(spec_names())
+    width = max(14, *(len(name) + 1 for name in source_names()))
+    print(f"{'SOURCE':<{width}} {'MODALITIES':<24} TASKS")
     for name in source_names():
         try:
             info = get_source(name)
         except ImportError as exc:
-            print(f"{name:<14} (unavailable: {exc})")
+            print(f"{name:<{width}} (unavailable: {exc})")
             continue
-        print(f"{name:<14} {', '.join(info.modalities):<24} {', '.join(info.tasks) or '-'}")
-        print(f"{'':<14} {info.description}")
+        print(f"{name:<{width}} {', '.join(info.modalities):<24} {', '.join(info.tasks) or '-'}")
+        print(f"{'':<{width}} {info.description}" + (f" [spec: specs/{name}.yaml]" if name in specs else ""))
     print()
     print(f"{'TASK':<26} {'TYPE':<11} CLASSES")
     for name, task in sorted(TASKS.items()):

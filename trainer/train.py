@@ -197,7 +197,10 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
         raise ValueError("no task is left to train (all held out) and contrastive_weight is 0: nothing to learn")
     # The fields the kept sources write; the datasets are reopened to read only those members.
     modalities = cfg.modalities or tuple(dict.fromkeys(
-        m for i in keep for m in get_source(opened[i].info.manifest["source"]).modalities if m in ENCODERS))
+        m for i in keep
+        # a spec source's manifest carries its spec: a dataset converted from a user's YAML needs no registration
+        for m in get_source(opened[i].info.manifest["source"], opened[i].info.manifest["config"]["options"]).modalities
+        if m in ENCODERS))
     parts = [one(u, "train", True, modalities, tasks) for u in urls]
     patches = (VolumePatches(cfg.volume_patch, cfg.volume_patches, storage_options("s3://", cfg.s3_endpoint or None))
                if "volume" in modalities else None)  # the options reach only s3:// volumes
