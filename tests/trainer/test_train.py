@@ -15,7 +15,7 @@ FAST = ("signal", "tabular", "text", "graph")  # the cheap encoders; the loop is
 def _data(seed: int = 0) -> Data:
     return Data(
         train=SyntheticStream(seed, modalities=FAST),
-        val=lambda: SyntheticStream(99, size=32, modalities=FAST),
+        val=lambda rank, world_size: SyntheticStream(99, size=32, modalities=FAST),
         modalities=FAST,
         tasks=TASKS,
     )
@@ -23,7 +23,8 @@ def _data(seed: int = 0) -> Data:
 
 def _config(tmp_path, **changes) -> Config:
     base = dict(steps=20, batch_size=8, dim=16, lr=3e-3, warmup_steps=5, eval_every=10, eval_batches=2,
-                log_every=5, out_dir=str(tmp_path), progress=False, fusion="gated", contrastive_weight=0.1)
+                log_every=5, out_dir=str(tmp_path), progress=False, fusion="gated", contrastive_weight=0.1,
+                encoder_preset="tiny")
     return Config(**{**base, **changes})
 
 

@@ -19,7 +19,7 @@ def _model(run) -> MultimodalModel:
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
     data = open_data(cfg, 0, 1)
-    model = MultimodalModel(state["modalities"], data.tasks, cfg.dim, cfg.fusion)
+    model = MultimodalModel(state["modalities"], data.tasks, cfg.dim, cfg.fusion, preset=cfg.encoder_preset, encoders=cfg.encoders)
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -28,7 +28,8 @@ def test_the_file_holds_the_documented_keys_and_opens_with_weights_only(pretrain
     record = torch.load(pretrained / "encoders" / "signal.pt", weights_only=True)
     assert record["format"] == "climb-encoder" and record["format_version"] == ENCODER_FORMAT_VERSION
     assert record["modality"] == "signal" and record["embedding_dim"] == 16
-    assert record["encoder"]["class"] == "SignalEncoder" and record["encoder"]["kwargs"]["dim"] == 16
+    assert record["encoder"]["factory"] == "climb.trainer.networks:ResNet1d" and record["encoder"]["kwargs"]["dim"] == 16
+    assert record["encoder"]["kwargs"]["in_channels"] == record["encoder"]["adapter"]["channels"] == 32
     assert record["schema_version"] == "1.0.0"
     assert [m["source"] for m in record["manifests"]] == ["challenge-ecg"]
     assert all(len(m["sha256"]) == 64 for m in record["manifests"])
