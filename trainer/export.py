@@ -12,7 +12,8 @@ fine-tuning, zero-shot transfer and embedding export on data the run never saw. 
                                input adapter argument, "dim"} (backbones.resolve)
     embedding_dim, state_dict  output size [B, dim]; the encoder's weights
     schema_version, code_version
-    manifests                  [{url, source, split, sha256 (of manifest.json), schema_version}] trained on
+    manifests                  [{url, source, split, sha256 (of manifest.json), schema_version, source_fingerprint}]
+                               trained on (`climb evaluate` refuses these datasets unless --allow-seen)
     tasks, holdout             the tasks the encoder was trained on; the held-out tasks and datasets
     step, config               training step and the run's whole Config
     readout                    {fusion, modalities, index, state_dict}: fusion + task heads with only this

@@ -191,7 +191,7 @@ class Data:
     val: Callable[[int, int], Any] | None  # (rank, world size) -> a fresh val stream: every pass sees the same samples
     modalities: tuple[str, ...]
     tasks: tuple[Task, ...]
-    manifests: tuple[dict, ...] = ()  # {url, source, split, sha256, schema_version} of each training dataset
+    manifests: tuple[dict, ...] = ()  # {url, source, split, sha256, schema_version, source_fingerprint} per training dataset
     scales: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)  # regression (mean, std)
 
 
@@ -234,7 +234,8 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
                             world_size=world_size, transform=patches)
 
     manifests = tuple({"url": d.info.url, "source": d.info.manifest["source"], "split": d.info.split,
-                       "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version")} for d in parts)
+                       "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version"),
+                       "source_fingerprint": d.info.manifest.get("source_fingerprint")} for d in parts)
     scales = target_scales([d.info.manifest for d in parts], train.tasks)
     return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks), manifests, scales)
 
