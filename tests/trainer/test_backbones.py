@@ -43,6 +43,14 @@ def test_a_short_ecg_embeds_the_same_alone_and_next_to_longer_ecgs():
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
+def test_an_ecg_embeds_the_same_alone_and_next_to_a_longer_eeg_with_more_channels():
+    torch.manual_seed(0)
+    encoder = build("signal", DIM, "tiny").eval()
+    eeg = torch.from_numpy(np.tile(real_ecg(500)[:, :4000], (2, 1))[:19].astype(np.float32)) * 0.05  # 19 channels, 8 s
+    alone, together = _alone_and_batched(encoder, [_ecg(3.0), eeg], "signal")  # collate pads the ECG to 19 x 4000
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
 def test_a_short_clip_embeds_the_same_alone_and_next_to_longer_clips():
     torch.manual_seed(0)
     encoder = build("video", DIM, "tiny").eval()
