@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.trainer.train import Config, evaluate, open_data, train
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 from tests.trainer import ddp_workers
 
 WORLD = 2
@@ -27,7 +26,7 @@ def corpora(tmp_path_factory) -> tuple[str, str]:
     for source, writer in (("ptbxl", write_ptbxl_corpus), ("challenge-ecg", write_challenge_corpus)):
         raw, out = tmp_path_factory.mktemp(f"{source}-raw"), tmp_path_factory.mktemp(f"{source}-out")
         writer(raw)
-        convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), options={"length_s": 5.0}), DEMO_KEY)
+        convert_demo(source, raw, out, options={"length_s": 5.0})
         urls.append(str(out / source))
     return urls[0], urls[1]
 
