@@ -21,7 +21,7 @@ network with nothing but an import, also after climb's presets change.
 
 Presets size the defaults: "base" (the reference: DenseNet121 for 2D, a 1D ResNet-18-like for
 signals, a 3D ResNet-18 on three HU windows for CT, an R(2+1)D for video), "small" (the same families,
-narrower, for CPU runs and the demo) and "tiny" (tests).
+narrower, for CPU runs) and "tiny" (tests and the demo's few steps).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "kwargs": {"init_features": 32, "growth_rate": 16, "block_config": [2, 4, 8, 6], "norm": _GN8}},
         "signal": {"factory": "climb:resnet1d", "kwargs": {"width": 32, "blocks": [1, 1, 1, 1]}, "adapter": {"channels": 32}},
         "volume": {"factory": "monai:ResNet", "kwargs": {"block": "basic", "layers": [1, 1, 1, 1],
-                                                         "block_inplanes": [16, 32, 64, 128], "norm": _GN8, "conv1_t_stride": 2}},
+                                                         "block_inplanes": [16, 32, 64, 128], "norm": _GN8, "conv1_t_stride": 2,
+                                                         "conv1_t_size": 3}},
         "video": {"factory": "climb:r2plus1d", "kwargs": {"width": 16, "blocks": [1, 1, 1]}, "adapter": {"size": 64}},
         **_COMMON,
     },
@@ -75,7 +76,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "kwargs": {"init_features": 8, "growth_rate": 8, "block_config": [1, 1], "norm": _GN4}},
         "signal": {"factory": "climb:resnet1d", "kwargs": {"width": 8, "blocks": [1, 1], "groups": 4}, "adapter": {"channels": 32}},
         "volume": {"factory": "monai:ResNet", "kwargs": {"block": "basic", "layers": [1, 1, 1, 1],
-                                                         "block_inplanes": [4, 8, 8, 8], "norm": _GN4, "conv1_t_stride": 2}},
+                                                         "block_inplanes": [4, 8, 8, 8], "norm": _GN4, "conv1_t_stride": 2,
+                                                         "conv1_t_size": 3}},
         "video": {"factory": "climb:r2plus1d", "kwargs": {"width": 4, "blocks": [1, 1], "groups": 4}, "adapter": {"size": 16}},
         "graph": {"factory": "climb:graph", "kwargs": {"node_dim": 16, "layers": 2}},
         "tabular": {"factory": "climb:tabular", "kwargs": {"buckets": 32, "hidden": 32}},
