@@ -65,7 +65,7 @@ class Config:
     # model
     fusion: str = "gated"  # late | early | cross_attention | gated
     dim: int = 64  # embedding size shared by encoders, fusion and heads
-    encoder_preset: str = "base"  # encoder sizes: base (reference backbones) | small (CPU, demo) | tiny (tests)
+    encoder_preset: str = "base"  # encoder sizes: base (reference backbones) | small (CPU runs) | tiny (tests, demo)
     # per modality, a backbone spec replacing the preset's: {factory, kwargs, adapter, out} (trainer/backbones.py);
     # on the command line as JSON: --set 'encoders={"signal": {"kwargs": {"width": 32}}}'
     encoders: dict[str, dict] = dataclasses.field(default_factory=dict)
