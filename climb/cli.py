@@ -200,7 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probe, kshot-probe, kshot-finetune, zero-shot (default: all; zero-shot only where classes map)")
     e.add_argument("--k", type=_ints, default=[1, 5, 10, 50], metavar="K,...", help="shots per class (default 1,5,10,50)")
     e.add_argument("--seeds", type=_ints, default=[0, 1, 2], metavar="S,...", help="shot draws / fine-tuning seeds (default 0,1,2)")
-    e.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates over subjects (default 1000)")
+    e.add_argument("--small-k-seeds", type=int, default=10, metavar="N",
+                   help="at least N seeds for k <= 5, where the shot draw matters most (default 10)")
+    e.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap replicates over subjects and seeds (default 1000)")
+    e.add_argument("--baseline", metavar="ENCODER", help="a second encoder file: same shots, paired bootstrap of the differences")
+    e.add_argument("--allow-seen", action="store_true",
+                   help="evaluate even on a dataset or task the encoder was pretrained on (otherwise refused)")
     e.add_argument("--out", default="climb-evaluate", metavar="DIR", help="report folder (default ./climb-evaluate)")
     e.add_argument("--train-split", default="train", metavar="S", help="split the probes and shots come from (default train)")
     e.add_argument("--test-split", default="test", metavar="S", help="split that is scored (default test)")
