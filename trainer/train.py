@@ -51,7 +51,8 @@ from climb.trainer.model import MultimodalModel
 @dataclass(frozen=True)
 class Config:
     # data
-    datasets: tuple[str, ...] = ()  # manifest URLs (path, file:// or s3://), one per dataset
+    datasets: tuple[str, ...] = ()  # manifest URLs (path, file:// or s3://) or view files (docs/views.md)
+    filters: tuple[str, ...] = ()  # per dataset, a view filter over its catalog ('' = every sample); views fill it
     weights: tuple[float, ...] = ()  # mixing weight per dataset, in `datasets` order; empty = equal
     modalities: tuple[str, ...] = ()  # schema fields to read; empty = every field the manifests hold
     tasks: tuple[str, ...] = ()  # registry tasks to train; empty = every task the manifests label
@@ -97,6 +98,8 @@ class Config:
         from climb.trainer.losses import REGRESSION_LOSSES
 
         problems = []
+        if self.filters and len(self.filters) != len(self.datasets):
+            problems.append(f"{len(self.filters)} filters for {len(self.datasets)} datasets")
         if self.weights and len(self.weights) != len(self.datasets):
             problems.append(f"{len(self.weights)} weights for {len(self.datasets)} datasets")
         if self.task_weights and len(self.task_weights) != len(self.tasks):
@@ -156,6 +159,16 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     raise ValueError(f"{name} takes {getattr(kind, '__name__', kind)}, got {value!r}")
 
 
+def _is_view(data: Any) -> bool:
+    """A view file (docs/views.md) rather than a trainer config: only view keys, and a view's own marks."""
+    from climb.schemas.views import VIEW_KEYS
+
+    if not isinstance(data, dict) or not data or set(data) - VIEW_KEYS:
+        return False
+    entries = data.get("datasets") or []
+    return "view_version" in data or "where" in data or "name" in data or any(isinstance(e, dict) for e in entries)
+
+
 def load_config(inputs: list[str], overrides: list[str]) -> Config:
     """Config from YAML/TOML files and manifest URLs (in order) plus `key=value` overrides."""
     import yaml
@@ -166,7 +179,11 @@ def load_config(inputs: list[str], overrides: list[str]) -> Config:
     for item in inputs:
         if item.endswith((".yaml", ".yml", ".toml")):
             text = Path(item).read_text()
-            values.update((tomllib.loads(text) if item.endswith(".toml") else yaml.safe_load(text)) or {})
+            data = (tomllib.loads(text) if item.endswith(".toml") else yaml.safe_load(text)) or {}
+            if _is_view(data):
+                manifests.append(item)  # a view file selects datasets like a manifest (expand_views)
+            else:
+                values.update(data)
         else:
             manifests.append(item)
     for item in overrides:
@@ -207,10 +224,13 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
 
     if not cfg.datasets:
         raise ValueError("no datasets: give manifest URLs on the command line or `datasets` in the config")
+    cfg = expand_views(cfg)
+    filters = dict(zip(cfg.datasets, cfg.filters or [""] * len(cfg.datasets)))
 
     def one(url: str, split: str, shuffle: bool, modalities: tuple[str, ...] | None, tasks: tuple[str, ...] | None) -> ClimbDataset:
         return ClimbDataset(url, split=split, seed=cfg.seed, shuffle=shuffle, modalities=modalities,
-                            tasks=tasks, storage_options=storage_options(url, cfg.s3_endpoint or None))
+                            tasks=tasks, storage_options=storage_options(url, cfg.s3_endpoint or None),
+                            where=filters[url] or None)
 
     opened = [one(u, "train", True, cfg.modalities or None, cfg.tasks or None) for u in cfg.datasets]
     keep = held_in_datasets(cfg.datasets, [d.info.manifest["source"] for d in opened], cfg.holdout_datasets)
@@ -241,6 +261,40 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
                        "source_fingerprint": d.info.manifest.get("source_fingerprint")} for d in parts)
     scales = target_scales([d.info.manifest for d in parts], train.tasks)
     return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks), manifests, scales)
+
+
+def expand_views(cfg: Config) -> Config:
+    """Replace each view file in `datasets` by the datasets it selects from, with their filters, weights
+    and hold-outs; manifests pass through. A pinned view whose catalogs changed is refused here."""
+    from climb.loaders.views import is_view_url, load_view, stale
+    from climb.storage import storage_options
+
+    if not any(is_view_url(u) for u in cfg.datasets):
+        return cfg
+    datasets, filters, weights = [], [], []
+    holdout_tasks, holdout_datasets = list(cfg.holdout_tasks), list(cfg.holdout_datasets)
+    for i, url in enumerate(cfg.datasets):
+        given = cfg.weights[i] if cfg.weights else 1.0
+        if not is_view_url(url):
+            datasets.append(url)
+            filters.append(cfg.filters[i] if cfg.filters else "")
+            weights.append(given)
+            continue
+        view = load_view(url, storage_options(url, cfg.s3_endpoint or None))
+        changed = [p for p in stale(view, storage_options(view.datasets[0].url, cfg.s3_endpoint or None)) if "not pinned" not in p]
+        if changed:
+            raise ValueError(f"view {url} is stale: " + "; ".join(changed))
+        for d in view.datasets:
+            where = " and ".join(f"({w})" for w in (view.where, d.where) if w) or "True"
+            datasets.append(d.url)
+            filters.append(where)
+            weights.append(given * d.weight)
+        holdout_tasks += [t for t in view.holdout_tasks if t not in holdout_tasks and t not in cfg.tasks]
+        holdout_datasets += [d for d in view.holdout_datasets if d not in holdout_datasets]
+    if len(set(datasets)) != len(datasets):
+        raise ValueError("a dataset is named twice across the views and manifests given; combine the filters in one view")
+    return dataclasses.replace(cfg, datasets=tuple(datasets), filters=tuple(filters), weights=tuple(weights),
+                               holdout_tasks=tuple(holdout_tasks), holdout_datasets=tuple(holdout_datasets))
 
 
 def target_scales(manifests: Sequence[dict], tasks: Sequence[str]) -> dict[str, tuple[float, float]]:
