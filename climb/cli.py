@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     e.add_argument("checkpoint", metavar="CHECKPOINT", help="encoder file, e.g. run/encoders/signal.pt")
-    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder or its manifest.json (local or s3://)")
+    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder, its manifest.json, or a view file selecting from one dataset (local or s3://)")
     e.add_argument("--task", required=True, metavar="T", help="registry task the dataset labels")
     e.add_argument("--methods", type=lambda t: [m.strip() for m in t.split(",") if m.strip()], metavar="M,...",
                    help="probe, kshot-probe, kshot-finetune, zero-shot (default: all; zero-shot only where classes map)")

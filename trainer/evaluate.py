@@ -61,6 +61,7 @@ class Settings:
     lr: float = 3e-4
     l2: float = 1e-3
     batch_size: int = 32
+    where: str | None = None  # a view filter: evaluate only the samples it selects (docs/views.md)
 
 
 @dataclass
@@ -153,7 +154,8 @@ class Transfer:
 
     def _embed(self, split: str) -> Embedded:
         self.log(f"embedding the {split} split of {self.url} ({self.modality})")
-        return embed_split(self.encoder, self.modality, self.url, split, (self.task.name,), self.settings.batch_size, self.options)
+        return embed_split(self.encoder, self.modality, self.url, split, (self.task.name,), self.settings.batch_size,
+                           self.options, self.settings.where)
 
     def run(self) -> dict[str, Any]:
         s, name = self.settings, self.task.name
@@ -253,7 +255,7 @@ class Transfer:
         found: dict[str, dict[str, Any]] = {}
         if not keys:
             return found
-        for sample in open_split(self.url, split, self.modality, (self.task.name,), self.options):
+        for sample in open_split(self.url, split, self.modality, (self.task.name,), self.options, self.settings.where):
             if sample["__key__"] in keys:
                 found[sample["__key__"]] = sample
         return found
@@ -355,20 +357,43 @@ def evaluate_transfer(checkpoint: str, url: str, task: str, settings: Settings =
     return report
 
 
+def _view_dataset(view_url: str, options: dict | None) -> tuple[str, str]:
+    """(dataset URL, filter) of a view that selects from exactly one dataset: evaluation is per dataset."""
+    from climb.errors import UserError
+    from climb.loaders.views import dataset_root, load_view, stale
+    from climb.schemas.views import ViewError
+
+    try:
+        view = load_view(view_url, options)
+    except ViewError as exc:
+        raise UserError(str(exc)) from None
+    parts = [d for d in view.datasets if dataset_root(d.url).rsplit("/", 1)[-1] not in view.holdout_datasets]
+    if len(parts) != 1:
+        raise UserError(f"view {view_url} selects from {len(parts)} datasets; `climb evaluate` scores one dataset: "
+                        "give a view with one dataset entry")
+    changed = [p for p in stale(view, options) if "not pinned" not in p]
+    if changed:
+        raise UserError(f"view {view_url} is stale: " + "; ".join(changed))
+    return dataset_root(parts[0].url), " and ".join(f"({w})" for w in (view.where, parts[0].where) if w) or "True"
+
+
 def cli_evaluate(args: argparse.Namespace) -> int:
     """`climb evaluate CHECKPOINT MANIFEST --task T` (parser in climb/cli.py)."""
     from pathlib import Path
 
     from climb.errors import UserError
     from climb.loaders.shards import dataset_root
+    from climb.loaders.views import is_view_url
     from climb.storage import storage_options
     from climb.trainer.transfer_report import write_report
 
+    url, where = dataset_root(args.manifest), None
+    if is_view_url(args.manifest):
+        url, where = _view_dataset(args.manifest, storage_options(args.manifest, args.s3_endpoint))
     settings = Settings(ks=tuple(args.k), seeds=tuple(args.seeds), small_k_seeds=args.small_k_seeds,
                         allow_seen=args.allow_seen, methods=tuple(args.methods or ()), bootstrap=args.bootstrap,
                         train_split=args.train_split, test_split=args.test_split, finetune_steps=args.finetune_steps,
-                        lr=args.lr, l2=args.l2, batch_size=args.batch_size)
-    url = dataset_root(args.manifest)
+                        lr=args.lr, l2=args.l2, batch_size=args.batch_size, where=where)
     try:
         report = evaluate_transfer(args.checkpoint, url, args.task, settings, storage_options(url, args.s3_endpoint),
                                    baseline=args.baseline)

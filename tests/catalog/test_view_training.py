@@ -50,3 +50,19 @@ def test_a_yaml_trainer_config_is_not_mistaken_for_a_view(datasets, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(f"datasets: [{datasets['ptbxl']}]\ntasks: [ecg_superclass]\n")
     assert load_config([str(config)], []).tasks == ("ecg_superclass",)
+
+
+def test_climb_evaluate_takes_a_one_dataset_view_and_reads_only_its_samples(view, datasets):
+    from climb.errors import UserError
+    from climb.trainer.embed import open_split
+    from climb.trainer.evaluate import _view_dataset
+
+    url, where = _view_dataset(str(view), None)
+    assert url == str(datasets["ptbxl"]) and where == f"({WHERE})"
+    split = open_split(url, "train", "signal", ("ecg_superclass",), where=where)
+    labels = [s["labels"]["ecg_superclass"].tolist() for s in split]
+    assert labels and all(1 in row for row in labels)
+    two = view.parent / "two.yaml"
+    two.write_text(yaml.safe_dump({"datasets": [str(datasets["ptbxl"]), str(datasets["vindr-cxr"])]}))
+    with pytest.raises(UserError, match="one dataset"):
+        _view_dataset(str(two), None)
