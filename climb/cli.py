@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.add_argument("--s3-endpoint", metavar="URL")
+    i.add_argument("--locate", metavar="RAW_URL",
+                   help="resolve sample keys to raw files: re-run discovery on RAW_URL with the dataset's HMAC key "
+                   "and print key -> raw path for each quarantined sample (or for --key); prints raw names")
+    i.add_argument("--key", action="append", default=[], metavar="K", help="a sample key to resolve (repeatable; with --locate)")
+    i.add_argument("--hmac-key-file", metavar="F", help="the conversion's key file (else $CLIMB_HMAC_KEY; with --locate)")
 
     pv = sub.add_parser("preview", help="write a PNG/HTML gallery of samples",
                         description="Render image thumbnails, 12-lead ECG plots, volume slices, video keyframes and label histograms into a static HTML page.")
@@ -250,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()
+        failure = _storage_failure(exc)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         storage_hint = _storage_hint(exc)
         if storage_hint:
             print(f"climb {args.command}: {storage_hint}", file=sys.stderr)
@@ -261,6 +270,18 @@ def main(argv: list[str] | None = None) -> int:
         if not debug:
             print("run again with --debug for the traceback, and report it if it looks like a bug", file=sys.stderr)
         return 1
+
+
+def _storage_failure(exc: Exception) -> str | None:
+    """One line for a store that failed mid-run (raw reads, output writes): no sample was blamed."""
+    import re
+
+    from climb.storage import StorageFailure
+
+    if not isinstance(exc, StorageFailure):
+        return None
+    reason = re.sub(r" \[while running '[^']*'\]", "", str(exc))  # Beam appends the step's name
+    return f"storage failed, the run stopped and wrote no manifest: {reason}; rerun when the store is healthy"
 
 
 def _storage_hint(exc: Exception) -> str | None:

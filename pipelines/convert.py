@@ -33,7 +33,18 @@ class _QuietBeamImport(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
+class _StorageFailureReported(logging.Filter):
+    """Beam logs a failed bundle's traceback before re-raising it; a StorageFailure is reported
+    once, as one line, by the command line (and its traceback with --debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from climb.storage import StorageFailure
+
+        return not (record.exc_info and isinstance(record.exc_info[1], StorageFailure))
+
+
 logging.getLogger().addFilter(_QuietBeamImport())
+logging.getLogger("apache_beam.runners.common").addFilter(_StorageFailureReported())
 
 import apache_beam as beam  # noqa: E402 - after the filter, so the import stays quiet
 from apache_beam.transforms.window import GlobalWindow  # noqa: E402
