@@ -32,6 +32,13 @@ def _looks_like_path(token: str) -> bool:
     )
 
 
+def _telling(name: str) -> bool:
+    """A name worth scrubbing: it has a digit, a capital or a separator (`MRN12345`, `Doe`,
+    `doe_john`). Plain lowercase words (`data`, `images`, `train`) are the layout's own folder
+    names; scrubbing them would garble decoder messages ("data block is short")."""
+    return len(name) >= MIN_PIECE and not (name.isalpha() and name.islower())
+
+
 def raw_names(rel_paths: Iterable[str], ids: Iterable[str | None] = ()) -> tuple[str, ...]:
     """Every name a message about these raw files could quote, longest first.
 
@@ -41,22 +48,15 @@ def raw_names(rel_paths: Iterable[str], ids: Iterable[str | None] = ()) -> tuple
 
     Returns:
         whole relative paths, each folder and file name, file names without extensions, and the
-        alphanumeric pieces of all of them that hold a digit or a capital letter (`MRN12345`,
-        `SURNAME`) and are at least MIN_PIECE characters long.
+        alphanumeric pieces of all of them (`MRN12345`, `SURNAME`), each kept when `_telling`.
     """
     names: set[str] = set()
     for text in [*rel_paths, *(i for i in ids if i)]:
         text = str(text).strip("/")
-        if len(text) >= MIN_PIECE:
-            names.add(text)
+        names.add(text)
         for part in re.split(r"[/\\]", text):
-            stem = part.split(".", 1)[0]
-            names.update(n for n in (part, stem) if len(n) >= 3)
-            names.update(
-                piece for piece in _PIECES.split(part)
-                if len(piece) >= MIN_PIECE and (any(c.isdigit() for c in piece) or any(c.isupper() for c in piece))
-            )
-    return tuple(sorted(names, key=lambda n: (-len(n), n)))
+            names.update((part, part.split(".", 1)[0], *_PIECES.split(part)))
+    return tuple(sorted((n for n in names if _telling(n)), key=lambda n: (-len(n), n)))
 
 
 def redact(message: str, names: Iterable[str]) -> str:

@@ -18,6 +18,7 @@ import pytest
 from climb.corpora import imaging2d
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY, pseudonymize
+from tests.quarantine import located
 
 WRITERS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "chexpert": imaging2d.write_chexpert_corpus,
@@ -67,7 +68,7 @@ def corpus(tmp_path_factory) -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def converted(corpus, tmp_path_factory) -> Callable[[str], tuple[dict, dict, dict, list]]:
-    """name -> (corpus, manifest, samples by raw sample id, quarantine rows), converted once."""
+    """name -> (corpus, manifest, samples by raw sample id, quarantine rows as (raw path, line)), converted once."""
     cache: dict[str, tuple] = {}
 
     def get(name: str) -> tuple[dict, dict, dict, list]:
@@ -77,7 +78,7 @@ def converted(corpus, tmp_path_factory) -> Callable[[str], tuple[dict, dict, dic
             manifest = convert(ConvertConfig(source=name, raw_url=raw["root"], out_url=str(out)), key=DEMO_KEY)
             by_key = read_dataset(out / name)
             samples = {sid: by_key[sample_key(name, sid)] for sid in raw["expected"] if sample_key(name, sid) in by_key}
-            quarantine = [json.loads(line) for line in (out / name / "quarantine.jsonl").read_text().splitlines()]
+            quarantine = located(out / name, raw["root"])
             cache[name] = (raw, manifest, samples, quarantine)
         return cache[name]
 

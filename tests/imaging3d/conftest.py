@@ -16,6 +16,7 @@ from climb.corpora.imaging3d import write_kits_corpus, write_lndb_corpus, write_
 from climb.corpora.video import write_echonet_corpus, write_video_corpus
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY
+from tests.quarantine import by_file
 
 
 def _corpus(factory, writer, name: str) -> tuple[Path, dict[str, Any]]:
@@ -57,6 +58,6 @@ def records(dataset: Path) -> list[dict[str, Any]]:
     return list(wds.WebDataset(shards, shardshuffle=False, empty_check=False))
 
 
-def quarantine(dataset: Path) -> dict[str, dict[str, Any]]:
-    lines = (dataset / "quarantine.jsonl").read_text().splitlines()
-    return {q["source_path"]: q for q in map(json.loads, lines)}
+def quarantine(dataset: Path, raw: Path) -> dict[str, dict[str, Any]]:
+    """raw file (relative to raw) -> quarantine line, keys resolved as `climb inspect --locate` does."""
+    return by_file(dataset, raw)

@@ -16,7 +16,7 @@ def test_inspect_json_reports_counts_splits_quarantine_and_shards(broken_corpus,
     assert summary["counts"] == {"discovered": 7, "written": 2, "quarantined": 5, "excluded": 0}
     assert sum(s["num_samples"] for s in summary["splits"].values()) == 2
     assert sum(r["count"] for r in summary["quarantine"]) == 5
-    assert any("no pixel data" in r["message"] and r["examples"] == ["no_pixels.dcm"] for r in summary["quarantine"])
+    assert any("no pixel data" in r["message"] and len(r["examples"]) == 1 for r in summary["quarantine"])
     assert summary["shards"]["count"] >= 1 and summary["shards"]["total_bytes"] > 0
 
 

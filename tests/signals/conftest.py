@@ -14,6 +14,7 @@ from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
 from climb.corpora.eeg import write_sleep_edf_corpus, write_tuab_corpus
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY, pseudonymize
+from tests.quarantine import by_file
 
 
 def sample_key(source: str, sample_id: str) -> str:
@@ -38,13 +39,9 @@ def read_shards(dataset: Path) -> dict[str, dict]:
     return samples
 
 
-def quarantine(dataset: Path) -> dict[str, dict]:
-    """source_path -> quarantine entry (one entry per file)."""
-    return {entry["source_path"]: entry for entry in quarantine_entries(dataset)}
-
-
-def quarantine_entries(dataset: Path) -> list[dict]:
-    return [json.loads(line) for line in (dataset / "quarantine.jsonl").read_text().splitlines()]
+def quarantine(dataset: Path, raw: Path) -> dict[str, dict]:
+    """raw file (relative to raw) -> quarantine entry (one entry per file), keys resolved as --locate does."""
+    return by_file(dataset, raw)
 
 
 def run(source: str, raw: Path, out: Path, **options) -> dict:
