@@ -255,14 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()
-        failure = _storage_failure(exc)
-        if failure:
-            print(f"climb {args.command}: {failure}", file=sys.stderr)
-            return 1
         storage_hint = _storage_hint(exc)
         if storage_hint:
             print(f"climb {args.command}: {storage_hint}", file=sys.stderr)
             return 2
+        failure = _storage_failure(exc)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         if _is_user_error(exc):
             print(f"climb {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -273,14 +273,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _storage_failure(exc: Exception) -> str | None:
-    """One line for a store that failed mid-run (raw reads, output writes): no sample was blamed."""
+    """One line for a store that failed mid-run (raw reads, output writes): no sample was blamed.
+
+    StorageFailure carries a path-free reason; any other store error (a staging or shard write
+    that outlasted s3fs's retries) is described by type and code only, as its message quotes URLs.
+    """
     import re
 
-    from climb.storage import StorageFailure
+    from climb.storage import StorageFailure, describe_failure, is_storage_failure
 
-    if not isinstance(exc, StorageFailure):
-        return None
-    reason = re.sub(r" \[while running '[^']*'\]", "", str(exc))  # Beam appends the step's name
+    if isinstance(exc, StorageFailure):
+        reason = re.sub(r" \[while running '[^']*'\]", "", str(exc))  # Beam appends the step's name
+    elif isinstance(exc, (FileNotFoundError, PermissionError)) or not is_storage_failure(exc):
+        return None  # a missing or forbidden RAW_URL/OUT_URL is the user's to fix (_is_user_error)
+    else:
+        reason = f"an output write failed: {describe_failure(exc)}"
     return f"storage failed, the run stopped and wrote no manifest: {reason}; rerun when the store is healthy"
 
 

@@ -48,9 +48,9 @@ def _network_error_types() -> tuple[type[BaseException], ...]:
     """Exception types of the HTTP stacks under s3fs/gcsfs (botocore, aiohttp), when installed."""
     types: list[type[BaseException]] = []
     with contextlib.suppress(ImportError):
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        types.append(BotoCoreError)
+        types += [BotoCoreError, ClientError]  # ClientError: an HTTP error answer (not a BotoCoreError)
     with contextlib.suppress(ImportError):
         from aiohttp import ClientError as AiohttpClientError
 
