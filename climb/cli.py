@@ -255,11 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()
+        failure = _storage_failure(exc, mid_run=True)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         storage_hint = _storage_hint(exc)
         if storage_hint:
             print(f"climb {args.command}: {storage_hint}", file=sys.stderr)
             return 2
-        failure = _storage_failure(exc)
+        failure = _storage_failure(exc, mid_run=False)
         if failure:
             print(f"climb {args.command}: {failure}", file=sys.stderr)
             return 1
@@ -272,16 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _storage_failure(exc: Exception) -> str | None:
+def _storage_failure(exc: Exception, mid_run: bool) -> str | None:
     """One line for a store that failed mid-run (raw reads, output writes): no sample was blamed.
 
-    StorageFailure carries a path-free reason; any other store error (a staging or shard write
-    that outlasted s3fs's retries) is described by type and code only, as its message quotes URLs.
+    With mid_run, only a StorageFailure (raised by a step that had started working: its reason is
+    path-free); it goes before the endpoint/credential hints its cause would also match. Without,
+    any other store error (a staging or shard write that outlasted s3fs's retries), described by
+    type and code only, as its message quotes URLs.
     """
     import re
 
     from climb.storage import StorageFailure, describe_failure, is_storage_failure
 
+    if mid_run and not isinstance(exc, StorageFailure):
+        return None
     if isinstance(exc, StorageFailure):
         reason = re.sub(r" \[while running '[^']*'\]", "", str(exc))  # Beam appends the step's name
     elif isinstance(exc, (FileNotFoundError, PermissionError)) or not is_storage_failure(exc):
