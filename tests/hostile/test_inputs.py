@@ -16,7 +16,7 @@ from climb.cli import main
 from climb.pipelines.sources import source_names
 from climb.pipelines.verify import verify
 from tests.hostile import generate
-from tests.quarantine import by_file, entries
+from tests.helpers import by_file, quarantine_lines
 
 CORPORA = ("dicom", "nifti", "lndb", "aptos", "chexpert", "video", "ptbxl", "tuab")
 FORMULA_START = ("=", "+", "@")
@@ -106,7 +106,7 @@ def test_the_job_finishes_and_every_sample_is_accounted_for(converted):
     assert counts["discovered"] == counts["written"] + counts["quarantined"] + counts["excluded"]
     assert counts["discovered"] >= corpus.good + len(corpus.cases)
     assert counts["written"] == corpus.good + corpus.count("written")
-    assert len(entries(dataset)) == counts["quarantined"]
+    assert len(quarantine_lines(dataset)) == counts["quarantined"]
 
 
 def test_every_hostile_file_is_quarantined_with_a_reason_that_names_the_problem(converted, key_file):
