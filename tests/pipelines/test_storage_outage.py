@@ -59,26 +59,25 @@ def failed_cleanly(fs, dataset: str, code: int, err: list[str]) -> bool:
     return not fs.exists(f"{dataset.removeprefix('s3://')}/manifest.json")
 
 
-@pytest.mark.parametrize("mode", ["reset", "503"])
-def test_an_outage_mid_run_gives_the_clean_result_or_a_failed_run_never_extra_quarantines(proxied, s3_bucket, mode):
+def test_an_outage_mid_run_gives_the_clean_result_or_a_failed_run_never_extra_quarantines(proxied, s3_bucket):
     proxy, fs, raw = proxied
     code, err = convert(proxy, raw, f"{s3_bucket.url}/clean")
     assert code == 0, err
     clean, requests = dataset_files(fs, f"{s3_bucket.url}/clean/dicom"), proxy.counts["requests"]
+    for mode in ("reset", "503"):
+        # a short outage in the middle of the run: retries may ride it out
+        proxy.reset_counts()
+        proxy.faults = Faults(outage_start=requests // 2, outage_requests=4, outage_mode=mode)
+        code, err = convert(proxy, raw, f"{s3_bucket.url}/short-{mode}")
+        assert proxy.counts["outage"] == 4, "the outage happened mid-run"
+        if code == 0:
+            assert dataset_files(fs, f"{s3_bucket.url}/short-{mode}/dicom") == clean, mode
+        else:
+            assert failed_cleanly(fs, f"{s3_bucket.url}/short-{mode}/dicom", code, err), mode
 
-    # a short outage in the middle of the run: retries may ride it out
-    proxy.reset_counts()
-    proxy.faults = Faults(outage_start=requests // 2, outage_requests=4, outage_mode=mode)
-    code, err = convert(proxy, raw, f"{s3_bucket.url}/short")
-    assert proxy.counts["outage"] == 4, "the outage happened mid-run"
-    if code == 0:
-        assert dataset_files(fs, f"{s3_bucket.url}/short/dicom") == clean
-    else:
-        assert failed_cleanly(fs, f"{s3_bucket.url}/short/dicom", code, err)
-
-    # an outage from the middle of the run on: it outlasts every retry and must fail the run
-    proxy.reset_counts()
-    proxy.faults = Faults(outage_start=requests // 2, outage_mode=mode)
-    code, err = convert(proxy, raw, f"{s3_bucket.url}/long")
-    proxy.faults = Faults()
-    assert failed_cleanly(fs, f"{s3_bucket.url}/long/dicom", code, err)
+        # an outage from the middle of the run on: it outlasts every retry and must fail the run
+        proxy.reset_counts()
+        proxy.faults = Faults(outage_start=requests // 2, outage_mode=mode)
+        code, err = convert(proxy, raw, f"{s3_bucket.url}/long-{mode}")
+        proxy.faults = Faults()
+        assert failed_cleanly(fs, f"{s3_bucket.url}/long-{mode}/dicom", code, err), mode
