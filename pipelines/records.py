@@ -138,6 +138,7 @@ def prepare(
                 raw_names=raw_names(
                     [relative_path(p, raw_url) for p in rec.paths],
                     (rec.sample_id, rec.subject_id, rec.study_id, rec.group_id),
+                    public=rec.source,
                 ),
                 group=group,
             )

@@ -19,6 +19,7 @@ import numpy as np
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.records import relative_path
 from climb.report.inspect import locate
+from climb.transforms.redact import raw_names, redact
 from climb.transforms.phi import DEMO_KEY
 
 
@@ -87,6 +88,12 @@ def read_samples(dataset: Path) -> dict[str, dict[str, Any]]:
 def without_file_names(message: str) -> str:
     """An expected reason as quarantine.jsonl words it: file names (`E00009.mat`) become <name>."""
     return re.sub(r"[^\s'\"]+\.[A-Za-z][A-Za-z0-9]{0,5}\b", "<name>", message)
+
+
+def as_quarantined(message: str, path: str, source: str = "", ids: tuple[str, ...] = ()) -> str:
+    """A corpus's expected reason for the raw file `path` (and raw ids) as quarantine.jsonl words
+    it: without the file's folder, file and stem names, nor the ids (transforms/redact.py)."""
+    return redact(message, raw_names([path], ids, public=source))
 
 
 def quarantine_lines(dataset: Path) -> list[dict]:

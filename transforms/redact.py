@@ -39,12 +39,14 @@ def _telling(name: str) -> bool:
     return len(name) >= MIN_PIECE and not (name.isalpha() and name.islower())
 
 
-def raw_names(rel_paths: Iterable[str], ids: Iterable[str | None] = ()) -> tuple[str, ...]:
+def raw_names(rel_paths: Iterable[str], ids: Iterable[str | None] = (), public: str = "") -> tuple[str, ...]:
     """Every name a message about these raw files could quote, longest first.
 
     Args:
         rel_paths: the sample's files relative to the raw root (`SURNAME^GIVEN/MRN1_chest.dcm`).
         ids: the sample's raw ids (sample, subject, study), often built from the same names.
+        public: words that name the dataset, not a patient (the source name `braingb-ppmi`): its
+            pieces are kept, so "PPMI matrix 2 has shape ..." keeps its first word.
 
     Returns:
         whole relative paths, each folder and file name, file names without extensions, and the
@@ -56,7 +58,8 @@ def raw_names(rel_paths: Iterable[str], ids: Iterable[str | None] = ()) -> tuple
         names.add(text)
         for part in re.split(r"[/\\]", text):
             names.update((part, part.split(".", 1)[0], *_PIECES.split(part)))
-    return tuple(sorted((n for n in names if _telling(n)), key=lambda n: (-len(n), n)))
+    known = {piece.lower() for piece in _PIECES.split(public) if piece}
+    return tuple(sorted((n for n in names if _telling(n) and n.lower() not in known), key=lambda n: (-len(n), n)))
 
 
 def redact(message: str, names: Iterable[str]) -> str:

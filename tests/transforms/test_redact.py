@@ -28,3 +28,9 @@ def test_plain_lowercase_layout_words_and_digits_inside_numbers_are_kept():
 def test_names_are_longest_first_and_only_telling_ones():
     assert NAMES[0] == "SURNAME^GIVEN_MRN12345/MRN12345_chest.dcm"
     assert "data" not in NAMES and "chest" not in NAMES and {"MRN12345", "SURNAME", "GIVEN", "LNDb"} <= set(NAMES)
+
+
+def test_the_dataset_name_is_public_and_kept():
+    names = raw_names(["PPMI.npy"], ["PPMI.npy#2"], public="braingb-ppmi")
+    assert redact("PPMI matrix 2 has shape [16, 16]", names) == "PPMI matrix 2 has shape [16, 16]"
+    assert redact("cannot read PPMI.npy#2", names) == "cannot read <name>"
