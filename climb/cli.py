@@ -199,13 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     e.add_argument("checkpoint", metavar="CHECKPOINT", help="encoder file, e.g. run/encoders/signal.pt")
-    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder or its manifest.json (local or s3://)")
+    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder, its manifest.json, or a view file selecting from one dataset (local or s3://)")
     e.add_argument("--task", required=True, metavar="T", help="registry task the dataset labels")
     e.add_argument("--methods", type=lambda t: [m.strip() for m in t.split(",") if m.strip()], metavar="M,...",
                    help="probe, kshot-probe, kshot-finetune, zero-shot (default: all; zero-shot only where classes map)")
     e.add_argument("--k", type=_ints, default=[1, 5, 10, 50], metavar="K,...", help="shots per class (default 1,5,10,50)")
     e.add_argument("--seeds", type=_ints, default=[0, 1, 2], metavar="S,...", help="shot draws / fine-tuning seeds (default 0,1,2)")
-    e.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates over subjects (default 1000)")
+    e.add_argument("--small-k-seeds", type=int, default=10, metavar="N",
+                   help="at least N seeds for k <= 5, where the shot draw matters most (default 10)")
+    e.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap replicates over subjects and seeds (default 1000)")
+    e.add_argument("--baseline", metavar="ENCODER", help="a second encoder file: same shots, paired bootstrap of the differences")
+    e.add_argument("--allow-seen", action="store_true",
+                   help="evaluate even on a dataset or task the encoder was pretrained on (otherwise refused)")
     e.add_argument("--out", default="climb-evaluate", metavar="DIR", help="report folder (default ./climb-evaluate)")
     e.add_argument("--train-split", default="train", metavar="S", help="split the probes and shots come from (default train)")
     e.add_argument("--test-split", default="test", metavar="S", help="split that is scored (default test)")
@@ -241,18 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from climb.pipelines.sources import get_source, source_names
+    from climb.pipelines.sources import get_source, source_names, spec_names
     from climb.schemas.tasks import TASKS
 
-    print(f"{'SOURCE':<14} {'MODALITIES':<24} TASKS")
+    specs = set(spec_names())
+    width = max(14, *(len(name) + 1 for name in source_names()))
+    print(f"{'SOURCE':<{width}} {'MODALITIES':<24} TASKS")
     for name in source_names():
         try:
             info = get_source(name)
         except ImportError as exc:
-            print(f"{name:<14} (unavailable: {exc})")
+            print(f"{name:<{width}} (unavailable: {exc})")
             continue
-        print(f"{name:<14} {', '.join(info.modalities):<24} {', '.join(info.tasks) or '-'}")
-        print(f"{'':<14} {info.description}")
+        print(f"{name:<{width}} {', '.join(info.modalities):<24} {', '.join(info.tasks) or '-'}")
+        print(f"{'':<{width}} {info.description}" + (f" [spec: specs/{name}.yaml]" if name in specs else ""))
     print()
     print(f"{'TASK':<26} {'TYPE':<11} CLASSES")
     for name, task in sorted(TASKS.items()):

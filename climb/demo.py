@@ -156,6 +156,7 @@ def _train(out: Path, result: dict[str, Any], endpoint_url: str | None, steps: i
     cfg = Config(
         datasets=manifests, s3_endpoint=endpoint_url or "", steps=steps, batch_size=8, warmup_steps=5,
         eval_every=steps, eval_batches=4, log_every=5, out_dir=str(out / "train"), dim=32,
+        encoder_preset="tiny",  # the demo shows the path in a few CPU steps; "base" is the reference, sized for GPUs
     )
     data = open_data(cfg, 0, 1)
     losses = train(cfg, data)

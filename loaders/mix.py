@@ -70,6 +70,44 @@ class MixedDataset(Stream):
         joined = "".join(d.info.sha256 for d in self.datasets)
         self.key = manifest_key(hashlib.sha256(joined.encode("ascii")).hexdigest())
 
+    @classmethod
+    def from_view(cls, view_url: str, split: str = "train", *, storage_options: dict[str, Any] | None = None,
+                  modalities: Sequence[str] | None = None, seed: int = 0, shuffle: bool = True,
+                  dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> MixedDataset:
+        """The samples a view file selects in one split, mixed by the view's weights.
+
+        Held-out datasets are left out and held-out tasks are not returned; a dataset with nothing
+        selected in this split takes no part. A pinned view refuses catalogs that changed.
+
+        Args:
+            view_url: a view file (docs/views.md), local or s3://.
+            dataset_kwargs: passed to each ClimbDataset (cache_dir, shuffle_window, ...).
+            kwargs: passed to MixedDataset (rank, world_size, batch_size, tail, ...).
+        """
+        from climb.loaders.views import dataset_root, load_view
+
+        view = load_view(view_url, storage_options)
+        parts, weights = [], []
+        for d in view.datasets:
+            if dataset_root(d.url).rsplit("/", 1)[-1] in view.holdout_datasets:
+                continue
+            where = " and ".join(f"({w})" for w in (view.where, d.where) if w) or "True"
+            try:
+                ds = ClimbDataset(d.url, split=split, seed=seed, shuffle=shuffle, modalities=modalities,
+                                  storage_options=storage_options, where=where, catalog_sha256=d.catalog_sha256,
+                                  **(dataset_kwargs or {}))
+            except KeyError:
+                continue  # the dataset has no such split
+            if ds.epoch_length():
+                parts.append(ds)
+                weights.append(d.weight)
+        if not parts:
+            raise ValueError(f"view {view_url} selects no sample of split {split!r}")
+        tasks = kwargs.pop("tasks", None)
+        if tasks is None and view.holdout_tasks:
+            tasks = sorted({t for ds in parts for t in ds.tasks} - set(view.holdout_tasks))
+        return cls(parts, weights=weights, seed=seed, tasks=tasks, **kwargs)
+
     def epoch_length(self) -> int:
         return self.length
 
@@ -97,6 +135,8 @@ class MixedDataset(Stream):
     def identity(self) -> dict[str, Any]:
         return {
             "manifests": [d.info.sha256 for d in self.datasets],
+            **({"selections": [[d.where, d.catalog_sha256] for d in self.datasets]}
+               if any(d.where is not None for d in self.datasets) else {}),
             "splits": [d.info.split for d in self.datasets],
             "probs": [round(float(p), 12) for p in self.probs],
             "samples_per_epoch": self.length,

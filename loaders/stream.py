@@ -182,6 +182,9 @@ class ClimbDataset(Stream):
         cache_dir, cache_bytes: optional verified local shard cache and its size bound.
         on_error: "raise", or "skip" (the sample becomes a masked placeholder with "__error__").
         transform: f(sample, rng) -> sample, run in the worker with a per-sample generator.
+        where: a view filter over the dataset's catalog columns (docs/views.md), e.g.
+            'meta.view in ["PA", "AP"]': only the samples it selects are read, through the range index.
+        catalog_sha256: refuse a catalog with other bytes (a pinned view's record).
     """
 
     SHUFFLE_BYTES = 48 << 20
@@ -192,10 +195,17 @@ class ClimbDataset(Stream):
                  batch_size: int | None = None, tail: str = "wrap", shuffle_window: int | None = None,
                  shuffle_buckets: int = 8,
                  cache_dir: str | None = None, cache_bytes: int | None = None, on_error: str = "raise",
-                 transform: Transform | None = None, retry: RetryPolicy = RetryPolicy()):
+                 transform: Transform | None = None, retry: RetryPolicy = RetryPolicy(),
+                 where: str | None = None, catalog_sha256: str | None = None):
         super().__init__(seed, rank, world_size, batch_size, tail, on_error, transform, retry)
         self.info = open_dataset(manifest_url, split, storage_options, retry)
         mean = sum(s["bytes"] for s in self.info.shards) / max(1, self.info.total)
+        self.where = where
+        self.selection, self.catalog_sha256 = (None, None)
+        if where is not None:
+            from climb.loaders.views import shard_selection
+
+            self.selection, self.catalog_sha256 = shard_selection(self.info, where, storage_options, catalog_sha256)
         self.shuffle, self.shuffle_buckets = shuffle, shuffle_buckets
         self.shuffle_window = shuffle_window or max(1, int(self.SHUFFLE_BYTES // max(mean, 1)))
         self.modalities = tuple(modalities) if modalities is not None else None
@@ -205,17 +215,27 @@ class ClimbDataset(Stream):
         self.sources = [(self.info, storage_options, self.modalities, self.cache)]
 
     def epoch_length(self) -> int:
-        return self.info.total
+        return self.info.total if self.selection is None else int(sum(len(s) for s in self.selection))
 
     def order(self, epoch: int, cycle: int = 0, seed: int | None = None) -> np.ndarray:
         """int64 [N, 2] (shard, sample): the world-independent order of an epoch (of `seed`, default
-        this dataset's; a mix passes its own)."""
-        return epoch_order(self.info.counts, self.seed if seed is None else seed, epoch, manifest_key(self.info.sha256),
-                           self.shuffle, self.shuffle_window, cycle, self.shuffle_buckets)
+        this dataset's; a mix passes its own). With a view filter the order runs over the selected
+        samples only, and each is mapped to its position in its shard."""
+        counts = self.info.counts if self.selection is None else np.asarray([len(s) for s in self.selection], dtype=np.int64)
+        order = epoch_order(counts, self.seed if seed is None else seed, epoch, manifest_key(self.info.sha256),
+                            self.shuffle, self.shuffle_window, cycle, self.shuffle_buckets)
+        if self.selection is not None and len(order):
+            flat = np.concatenate(self.selection)
+            starts = np.cumsum(counts) - counts
+            order[:, 1] = flat[starts[order[:, 0]] + order[:, 1]]
+        return order
 
     def reads(self, positions: np.ndarray) -> np.ndarray:
         picked = self.order(self.epoch)[positions]
         return np.concatenate([np.zeros((len(picked), 1), dtype=np.int64), picked], axis=1)
 
     def identity(self) -> dict[str, Any]:
-        return {"manifest_sha256": self.info.sha256, "split": self.info.split}
+        out = {"manifest_sha256": self.info.sha256, "split": self.info.split}
+        if self.where is not None:
+            out.update(where=self.where, catalog_sha256=self.catalog_sha256)
+        return out

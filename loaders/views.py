@@ -149,6 +149,33 @@ def resolve(view: View, storage_options: dict[str, Any] | None = None, *, check_
     return out
 
 
+def shard_selection(info, where: str, storage_options: dict[str, Any] | None,
+                    pinned_sha256: str | None = None) -> tuple[tuple[np.ndarray, ...], str]:
+    """Per shard of one split (aligned with info.shards): the sorted positions `where` selects.
+
+    Also checks that the catalog describes this dataset: the manifest's pin when it has one, else
+    the catalog's rows per shard against the manifest's sample counts.
+
+    Args:
+        info: the split as the loaders opened it (climb.loaders.shards.DatasetInfo).
+    """
+    pinned_sha256 = pinned_sha256 or (info.manifest.get("catalog") or {}).get("sha256")
+    table, digest = read_catalog(info.url, storage_options, _names(where) | {"dataset"}, pinned_sha256)
+    rows = table.filter(pc.equal(table.column("split"), info.split))
+    mask = select(rows, where)
+    shards = rows.column("shard").to_numpy(zero_copy_only=False)
+    samples = rows.column("sample").to_numpy(zero_copy_only=False).astype(np.int64)
+    per_shard = Counter(shards.tolist())
+    out = []
+    for shard in info.shards:
+        if per_shard.get(shard["path"], 0) != shard["num_samples"]:
+            raise ViewError(f"{info.url}/{CATALOG_FILE} lists {per_shard.get(shard['path'], 0)} samples of {shard['path']}, "
+                            f"the manifest {shard['num_samples']}: the catalog is not this dataset's; rebuild it with "
+                            f"`climb catalog --rebuild {info.url}`")
+        out.append(np.sort(samples[(shards == shard["path"]) & mask]))
+    return tuple(out), digest
+
+
 def _dataset_name(d: ViewDataset) -> str:
     return dataset_root(d.url).rsplit("/", 1)[-1]
 

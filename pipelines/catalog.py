@@ -60,6 +60,16 @@ def _shard_rows(fs, root: str, source: str, shard: dict[str, Any]) -> list[dict[
     return catalog_rows(dataset=source, split=shard["split"], shard=shard["path"], entries=entries, metas=metas, heads=heads)
 
 
+def write_table(table: pa.Table, path: str) -> None:
+    """One shard's catalog rows as an Arrow IPC file (the part Finalize merges)."""
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_table(data: bytes) -> pa.Table:
+    return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+
+
 def write_parts(parts: Iterator[pa.Table], target: str) -> None:
     """Write per-shard tables (any schemas) into one Parquet file at local path `target`.
 
@@ -72,8 +82,7 @@ def write_parts(parts: Iterator[pa.Table], target: str) -> None:
             extra = [f for f in table.schema if f.name not in _LOCATION]
             fields = merge_fields(fields, extra)
             paths.append(os.path.join(tmp, f"{n:06d}.arrow"))
-            with pa.OSFile(paths[-1], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
+            write_table(table, paths[-1])
         schema = catalog_table([], fields).schema
         with pq.ParquetWriter(target, schema, **PARQUET_OPTIONS) as writer:
             for p in paths:
@@ -108,6 +117,28 @@ def sha256_file(path: str) -> tuple[str, int]:
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256")
     return digest.hexdigest(), os.path.getsize(path)
+
+
+def commit_catalog(fs, root: str, parts: list[str]) -> dict[str, Any]:
+    """Merge the shards' catalog parts (paths under root, in manifest shard order) into catalog.parquet.
+
+    Returns:
+        the manifest's `catalog` entry: {path, sha256, bytes, version}.
+    """
+    from climb.schemas.catalog import CATALOG_VERSION
+
+    def tables() -> Iterator[pa.Table]:
+        for part in parts:
+            yield read_table(fs.cat_file(f"{root}/{part}"))
+
+    with tempfile.TemporaryDirectory(prefix="climb-catalog-") as tmp:
+        local = os.path.join(tmp, CATALOG_FILE)
+        write_parts(tables(), local)
+        digest, size = sha256_file(local)
+        from climb.pipelines.stages import put_atomic
+
+        put_atomic(fs, local, f"{root}/{CATALOG_FILE}")
+    return {"path": CATALOG_FILE, "sha256": digest, "bytes": size, "version": CATALOG_VERSION}
 
 
 def build_catalog(dataset_url: str, options: dict[str, Any] | None = None, progress: bool = False) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import itertools
 import os
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from climb.pipelines.finalize import Expected, LostWorkError
@@ -39,7 +39,7 @@ from climb.storage import filesystem, join, storage_options
 from climb.transforms.phi import KEY_ENV, key_id
 from climb.transforms.splits import check_fractions
 
-OUTPUT_NAMES = ("manifest.json", "croissant.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING, WORK)
+OUTPUT_NAMES = ("manifest.json", "croissant.json", "quarantine.jsonl", "catalog.parquet", "shards", "volumes.zarr", STAGING, WORK)
 
 
 class ConvertError(Exception):
@@ -171,7 +171,9 @@ def convert(cfg: ConvertConfig, key: bytes | KeyRef) -> dict[str, Any]:
     """
     import json
 
-    info = get_source(cfg.source)
+    info = get_source(cfg.source, cfg.options)
+    if info.name != cfg.source:  # a spec file given by its path: the dataset takes the spec's name
+        cfg = replace(cfg, source=info.name)
     opts = storage_options(cfg.out_url, cfg.s3_endpoint)
     raw_opts = storage_options(cfg.raw_url, cfg.s3_endpoint)
     options = {**info.defaults, **cfg.options}
@@ -294,7 +296,7 @@ def cli_convert(args) -> int:
         run_log=args.run_log,
     )
     try:
-        get_source(cfg.source)
+        get_source(cfg.source, cfg.options)
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
     try:
@@ -302,13 +304,14 @@ def cli_convert(args) -> int:
     except ConvertError as exc:
         raise UserError(str(exc)) from None
     c = manifest["counts"]
+    dataset_url = join(cfg.out_url, manifest["source"])  # a spec file's path gives way to the spec's name
     print(
-        f"{cfg.dataset_url}: {c['written']} written, {c['quarantined']} quarantined, {c['excluded']} excluded "
+        f"{dataset_url}: {c['written']} written, {c['quarantined']} quarantined, {c['excluded']} excluded "
         f"of {c['discovered']} discovered; {len(manifest['shards'])} shards; splits "
         + ", ".join(f"{k}={v['num_samples']}" for k, v in manifest["splits"].items())
     )
     if c["quarantined"]:
-        print(f"see {cfg.dataset_url}/quarantine.jsonl for the reasons (`climb inspect {cfg.dataset_url}`)")
+        print(f"see {dataset_url}/quarantine.jsonl for the reasons (`climb inspect {dataset_url}`)")
     return 0
 
 

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from climb.pipelines.catalog import commit_catalog
 from climb.pipelines.job import Job
 from climb.pipelines.stages import STAGING, pipe_atomic
 from climb.pipelines.summary import Summary
@@ -68,11 +69,13 @@ def finalize(job: Job, expected: Expected, batches: Summary, shards: list[dict[s
     """Check exactly-once delivery, write the side files, drop staging and work list, write the manifest last."""
     check_exactly_once(expected, batches)
     totals = Summary().merge(batches).merge(expected.discovery)
+    fs, root = filesystem(job.dataset_url, job.storage_options)
+    fs.invalidate_cache(f"{root}/{STAGING}")  # parts written by other processes
+    catalog = commit_catalog(fs, root, [s["catalog_part"] for s in sorted(shards, key=lambda s: s["path"])])
     manifest = manifest_from_totals(
         source=job.source, config=job.config, task_names=job.task_names, totals=totals,
-        shards=[{k: s[k] for k in SHARD_FIELDS} for s in shards], subjects=subjects,
+        shards=[{k: s[k] for k in SHARD_FIELDS} for s in shards], subjects=subjects, catalog=catalog,
     )
-    fs, root = filesystem(job.dataset_url, job.storage_options)
     pipe_atomic(fs, f"{root}/quarantine.jsonl", quarantine_lines(_quarantine_entries(fs, root, totals.quarantine_files)))
     pipe_atomic(fs, f"{root}/croissant.json", json_bytes(croissant(manifest)))
     if job.run_log:

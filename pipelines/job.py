@@ -51,7 +51,7 @@ class Worker:
             source=job.source, dataset_url=job.dataset_url, options=job.options,
             storage_options=job.storage_options, hmac_key=key, salt=job.salt, fractions=job.fractions,
         )
-        return cls(job=job, key=key, ctx=ctx, info=get_source(job.source))
+        return cls(job=job, key=key, ctx=ctx, info=get_source(job.source, job.options))
 
 
 def worker_id() -> str:

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 import tempfile
 import uuid
 from typing import Any, Iterable, Iterator
 
+from climb.pipelines.catalog import write_table
 from climb.pipelines.job import Worker, worker_id
 from climb.pipelines.process import numpy_free, process_item
 from climb.pipelines.summary import Summary, TaskTally, multiset_add
 from climb.pipelines.worklist import read_batch
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, parse_fragment, write_shard as write_tar
+from climb.schemas.catalog import HEADER_BYTES, catalog_rows, catalog_table
 from climb.storage import filesystem
 
 STAGING = "_staging"
@@ -162,14 +165,18 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
     name = spec["path"].rsplit("/", 1)[-1]
     with tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
         local = os.path.join(tmp, name)
+        looked = CatalogTap(fragments(fs, root, spec["fragments"]))
         with open(local, "wb") as out:
-            index, digest, size = write_tar(fragments(fs, root, spec["fragments"]), out, name)
+            index, digest, size = write_tar(looked, out, name)
         target = f"{root}/{spec['path']}"
         put_atomic(fs, local, target)
         index_bytes = json_bytes(index)
         with open(local + ".idx", "wb") as f:
             f.write(index_bytes)
         put_atomic(fs, local + ".idx", target[: -len(".tar")] + ".idx")
+        part = catalog_part_path(spec["path"])
+        looked.write_part(job.source, spec, index["samples"], local + ".arrow")
+        put_atomic(fs, local + ".arrow", f"{root}/{part}")
     return {
         "path": spec["path"],
         "split": spec["split"],
@@ -178,8 +185,41 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
         "num_samples": len(spec["fragments"]),
         "index": spec["path"][: -len(".tar")] + ".idx",
         "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
+        "catalog_part": part,
         "writer": worker_id(),
     }
+
+
+def catalog_part_path(shard: str) -> str:
+    """Where a shard's catalog rows wait for Finalize (inside the staging area, gone after commit)."""
+    return f"{STAGING}/catalog/{shard.rsplit('/', 1)[-1][: -len('.tar')]}.arrow"
+
+
+class CatalogTap:
+    """Passes a shard's fragments through to the tar writer, keeping what the catalog needs of each
+    sample (its json member and the first bytes of PNG/NPY members), so no shard is read twice."""
+
+    def __init__(self, fragments: Iterator[Fragment]):
+        self.fragments = fragments
+        self.metas: list[dict[str, Any]] = []
+        self.heads: list[dict[str, bytes]] = []
+
+    def __iter__(self) -> Iterator[Fragment]:
+        for frag in self.fragments:
+            meta, heads = {}, {}
+            for member, (offset, size) in frag.members.items():
+                if member == "json":
+                    meta = json.loads(frag.data[offset:offset + size])
+                elif member.endswith((".png", ".npy")):
+                    heads[member] = bytes(frag.data[offset:offset + min(size, HEADER_BYTES)])
+            self.metas.append(meta)
+            self.heads.append(heads)
+            yield frag
+
+    def write_part(self, source: str, spec: dict[str, Any], entries: list[dict[str, Any]], path: str) -> None:
+        rows = catalog_rows(dataset=source, split=spec["split"], shard=spec["path"], entries=entries,
+                            metas=self.metas, heads=self.heads)
+        write_table(catalog_table(rows), path)
 
 
 def put_atomic(fs, local_path: str, target: str) -> None:

@@ -70,6 +70,13 @@ def verify(dataset_url: str, options: dict[str, Any] | None = None, progress: bo
             problems.append(Problem(shard["index"], "missing index"))
         elif "index_sha256" in shard and _sha256(fs, index_path)[0] != shard["index_sha256"]:
             problems.append(Problem(shard["index"], "sha256 differs from the manifest"))
+    catalog = manifest.get("catalog")
+    if isinstance(catalog, dict) and safe_relative_path(catalog.get("path")):
+        path = f"{root}/{catalog['path']}"
+        if not fs.exists(path):
+            problems.append(Problem(catalog["path"], "missing"))
+        elif _sha256(fs, path)[0] != catalog.get("sha256"):
+            problems.append(Problem(catalog["path"], "sha256 differs from the manifest"))
     for volume in tqdm(volumes, desc="verify volumes", unit="array", disable=not progress):
         if not safe_relative_path(volume.get("path")):
             continue

@@ -71,6 +71,10 @@ def validate_manifest(manifest: dict[str, Any]) -> list[str]:
     for i, volume in enumerate(manifest.get("volumes", [])):
         if not safe_relative_path(volume.get("path")):
             errors.append(f"volumes[{i}].path {volume.get('path')!r} is not a relative path inside the dataset folder")
+    catalog = manifest.get("catalog")
+    if catalog is not None and not (isinstance(catalog, dict) and safe_relative_path(catalog.get("path"))
+                                    and isinstance(catalog.get("sha256"), str)):
+        errors.append(f"catalog {catalog!r} is not {{path: a relative path inside the dataset folder, sha256: ...}}")
     split_total = sum(int(s.get("num_samples", 0)) for s in manifest["splits"].values())
     if split_total != counts["written"]:
         errors.append(f"splits hold {split_total} samples but counts.written is {counts['written']}")

@@ -75,6 +75,12 @@ def test_wheel_contains(wheel_files, path):
     assert path in wheel_files
 
 
+def test_wheel_ships_every_source_spec(wheel_files):
+    """The spec sources are YAML package data (setup.cfg [options.package_data]): an installed climb needs them."""
+    specs = sorted(p.name for p in (ROOT / "pipelines" / "sources" / "specs").glob("*.yaml"))
+    assert specs and all(f"climb/pipelines/sources/specs/{name}" in wheel_files for name in specs)
+
+
 def test_every_source_package_is_listed_in_setup_cfg(wheel_files):
     """A folder with __init__.py under a mapped root must reach the wheel (else: add it to `packages =`)."""
     missing = []

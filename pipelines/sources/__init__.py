@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -92,19 +93,51 @@ _MODULES: dict[str, str] = {
 }
 
 
+# Declarative sources shipped with climb: pipelines/sources/specs/<name>.yaml (package data), one per
+# "folder of files plus a label sheet" dataset; pipelines/sources/spec.py reads them.
+SPEC_DIR = Path(__file__).parent / "specs"
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
 def register(name: str, module: str) -> None:
     """Register a source module under a name (for plug-in sources outside this package)."""
     _MODULES[name] = module
 
 
+def spec_names() -> list[str]:
+    """Names of the shipped spec sources (the file name is the source name)."""
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+
+
 def source_names() -> list[str]:
-    return sorted(_MODULES)
+    return sorted({*_MODULES, *spec_names()})
 
 
-def get_source(name: str) -> SourceInfo:
-    """The source registered under `name`, with a did-you-mean on typos."""
+def get_source(name: str, options: dict[str, Any] | None = None) -> SourceInfo:
+    """The source registered under `name`, with a did-you-mean on typos.
+
+    `name` may also be the path of a spec file (`climb convert my.yaml RAW OUT`); and when
+    `options` carry a spec (every spec source's options do), the source is rebuilt from it, so a
+    worker or `climb reproduce` needs neither the YAML file nor a registration.
+    """
+    if options and isinstance(options.get("spec"), dict):
+        from climb.pipelines.sources.spec import parse
+        from climb.pipelines.sources.spec_source import source_info
+
+        info = source_info(parse(options["spec"], f"the spec of {name}"))
+        if info.name != name and not name.endswith(SPEC_SUFFIXES):
+            raise KeyError(f"the options carry the spec of {info.name!r}, not of {name!r}")
+        return info
+    if name.endswith(SPEC_SUFFIXES) or name in spec_names() and name not in _MODULES:
+        from climb.pipelines.sources.spec import read_spec
+        from climb.pipelines.sources.spec_source import source_info
+
+        spec = read_spec(name if name.endswith(SPEC_SUFFIXES) else SPEC_DIR / f"{name}.yaml")
+        if not name.endswith(SPEC_SUFFIXES) and spec.name != name:
+            raise RuntimeError(f"spec file {name}.yaml names its source {spec.name!r}")
+        return source_info(spec)
     if name not in _MODULES:
-        close = difflib.get_close_matches(name, _MODULES, n=1)
+        close = difflib.get_close_matches(name, source_names(), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"unknown source {name!r}{hint} (see `climb datasets`)")
     module = importlib.import_module(_MODULES[name])

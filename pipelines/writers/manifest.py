@@ -60,6 +60,7 @@ def manifest_from_totals(
     totals: Summary,
     shards: list[dict[str, Any]],
     subjects: dict[str, int],
+    catalog: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble manifest.json from merged summaries, the written shards and subjects per split.
 
@@ -67,6 +68,7 @@ def manifest_from_totals(
         totals: every discovered sample's outcome, merged (pipelines/summary.py).
         shards: one result per written shard.
         subjects: number of distinct subjects per split among written samples.
+        catalog: the committed catalog.parquet's {path, sha256, bytes, version}.
     """
     splits = {
         split: {"num_samples": totals.split_samples[split], "num_subjects": subjects.get(split, 0)}
@@ -95,6 +97,8 @@ def manifest_from_totals(
         "exclusions": dict(sorted(totals.exclusions.items())),
         "split_conflicts": totals.split_conflicts,
     }
+    if catalog is not None:
+        manifest["catalog"] = catalog
     problems = validate_manifest(manifest)
     if problems:
         raise RuntimeError("refusing to write an inconsistent manifest: " + "; ".join(problems))

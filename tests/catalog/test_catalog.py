@@ -133,3 +133,27 @@ def test_rows_of_a_shard_keep_shard_order():
     rows = catalog_rows(dataset="d", split="train", shard="shards/train-00000.tar", entries=entries, metas=metas, heads=[{}, {}])
     table = catalog_table(rows)
     assert table.column("key").to_pylist() == ["b", "a"] and table.column("sample").to_pylist() == [0, 1]
+
+
+def test_conversion_writes_the_catalog_and_the_manifest_pins_it(datasets):
+    path = datasets["ptbxl"]
+    manifest = json.loads((path / "manifest.json").read_text())
+    pinned = manifest["catalog"]
+    data = (path / "catalog.parquet").read_bytes()
+    import hashlib
+
+    assert pinned["path"] == "catalog.parquet" and pinned["sha256"] == hashlib.sha256(data).hexdigest()
+    assert build_catalog(str(path))["sha256"] == pinned["sha256"]  # built from the shards: the same bytes
+
+
+def test_verify_names_a_changed_catalog(datasets, capsys):
+    from climb.cli import main
+
+    catalog = datasets["vindr-cxr"] / "catalog.parquet"
+    original = catalog.read_bytes()
+    try:
+        catalog.write_bytes(original[:-1] + b"\0")
+        assert main(["verify", str(datasets["vindr-cxr"])]) == 1
+        assert "catalog.parquet" in capsys.readouterr().out
+    finally:
+        catalog.write_bytes(original)
