@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.add_argument("--s3-endpoint", metavar="URL")
+    i.add_argument("--locate", metavar="RAW_URL",
+                   help="resolve sample keys to raw files: re-run discovery on RAW_URL with the dataset's HMAC key "
+                   "and print key -> raw path for each quarantined sample (or for --key); prints raw names")
+    i.add_argument("--key", action="append", default=[], metavar="K", help="a sample key to resolve (repeatable; with --locate)")
+    i.add_argument("--hmac-key-file", metavar="F", help="the conversion's key file (else $CLIMB_HMAC_KEY; with --locate)")
 
     pv = sub.add_parser("preview", help="write a PNG/HTML gallery of samples",
                         description="Render image thumbnails, 12-lead ECG plots, volume slices, video keyframes and label histograms into a static HTML page.")
@@ -298,10 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()
+        failure = _storage_failure(exc, mid_run=True)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         storage_hint = _storage_hint(exc)
         if storage_hint:
             print(f"climb {args.command}: {storage_hint}", file=sys.stderr)
             return 2
+        failure = _storage_failure(exc, mid_run=False)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         if _is_user_error(exc):
             print(f"climb {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -309,6 +322,29 @@ def main(argv: list[str] | None = None) -> int:
         if not debug:
             print("run again with --debug for the traceback, and report it if it looks like a bug", file=sys.stderr)
         return 1
+
+
+def _storage_failure(exc: Exception, mid_run: bool) -> str | None:
+    """One line for a store that failed mid-run (raw reads, output writes): no sample was blamed.
+
+    With mid_run, only a StorageFailure (raised by a step that had started working: its reason is
+    path-free); it goes before the endpoint/credential hints its cause would also match. Without,
+    any other store error (a staging or shard write that outlasted s3fs's retries), described by
+    type and code only, as its message quotes URLs.
+    """
+    import re
+
+    from climb.storage import StorageFailure, describe_failure, is_storage_failure
+
+    if mid_run and not isinstance(exc, StorageFailure):
+        return None
+    if isinstance(exc, StorageFailure):
+        reason = re.sub(r" \[while running '[^']*'\]", "", str(exc))  # Beam appends the step's name
+    elif isinstance(exc, (FileNotFoundError, PermissionError)) or not is_storage_failure(exc):
+        return None  # a missing or forbidden RAW_URL/OUT_URL is the user's to fix (_is_user_error)
+    else:
+        reason = f"an output write failed: {describe_failure(exc)}"
+    return f"storage failed, the run stopped and wrote no manifest: {reason}; rerun when the store is healthy"
 
 
 def _storage_hint(exc: Exception) -> str | None:

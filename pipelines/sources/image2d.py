@@ -22,6 +22,7 @@ import numpy as np
 
 from climb.pipelines.limits import MAX_PIXELS, check, check_dicom_pixels, image_header_pixels, limit
 from climb.pipelines.sources import SourceError
+from climb import storage
 from climb.storage import filesystem
 
 IMAGE_DEFAULTS: dict[str, Any] = {"size": 224, "out_dtype": "uint8", "clahe": None}
@@ -86,13 +87,12 @@ def image_settings(options: dict[str, Any]) -> tuple[int | None, str, float | No
 
 
 def read_bytes(url: str, options: dict[str, Any]) -> bytes:
-    """A file's bytes; a file the label sheet names but the folder lacks is a SourceError."""
-    fs, path = filesystem(url, options.get("storage_options"))
+    """A file's bytes; a file the label sheet names but the folder lacks is a SourceError (the
+    sample's problem), a failing store a StorageFailure (climb.storage.read_bytes)."""
     try:
-        with fs.open(path, "rb") as f:
-            return f.read()
+        return storage.read_bytes(url, options.get("storage_options"))
     except FileNotFoundError:
-        raise SourceError(f"image file listed in the label sheet is missing: {path.rsplit('/', 1)[-1]}") from None
+        raise SourceError(f"image file listed in the label sheet is missing: {url.rsplit('/', 1)[-1]}") from None
 
 
 def decode_image(data: bytes, color: bool, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -57,7 +57,7 @@ def test_chexpert_pixels_are_the_jpg_resized_with_padding(converted):
 
 def test_chexpert_quarantines_a_missing_and_an_undecodable_jpg(converted):
     raw, _, _, quarantine = converted("chexpert")
-    reasons = {row["source_path"]: row["message"] for row in quarantine}
+    reasons = {path: row["message"] for path, row in quarantine}
     for path, reason in raw["quarantined"].items():
         assert reason in reasons[path]
 

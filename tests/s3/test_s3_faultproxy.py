@@ -127,3 +127,38 @@ def test_s3fs_with_retries_reads_correctly_through_5_percent_slowdowns(s3_bucket
     assert b"".join(chunks) == data
     assert counts["requests"] >= 65 + counts["slowdown"], "one HEAD and 64 range GETs, plus retries"
     assert counts["slowdown"] >= 2, "the read did meet throttling"
+
+
+@pytest.mark.parametrize("mode, outcome", [("reset", "ConnectionClosedError"), ("503", "ServiceUnavailable")])
+def test_an_outage_refuses_exactly_the_requests_of_its_window(obj, mode, outcome):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(outage_start=5, outage_requests=10, outage_mode=mode)) as proxy:
+        results = [o for o, _ in _get_many(proxy, bucket.name, key, 20)]
+        counts = proxy.counts
+    assert results == ["ok"] * 5 + [outcome] * 10 + ["ok"] * 5
+    assert counts["outage"] == 10 and counts["requests"] == 20
+
+
+def test_an_open_ended_outage_lasts_until_the_faults_change(obj):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(outage_start=3)) as proxy:
+        before = [o for o, _ in _get_many(proxy, bucket.name, key, 8)]
+        proxy.faults = Faults()
+        after = [o for o, _ in _get_many(proxy, bucket.name, key, 2)]
+    assert before == ["ok"] * 3 + ["ConnectionClosedError"] * 5 and after == ["ok", "ok"]
+
+
+def test_an_outage_window_in_seconds_starts_at_the_clock_of_reset_counts(obj):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(outage_after=0.0, outage_seconds=3600.0, outage_mode="503")) as proxy:
+        assert [o for o, _ in _get_many(proxy, bucket.name, key, 2)] == ["ServiceUnavailable"] * 2
+        proxy.faults = Faults(outage_after=3600.0)
+        proxy.reset_counts()
+        assert [o for o, _ in _get_many(proxy, bucket.name, key, 2)] == ["ok", "ok"]
+
+
+def test_an_outage_window_is_given_in_requests_or_seconds_not_both():
+    with pytest.raises(ValueError, match="not both"):
+        Faults(outage_start=1, outage_after=1.0)
+    with pytest.raises(ValueError, match="outage_mode"):
+        Faults(outage_start=1, outage_mode="drop")
