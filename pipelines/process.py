@@ -237,6 +237,7 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         "order": item.order,
         "subject": item.subject,
         "labels": sample.labels,
+        "modalities": meta["modalities"],
         "size": len(fragment.data),
         "source_sha256": fingerprint,
         "volumes": stored,

@@ -105,6 +105,7 @@ def build_manifest(
             "excluded": len(excluded),
         },
         "splits": splits,
+        "modalities": sorted({m for e in written for m in e["modalities"]}),
         "shards": sorted(shards, key=lambda s: s["path"]),
         "volumes": volumes,
         "tasks": task_stats(written, task_names),
