@@ -47,7 +47,7 @@ from climb.pipelines.writers.manifest import build_manifest, croissant, quaranti
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, write_shard
 from climb.pipelines.writers.zarr_store import ensure_group
-from climb.storage import filesystem, join, storage_options
+from climb.storage import filesystem, join, keep_inherited_filesystems, storage_options
 from climb.transforms.phi import key_id
 from climb.transforms.splits import check_fractions
 
@@ -192,6 +192,7 @@ _WORKER_CTX: Context | None = None
 
 def _start_worker(ctx: Context) -> None:
     global _WORKER_CTX
+    keep_inherited_filesystems()
     _WORKER_CTX = ctx
 
 
