@@ -10,7 +10,7 @@ from typing import Any
 
 from climb.schemas.sample import MODALITIES
 
-MANIFEST_VERSION = "1"
+MANIFEST_VERSION = "2"
 
 REQUIRED_KEYS = (
     "manifest_version",

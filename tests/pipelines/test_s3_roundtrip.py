@@ -73,3 +73,15 @@ def test_s3_conversions_one_after_another_with_decode_workers_print_nothing(dico
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "" and proc.stderr == ""
+
+
+def test_finalize_reads_staged_files_that_a_cached_listing_does_not_show(s3_bucket):
+    from climb.pipelines.finalize import _quarantine_entries
+
+    fs = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    root = f"{s3_bucket.name}/out/dicom"
+    fs.pipe_file(f"{root}/_staging/batch-000000-a-1.done", b"")
+    fs.ls(f"{root}/_staging")  # the progress bar's listing, cached by this filesystem object
+    worker = s3fs.S3FileSystem(skip_instance_cache=True, **s3_bucket.storage_options)
+    worker.pipe_file(f"{root}/_staging/quarantine-000000-a.jsonl", b'{"kind": "quarantined"}\n')
+    assert _quarantine_entries(fs, root, ["_staging/quarantine-000000-a.jsonl"]) == [{"kind": "quarantined"}]
