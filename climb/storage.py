@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import os
 import shutil
 import tempfile
@@ -165,6 +166,30 @@ def filesystem(url: str, options: dict[str, Any] | None = None) -> tuple[fsspec.
     check_url(url)
     fs, path = fsspec.core.url_to_fs(url, **(options or {}))
     return fs, path
+
+
+_INHERITED: list[fsspec.AbstractFileSystem] = []
+
+
+def keep_inherited_filesystems() -> None:
+    """Call first in a forked child: never finalize a filesystem the parent opened.
+
+    An s3fs filesystem's session belongs to the fsspec event loop of the process that opened it. A
+    forked child gets copies of the parent's instances: the cached ones, which fsspec drops from
+    its cache there, and any the parent had let go but not yet garbage-collected. Finalized in the
+    child, each would have s3fs schedule its session's close on the child's own fsspec loop, which
+    aiohttp refuses ("Task exception was never retrieved ... attached to a different loop"). So the
+    cached ones stay referenced, and gc.freeze() takes every inherited object out of the cyclic
+    collector's reach; the sockets are copies, the parent still owns the sessions, and the child
+    opens its own filesystems on its own loop.
+    """
+    classes: list[type] = [fsspec.AbstractFileSystem]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        _INHERITED.extend(cls._cache.values())
+        cls.clear_instance_cache()
+    gc.freeze()
 
 
 def join(url: str, *parts: str) -> str:

@@ -72,13 +72,15 @@ def decode_member(name: str, data: bytes) -> Any:
 def read_samples(dataset: Path) -> dict[str, dict[str, Any]]:
     """Every written sample by key, in shard order, decoded.
 
-    Each sample is {"split", "raw": member -> bytes, "meta": the json member, and one entry per
-    field named as in the member (``image.png`` -> "image", ``graph.npz`` -> "graph")}.
+    Each sample is {"split", "shard" ("shards/<name>.tar"), "raw": member -> bytes, "meta": the json
+    member, and one entry per field named as in the member (``image.png`` -> "image", ``graph.npz``
+    -> "graph")}.
     """
     samples: dict[str, dict[str, Any]] = {}
     for record in records(dataset):
         members = {k: v for k, v in record.items() if not k.startswith("__")}
-        sample: dict[str, Any] = {"split": Path(record["__url__"]).name.split("-")[0], "raw": members}
+        shard = Path(record["__url__"]).name
+        sample: dict[str, Any] = {"split": shard.split("-")[0], "shard": f"shards/{shard}", "raw": members}
         for name, data in members.items():
             sample["meta" if name == "json" else name.split(".")[0]] = decode_member(name, data)
         samples[record["__key__"]] = sample

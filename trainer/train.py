@@ -217,7 +217,6 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
     without the held-out datasets and tasks."""
     from climb.loaders import ClimbDataset, MixedDataset
     from climb.loaders.zarr_patches import VolumePatches
-    from climb.pipelines.sources import get_source
     from climb.schemas.tasks import TASKS
     from climb.storage import storage_options
     from climb.trainer.holdout import held_in_datasets, training_tasks
@@ -242,10 +241,7 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
         raise ValueError("no task is left to train (all held out) and contrastive_weight is 0: nothing to learn")
     # The fields the kept sources write; the datasets are reopened to read only those members.
     modalities = cfg.modalities or tuple(dict.fromkeys(
-        m for i in keep
-        # a spec source's manifest carries its spec: a dataset converted from a user's YAML needs no registration
-        for m in get_source(opened[i].info.manifest["source"], opened[i].info.manifest["config"]["options"]).modalities
-        if m in MODALITIES))
+        m for i in keep for m in opened[i].carried_modalities() if m in MODALITIES))
     parts = [one(u, "train", True, modalities, tasks) for u in urls]
     patches = (VolumePatches(cfg.volume_patch, cfg.volume_patches, storage_options("s3://", cfg.s3_endpoint or None))
                if "volume" in modalities else None)  # the options reach only s3:// volumes

@@ -90,6 +90,7 @@ def manifest_from_totals(
             "excluded": totals.excluded,
         },
         "splits": splits,
+        "modalities": sorted(totals.modalities),
         "shards": sorted(shards, key=lambda s: s["path"]),
         "volumes": sorted(totals.volumes, key=lambda v: v["path"]),
         "tasks": tasks_section(totals, task_names),
