@@ -42,6 +42,8 @@ class SourceInfo:
         read: record, options -> Sample.
         defaults: default options (overridable with --option key=value).
         split_fractions: used when the source has no official split.
+        tabular_fields: options -> the names of the tabular member's features, in order (sources
+            with a `tabular` field); they are the fields of its declared type.
     """
 
     name: str
@@ -52,6 +54,7 @@ class SourceInfo:
     read: Callable[[Record, dict[str, Any]], Sample]
     defaults: dict[str, Any] = field(default_factory=dict)
     split_fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    tabular_fields: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
 
 # name -> module path; each module defines SOURCE.
