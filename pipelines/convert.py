@@ -43,7 +43,8 @@ from apache_beam.utils.windowed_value import WindowedValue  # noqa: E402
 from climb.pipelines.process import Context, numpy_free, process_item
 from climb.pipelines.records import WorkItem, batches, prepare
 from climb.pipelines.sources import SourceError, get_source
-from climb.pipelines.writers.manifest import build_manifest, croissant, quarantine_lines
+from climb.pipelines.writers.documents import documents, pin_documents
+from climb.pipelines.writers.manifest import build_manifest, quarantine_lines
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, write_shard
 from climb.pipelines.writers.zarr_store import ensure_group
@@ -52,7 +53,7 @@ from climb.transforms.phi import key_id
 from climb.transforms.splits import check_fractions
 
 STAGING = "_staging"
-OUTPUT_NAMES = ("manifest.json", "croissant.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING)
+OUTPUT_NAMES = ("manifest.json", "README.md", "croissant.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING)
 
 
 class ConvertError(Exception):
@@ -313,7 +314,7 @@ def pipe_atomic(fs, target: str, data: bytes) -> None:
 
 
 class Finalize(beam.DoFn):
-    """Write quarantine.jsonl and croissant.json, drop the staging area, and write manifest.json last."""
+    """Write quarantine.jsonl, croissant.json and README.md, drop the staging area, write manifest.json last."""
 
     def __init__(self, ctx: Context, config: dict[str, Any], task_names: tuple[str, ...], extra: list[dict[str, Any]]):
         self.ctx = ctx
@@ -331,8 +332,10 @@ class Finalize(beam.DoFn):
         shards = [{k: r[k] for k in ("path", "split", "sha256", "bytes", "num_samples", "index", "index_sha256")} for r in results if r["kind"] == "shard_written"]
         manifest = build_manifest(source=self.ctx.source, config=self.config, task_names=self.task_names, entries=entries, shards=shards)
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
-        pipe_atomic(fs, f"{root}/quarantine.jsonl", quarantine_lines(entries))
-        pipe_atomic(fs, f"{root}/croissant.json", json_bytes(croissant(manifest)))
+        docs = documents(manifest, quarantine_lines(entries))
+        for name, data in docs.items():
+            pipe_atomic(fs, f"{root}/{name}", data)
+        manifest = pin_documents(manifest, docs)
         # staging goes before the commit point: a run killed in between leaves no manifest (and is
         # redone), never a finished manifest beside leftovers that would differ from a clean run
         if fs.exists(f"{root}/{STAGING}"):
