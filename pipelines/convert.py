@@ -5,7 +5,7 @@
            fragments staged under _staging/, volumes written to volumes.zarr/
       -> Plan: sort by (split, order), cut shards by size    (one GroupByKey)
       -> WriteShard: concatenate fragments -> tar + .idx     (Beam ParDo, parallel)
-      -> Finalize: quarantine.jsonl, croissant.json, manifest.json LAST, drop _staging/
+      -> Finalize: quarantine.jsonl, samples.json, croissant.json, README.md, manifest.json LAST, drop _staging/
 
 Decoding happens once, in parallel; shard boundaries depend only on fragment sizes and the salted
 order, so any runner and any number of workers write the same bytes. The graph ends in a single
@@ -44,7 +44,7 @@ from climb.pipelines.process import Context, numpy_free, process_item
 from climb.pipelines.records import WorkItem, batches, prepare
 from climb.pipelines.sources import SourceError, get_source
 from climb.pipelines.writers.documents import documents, pin_documents
-from climb.pipelines.writers.manifest import build_manifest, quarantine_lines
+from climb.pipelines.writers.manifest import build_manifest
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, write_shard
 from climb.pipelines.writers.zarr_store import ensure_group
@@ -53,7 +53,7 @@ from climb.transforms.phi import key_id
 from climb.transforms.splits import check_fractions
 
 STAGING = "_staging"
-OUTPUT_NAMES = ("manifest.json", "README.md", "croissant.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING)
+OUTPUT_NAMES = ("manifest.json", "README.md", "croissant.json", "samples.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING)
 
 
 class ConvertError(Exception):
@@ -314,7 +314,8 @@ def pipe_atomic(fs, target: str, data: bytes) -> None:
 
 
 class Finalize(beam.DoFn):
-    """Write quarantine.jsonl, croissant.json and README.md, drop the staging area, write manifest.json last."""
+    """Write quarantine.jsonl, samples.json, croissant.json and README.md (pipelines/writers/documents.py),
+    drop the staging area, write manifest.json (pinning them) last."""
 
     def __init__(self, ctx: Context, config: dict[str, Any], task_names: tuple[str, ...], extra: list[dict[str, Any]]):
         self.ctx = ctx
@@ -332,7 +333,7 @@ class Finalize(beam.DoFn):
         shards = [{k: r[k] for k in ("path", "split", "sha256", "bytes", "num_samples", "index", "index_sha256")} for r in results if r["kind"] == "shard_written"]
         manifest = build_manifest(source=self.ctx.source, config=self.config, task_names=self.task_names, entries=entries, shards=shards)
         fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
-        docs = documents(manifest, quarantine_lines(entries))
+        docs = documents(manifest, entries)
         for name, data in docs.items():
             pipe_atomic(fs, f"{root}/{name}", data)
         manifest = pin_documents(manifest, docs)

@@ -193,6 +193,8 @@ def _conform(value: Any, kind: Any, path: str, errors: list[ValidationError]) ->
             errors.append(ValidationError(f"{path}.{key}", "a field declared in schemas/json_member.py", "undeclared field"))
         return {key: _conform(value.get(key), sub, f"{path}.{key}", errors) for key, sub in kind.items()}
     if isinstance(kind, Map):
+        if isinstance(value, list) and all(isinstance(p, dict) and set(p) == {"key", "value"} for p in value):
+            value = {p["key"]: p["value"] for p in value}  # the written form: conforming it again changes nothing
         if not isinstance(value, dict):
             errors.append(ValidationError(path, "an object", _describe(value)))
             return None

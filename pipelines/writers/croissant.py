@@ -1,13 +1,14 @@
 """croissant.json: a Croissant 1.0 description that Croissant readers (mlcroissant) read records from.
 
-Files: one `cr:FileObject` per tar shard (sha256, size), and per split and member kind a `cr:FileSet`
-`containedIn` that split's shards with `includes` matching the member's file name inside the tars
-(Croissant's way to describe files inside archives). Record sets:
+Files: one `cr:FileObject` per tar shard (sha256, size), per member kind a `cr:FileSet`
+`containedIn` the shards with `includes` matching the member's file names inside the tars
+(Croissant's way to describe files inside archives), and samples.json. Record sets:
 
-- `samples`: one record per sample, read from its `json` member (application/json) with JSONPath:
-  key (from the member's file name), split, subject, modalities, labels and label masks per task;
-- one record set per data member (`image.png`, `signal.npy`, ...): key and the member's content,
-  so a reader joins members to samples by key.
+- `samples`: one record per sample from samples.json (JSONPath): key, split, subject, and label and
+  label mask per task. Croissant readers do not parse files inside archives (mlcroissant reads only
+  their name and bytes), so the per-sample fields come from this index the conversion writes;
+- one record set per member (`json`, `image.png`, `signal.npy`, ...): key (from the file name),
+  split-free, and the member's bytes; `key` references `samples/key`, so members join to samples.
 
 Licence, citation and URL come from the source's registry entry (pipelines/sources/provenance.py).
 The description is a function of the manifest alone, so a rebuild writes the same bytes.
@@ -15,6 +16,7 @@ The description is a function of the manifest alone, so a rebuild writes the sam
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from climb.pipelines.sources import get_source
@@ -66,6 +68,7 @@ CONTEXT = {
 
 # member -> (Croissant dataType of its content, encodingFormat of the file)
 MEMBER_TYPES: dict[str, tuple[str, str]] = {
+    "json": ("sc:Text", "application/json"),
     "image.png": ("sc:ImageObject", "image/png"),
     "preview.png": ("sc:ImageObject", "image/png"),
     "signal.npy": ("sc:Text", "application/x-npy"),
@@ -95,8 +98,13 @@ def _key_field(record_set: str, file_set: str, suffix: str) -> dict[str, Any]:
     return _field(record_set, "key", "sc:Text", source, "the record's __key__ (keyed hash of the sample id)")
 
 
-def croissant(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The Croissant JSON-LD of a finished conversion (before its documents are pinned)."""
+def croissant(manifest: dict[str, Any], samples_json: bytes) -> dict[str, Any]:
+    """The Croissant JSON-LD of a finished conversion (before its documents are pinned).
+
+    Args:
+        manifest: the manifest as built (shards, splits, tasks).
+        samples_json: the bytes of samples.json (pinned here by sha256).
+    """
     source = manifest["source"]
     info = get_source(source)
     prov = provenance(source)
@@ -106,15 +114,19 @@ def croissant(manifest: dict[str, Any]) -> dict[str, Any]:
          "encodingFormat": "application/x-tar", "sha256": s["sha256"], "contentSize": f"{s['bytes']} B"}
         for s in shards
     ]
+    distribution.append({"@type": "cr:FileObject", "@id": "samples.json", "name": "samples.json", "contentUrl": "samples.json",
+                         "encodingFormat": "application/json", "sha256": hashlib.sha256(samples_json).hexdigest(),
+                         "contentSize": f"{len(samples_json)} B"})
     members = member_names(info.modalities)
     for member in members:
-        pattern, encoding = (f"{KEY_GLOB}.json", "application/json") if member == "json" else (f"*.{member}", MEMBER_TYPES[member][1])
+        pattern = f"{KEY_GLOB}.{member}"
         distribution.append({
             "@type": "cr:FileSet", "@id": f"members/{member}", "name": f"members/{member}",
             "description": f"the {member} member of every record, inside the tar shards",
-            "containedIn": [{"@id": s["path"]} for s in shards], "includes": pattern, "encodingFormat": encoding,
+            "containedIn": [{"@id": s["path"]} for s in shards], "includes": pattern,
+            "encodingFormat": MEMBER_TYPES[member][1],
         })
-    record_sets = [_samples(info.tasks)] + [_member_records(m) for m in members if m != "json"]
+    record_sets = [_samples(info.tasks)] + [_member_records(m) for m in members]
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
@@ -134,37 +146,37 @@ def croissant(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _samples(tasks: tuple[str, ...]) -> dict[str, Any]:
-    """One record per sample, read from its json member."""
-    file_set = "members/json"
+    """One record per sample, from samples.json."""
 
-    def json_field(name: str, path: str, data_type: str, description: str, repeated: bool = False) -> dict[str, Any]:
-        return _field("samples", name, data_type, {"fileSet": {"@id": file_set}, "extract": {"jsonPath": path}}, description, repeated)
+    def index_field(name: str, path: str, data_type: str, description: str, repeated: bool = False) -> dict[str, Any]:
+        source = {"fileObject": {"@id": "samples.json"}, "extract": {"jsonPath": f"$.samples[*].{path}"}}
+        return _field("samples", name, data_type, source, description, repeated)
 
     fields = [
-        _key_field("samples", file_set, ".json"),
-        json_field("split", "$.split", "sc:Text", "train, val or test"),
-        json_field("subject_id", "$.subject_id", "sc:Text", "keyed hash of the subject id (splits never share one)"),
-        json_field("modalities", "$.modalities", "sc:Text", "the sample's data fields", repeated=True),
+        index_field("key", "key", "sc:Text", "the record's __key__ in the tar shards (keyed hash of the sample id)"),
+        index_field("split", "split", "sc:Text", "train, val or test"),
+        index_field("subject_id", "subject_id", "sc:Text", "keyed hash of the subject id (splits never share one)"),
     ]
     for task in sorted(tasks):
         kind = label_type(task)
         multilabel = isinstance(kind, list)
-        fields.append(json_field(f"labels/{task}", f"$.labels.{task}", _SCALAR[kind[0] if multilabel else kind],
-                                 f"label of task {task} (null when unknown; see label_mask)", repeated=multilabel))
-        fields.append(json_field(f"label_mask/{task}", f"$.label_mask.{task}", "sc:Boolean",
-                                 f"whether the {task} label is known", repeated=multilabel))
+        fields.append(index_field(f"labels/{task}", f"labels.{task}", _SCALAR[kind[0] if multilabel else kind],
+                                  f"label of task {task} (null when unknown; see label_mask)", repeated=multilabel))
+        fields.append(index_field(f"label_mask/{task}", f"label_mask.{task}", "sc:Boolean",
+                                  f"whether the {task} label is known", repeated=multilabel))
     return {"@type": "cr:RecordSet", "@id": "samples", "name": "samples", "key": {"@id": "samples/key"},
-            "description": "one record per sample, from its json member", "field": fields}
+            "description": "one record per sample (samples.json)", "field": fields}
 
 
 def _member_records(member: str) -> dict[str, Any]:
     """Key and content of one data member of every record; joins to samples by key."""
     name = member.replace(".", "_")
     data_type, _ = MEMBER_TYPES[member]
+    suffix = f".{member}"
     file_set = f"members/{member}"
     content = _field(name, "content", data_type, {"fileSet": {"@id": file_set}, "extract": {"fileProperty": "content"}},
                      f"the bytes of the {member} member")
-    key = _key_field(name, file_set, f".{member}")
+    key = _key_field(name, file_set, suffix)
     key["references"] = {"field": {"@id": "samples/key"}}
     return {"@type": "cr:RecordSet", "@id": name, "name": name, "description": f"the {member} member of each sample",
             "field": [key, content]}
