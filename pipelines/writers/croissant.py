@@ -8,10 +8,10 @@ Files: one `cr:FileObject` per tar shard (sha256, size), per member kind a `cr:F
   label mask per task. Croissant readers do not parse files inside archives (mlcroissant reads only
   their name and bytes), so the per-sample fields come from this index the conversion writes;
 - one record set per member (`json`, `image.png`, `signal.npy`, ...): key (from the file name),
-  split-free, and the member's bytes; `key` references `samples/key`, so members join to samples.
+  and the member's bytes; `key` references `samples/key`, so members join to samples.
 
 Licence, citation and URL come from the source's registry entry (pipelines/sources/provenance.py).
-The description is a function of the manifest alone, so a rebuild writes the same bytes.
+The description is a function of the manifest and samples.json, so a rebuild writes the same bytes.
 """
 
 from __future__ import annotations
