@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("climb.report.inspect:cli_inspect", "inspect"),
     "preview": ("climb.report.preview:cli_preview", "preview gallery"),
     "verify": ("climb.pipelines.verify:cli_verify", "conversion engine (verify)"),
+    "catalog": ("climb.pipelines.catalog:cli_catalog", "sample catalog"),
+    "view": ("climb.loaders.views:cli_view", "views"),
     "reproduce": ("climb.pipelines.reproduce:cli_reproduce", "reproduce"),
     "train": ("climb.trainer.train:cli_train", "reference trainer"),
     "evaluate": ("climb.trainer.evaluate:cli_evaluate", "transfer evaluation"),
@@ -124,10 +126,41 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--per-split", type=int, default=8, metavar="N", help="samples per split (default 8)")
     pv.add_argument("--s3-endpoint", metavar="URL")
 
-    v = sub.add_parser("verify", help="re-hash every shard and Zarr array against the manifest",
-                       description="Recompute the sha256 of every file the manifest names; exit 1 naming each mismatch.")
-    v.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
+    v = sub.add_parser("verify", help="re-hash every shard and Zarr array against the manifest (or check a view)",
+                       description="Recompute the sha256 of every file the manifest names; exit 1 naming each mismatch. "
+                       "Given a pinned view file instead, check that every catalog it was cut from is unchanged.")
+    v.add_argument("dataset_url", metavar="OUT_URL/SOURCE|VIEW")
     v.add_argument("--s3-endpoint", metavar="URL")
+
+    cat = sub.add_parser(
+        "catalog", help="build and summarise sample catalogs (one Parquet row per sample)",
+        description=(
+            "Write OUT_URL/SOURCE/catalog.parquet from a finished dataset's shards (when missing, or always with "
+            "--rebuild) and print its rows per split and its columns. A catalog row holds the sample's key, split, "
+            "shard and member byte ranges, modalities and stored shapes, one column per task label (null where "
+            "masked), pseudonymous subject/study ids and the scalar metadata (meta.*) its source recorded: read it "
+            "with pyarrow, pandas or DuckDB without opening a shard, and select samples with `climb view`."
+        ),
+    )
+    cat.add_argument("dataset_urls", nargs="+", metavar="OUT_URL/SOURCE")
+    cat.add_argument("--rebuild", action="store_true", help="rebuild the catalog even if one exists")
+    cat.add_argument("--columns", action="store_true", help="list every column with its type and how many rows know it")
+    cat.add_argument("--json", action="store_true", help="print each summary as one JSON line")
+    cat.add_argument("--s3-endpoint", metavar="URL")
+
+    vw = sub.add_parser(
+        "view", help="count what a view (a selection across datasets) selects",
+        description=(
+            "Read a view file (YAML: datasets, a `where` filter over catalog columns, weights, hold-outs; see "
+            "docs/views.md), evaluate it on the datasets' catalogs and print what it selects per dataset, split and "
+            "label class. --pin writes the view with each catalog's sha256 recorded, so training on it refuses "
+            "a catalog that changed and `climb verify PINNED_VIEW` reports it."
+        ),
+    )
+    vw.add_argument("view_url", metavar="VIEW", help="view file (.yaml/.yml/.json), local or s3://")
+    vw.add_argument("--pin", metavar="OUT", help="write the view with catalog hashes recorded to OUT")
+    vw.add_argument("--json", action="store_true", help="print the counts as JSON")
+    vw.add_argument("--s3-endpoint", metavar="URL")
 
     r = sub.add_parser("reproduce", help="rebuild a dataset from its manifest and compare bytes",
                        description="Re-run the conversion recorded in OUT_URL/SOURCE/manifest.json on RAW_URL into NEW_URL and report identical/different per shard.")

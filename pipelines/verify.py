@@ -94,7 +94,11 @@ def verify(dataset_url: str, options: dict[str, Any] | None = None, progress: bo
 
 def cli_verify(args) -> int:
     """`climb verify` entry point: exit 0 when everything matches, 1 naming each mismatch."""
+    from climb.loaders.views import is_view_url
+
     opts = storage_options(args.dataset_url, args.s3_endpoint)
+    if is_view_url(args.dataset_url):
+        return _verify_view(args.dataset_url, opts)
     problems = verify(args.dataset_url, opts, progress=True)
     manifest = load_manifest(args.dataset_url, opts)
     if problems:
@@ -106,4 +110,24 @@ def cli_verify(args) -> int:
         f"OK {args.dataset_url}: {len(manifest['shards'])} shards, {len(manifest.get('volumes', []))} "
         f"Zarr arrays and {len(manifest.get('documents', []))} documents match the manifest"
     )
+    return 0
+
+
+def _verify_view(view_url: str, opts: dict[str, Any]) -> int:
+    """A pinned view is current when every catalog it was cut from still has the pinned sha256."""
+    from climb.errors import UserError
+    from climb.loaders.views import load_view, stale
+    from climb.schemas.views import ViewError
+
+    try:
+        view = load_view(view_url, opts)
+    except ViewError as exc:
+        raise UserError(str(exc)) from None
+    problems = stale(view, opts)
+    for p in problems:
+        print(f"STALE {p}")
+    if problems:
+        print(f"{len(problems)} problem(s) in view {view_url}")
+        return 1
+    print(f"OK view {view_url}: the {len(view.datasets)} catalog(s) it was cut from are unchanged")
     return 0

@@ -26,6 +26,7 @@ API:
         proxy.endpoint                             # the S3Endpoint with url replaced (same credentials)
         proxy.faults = Faults()                    # change faults at any time (e.g. none while uploading)
         proxy.counts                               # {"requests", "latency", "slowdown", "reset", "bandwidth"}
+        faults.chosen(n)                           # the kinds the n-th request gets (pure, for tests)
         proxy.reset_counts()                       # zero counts, restart the fault sequence
 
 SigV4 signatures cover the Host header, which the proxy forwards untouched, so signed requests made
@@ -84,6 +85,15 @@ class Faults:
 
     def rate(self, kind: str) -> float:
         return getattr(self, f"{kind}_rate")
+
+    def chosen(self, n: int) -> frozenset[str]:
+        """The fault kinds the n-th request (counting from 0) gets: a pure function of (seed, n).
+
+        Tests use it to know in advance which requests are delayed, throttled, reset or capped, so
+        their assertions need not infer it from wall-clock times.
+        """
+        kinds = frozenset(k for k in KINDS if self.rate(k) and _uniform(self.seed, k, n) < self.rate(k))
+        return frozenset({"slowdown"}) if "slowdown" in kinds else kinds
 
 
 def _uniform(seed: int, kind: str, n: int) -> float:
@@ -350,16 +360,14 @@ class FaultProxy:
         with self._lock:
             (self._sockets.add if add else self._sockets.discard)(sock)
 
-    def _decide(self) -> set[str]:
+    def _decide(self) -> frozenset[str]:
         """The faults for the next request (and count them)."""
         faults = self.faults
         with self._lock:
             n = self._sequence
             self._sequence += 1
             self._counts["requests"] += 1
-            chosen = {k for k in KINDS if faults.rate(k) and _uniform(faults.seed, k, n) < faults.rate(k)}
-            if "slowdown" in chosen:
-                chosen = {"slowdown"}
+            chosen = faults.chosen(n)
             for kind in chosen:
                 self._counts[kind] += 1
             return chosen

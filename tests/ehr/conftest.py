@@ -1,40 +1,14 @@
 """Fixtures for the EHR source: one MIMIC-IV-shaped corpus per module, converted once per mode."""
 
-import io
-import json
-import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from climb.corpora.ehr import write_mimic_iv_corpus
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY, pseudonymize
+from tests.helpers import convert_demo, read_samples
 
 SPREAD = {"train": 0.4, "val": 0.3, "test": 0.3}
-
-
-def read_samples(dataset: Path) -> dict[str, dict]:
-    """Every sample of a converted dataset by key: decoded json, tabular, text, image, signal."""
-    import cv2
-
-    samples: dict[str, dict] = {}
-    for shard in sorted((dataset / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                key, ext = member.name.split(".", 1)
-                data = tar.extractfile(member).read()
-                sample = samples.setdefault(key, {"split": shard.name.split("-")[0]})
-                if ext in ("json", "tabular.json"):
-                    sample[ext] = json.loads(data)
-                elif ext == "text.txt":
-                    sample[ext] = data.decode("utf-8")
-                elif ext == "image.png":
-                    sample[ext] = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                elif ext == "signal.npy":
-                    sample[ext] = np.load(io.BytesIO(data))
-    return samples
 
 
 @pytest.fixture
@@ -50,8 +24,7 @@ def mimic_corpus(tmp_path_factory):
 
 
 def _convert(root: Path, out: Path, **options) -> tuple[dict, Path]:
-    cfg = ConvertConfig(source="mimic-iv", raw_url=str(root), out_url=str(out), options={"split_fractions": SPREAD, **options})
-    return convert(cfg, key=DEMO_KEY), out / "mimic-iv"
+    return convert_demo("mimic-iv", root, out, options={"split_fractions": SPREAD, **options}), out / "mimic-iv"
 
 
 @pytest.fixture(scope="module")

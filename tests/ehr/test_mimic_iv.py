@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import wfdb
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.schemas.task_defs.ehr import ICD_CHAPTERS, icd_chapter
 from climb.transforms.image import resize_pad
-from climb.transforms.phi import DEMO_KEY
 from climb.transforms.signal import ECG_LEADS
+from tests.helpers import convert_demo
 
 INDEX = timedelta(hours=48)
 
@@ -44,20 +43,20 @@ def test_no_subject_is_in_two_splits_and_many_admissions_stay_together(mimic_cor
     _, _, samples = mimic_converted
     splits_of = defaultdict(set)
     for s in samples.values():
-        splits_of[s["json"]["subject_id"]].add(s["split"])
+        splits_of[s["meta"]["subject_id"]].add(s["split"])
     assert all(len(v) == 1 for v in splits_of.values())
     assert len({s["split"] for s in samples.values()}) == 3
     busiest = max(corpus["patients"], key=lambda p: len(p.admissions))
     written = [samples[key_of(a["hadm_id"])] for a in busiest.admissions if key_of(a["hadm_id"]) in samples]
     assert len(written) >= 4 and len({s["split"] for s in written}) == 1
-    assert len({s["json"]["subject_id"] for s in written}) == 1
+    assert len({s["meta"]["subject_id"] for s in written}) == 1
 
 
 def test_lab_window_edges_one_second_outside_are_excluded(mimic_corpus, mimic_converted, key_of):
     _, corpus = mimic_corpus
     _, _, samples = mimic_converted
     boundary = corpus["boundary"]
-    tabular = samples[key_of(boundary["hadm_id"])]["tabular.json"]
+    tabular = samples[key_of(boundary["hadm_id"])]["tabular"]
     # lactate only at start - 1 s; INR only at start; potassium at index and index + 1 s; no WBC
     assert {f"lab_{k}": tabular[f"lab_{k}"] for k in boundary["items"]} == {f"lab_{k}": v for k, v in boundary["items"].items()}
 
@@ -68,9 +67,9 @@ def test_a_discharge_note_charted_at_midnight_but_signed_after_the_index_is_left
     _, adm = admissions(corpus)[corpus["boundary"]["hadm_id"]]
     midnight = adm["dischtime"].replace(hour=0, minute=0)
     assert adm["admittime"] < midnight < adm["admittime"] + INDEX < adm["dischtime"]
-    meta = samples[key_of(adm["hadm_id"])]["json"]
+    meta = samples[key_of(adm["hadm_id"])]["meta"]
     assert [n["type"] for n in meta["text"]["notes"]] == ["RR"]
-    assert all(n["type"] == "RR" for s in samples.values() if "text" in s["json"] for n in s["json"]["text"]["notes"])
+    assert all(n["type"] == "RR" for s in samples.values() if "text" in s["meta"] for n in s["meta"]["text"]["notes"])
 
 
 def _table(path):
@@ -87,7 +86,7 @@ def test_linked_cxr_and_ecg_are_the_ones_taken_before_the_index(mimic_corpus, mi
         sample = samples.get(key_of(hadm))
         if sample is None:
             continue
-        meta = sample["json"]
+        meta = sample["meta"]
         # CXR studies at +5 h (PA + lateral) and +60 h; ECGs at +1 h and +50 h: only the first of each is before 48 h
         assert (meta["image"]["hours_from_admission"], meta["image"]["view"]) == (5.0, "PA")
         assert meta["signal"]["hours_from_admission"] == 1.0
@@ -95,7 +94,7 @@ def test_linked_cxr_and_ecg_are_the_ones_taken_before_the_index(mimic_corpus, mi
         (row,) = [r for r in ecgs if r["subject_id"] == str(patient.subject_id) and r["ecg_time"] == taken]
         record = wfdb.rdrecord(str(root / "ecg" / row["path"]))
         order = [record.sig_name.index(lead) for lead in ECG_LEADS]
-        np.testing.assert_array_equal(sample["signal.npy"], record.p_signal.T[order].astype(np.float32))
+        np.testing.assert_array_equal(sample["signal"], record.p_signal.T[order].astype(np.float32))
         assert meta["signal"]["channels"] == list(ECG_LEADS) and meta["signal"]["sampling_rate"] == 500
         checked += 1
     assert checked == 19
@@ -111,7 +110,7 @@ def test_the_cxr_pixels_are_the_pa_jpg_resized(mimic_corpus, mimic_converted, ke
     (row,) = [r for r in rows if r["StudyDate"] == taken.strftime("%Y%m%d") and r["StudyTime"].startswith(str(int(taken.strftime("%H%M%S"))))]
     jpg = next((root / "cxr").glob(f"files/*/p{patient.subject_id}/s{row['study_id']}/{row['dicom_id']}.jpg"))
     expected, _ = resize_pad(cv2.imread(str(jpg), cv2.IMREAD_GRAYSCALE), 224)
-    np.testing.assert_array_equal(samples[key_of(hadm)]["image.png"], expected)
+    np.testing.assert_array_equal(samples[key_of(hadm)]["image"], expected)
 
 
 def test_labels_are_this_admissions_own(mimic_corpus, mimic_converted, key_of):
@@ -122,7 +121,7 @@ def test_labels_are_this_admissions_own(mimic_corpus, mimic_converted, key_of):
         sample = samples.get(key_of(hadm))
         if sample is None:
             continue
-        labels = sample["json"]["labels"]
+        labels = sample["meta"]["labels"]
         assert labels["in_hospital_mortality"] == int(adm["died"])
         died += adm["died"]
         assert labels["length_of_stay"] == pytest.approx((adm["dischtime"] - adm["admittime"]).total_seconds() / 86400)
@@ -134,10 +133,9 @@ def test_labels_are_this_admissions_own(mimic_corpus, mimic_converted, key_of):
 
 def test_every_sample_says_which_modalities_it_has(mimic_converted):
     _, _, samples = mimic_converted
-    members = {"tabular": "tabular.json", "image": "image.png", "signal": "signal.npy", "text": "text.txt"}
     for s in samples.values():
-        assert s["json"]["present"] == {m: member in s for m, member in members.items()}
-        assert s["json"]["present"]["tabular"]
+        assert s["meta"]["present"] == {m: m in s for m in ("tabular", "image", "signal", "text")}
+        assert s["meta"]["present"]["tabular"]
 
 
 def test_quarantine_names_the_reason(mimic_corpus, mimic_converted):
@@ -194,8 +192,8 @@ def test_retrospective_mode_keeps_every_complete_stay_and_its_cleaned_discharge_
     assert c["excluded"] == 0 and c["discovered"] == len(admissions(corpus)) + 1
     assert c["written"] + c["quarantined"] == c["discovered"] == len(samples) + c["quarantined"]
     for s in samples.values():
-        assert "DS" in [n["type"] for n in s["json"]["text"]["notes"]]
-        text = s["text.txt"]
+        assert "DS" in [n["type"] for n in s["meta"]["text"]["notes"]]
+        text = s["text"]
         assert "Brief Hospital Course: diuresed" in text and "___" not in text
 
 
@@ -209,14 +207,14 @@ def test_per_study_samples_use_only_what_preceded_each_study(mimic_corpus, mimic
     assert (c["discovered"], c["excluded"], c["quarantined"]) == (2 * len(adms) + 1, outside, 2)
     assert c["written"] == len(samples) == 2 * len(adms) - outside - 1
     for s in samples.values():
-        meta = s["json"]
+        meta = s["meta"]
         taken = meta["image"]["hours_from_admission"]
         assert taken == meta["tabular"]["window"]["index_hours"] in (5.0, 60.0)
         assert meta["signal"]["hours_from_admission"] == {5.0: 1.0, 60.0: 50.0}[taken]
         assert "text" not in meta  # the study's own report is signed 2 h after it; the summary after discharge
     splits_of = defaultdict(set)
     for s in samples.values():
-        splits_of[s["json"]["subject_id"]].add(s["split"])
+        splits_of[s["meta"]["subject_id"]].add(s["split"])
     assert all(len(v) == 1 for v in splits_of.values())
 
 
@@ -225,6 +223,6 @@ def test_a_second_conversion_is_byte_identical(mimic_corpus, mimic_converted, tm
     root, _ = mimic_corpus
     first, dataset, _ = mimic_converted
     options = {**first["config"]["options"], "split_fractions": first["config"]["split_fractions"]}
-    again = convert(ConvertConfig(source="mimic-iv", raw_url=str(root), out_url=str(tmp_path), options=options), key=DEMO_KEY)
+    again = convert_demo("mimic-iv", root, tmp_path, options=options)
     assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in first["shards"]]
     assert (tmp_path / "mimic-iv" / "quarantine.jsonl").read_bytes() == (dataset / "quarantine.jsonl").read_bytes()

@@ -6,10 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.sources import Excluded, SourceError, get_source
 from climb.pipelines.sources.connectome import largest_remainder, site_stratified_splits
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, read_samples
 
 SOURCE = get_source("connectome")
 
@@ -104,13 +103,13 @@ def test_site_stratification_gives_every_site_its_exact_share():
     assert splits == site_stratified_splits(dict(reversed(site_of.items())), {"train": 0.7, "val": 0.1, "test": 0.2})
 
 
-def test_convert_writes_exact_counts_and_graphs_equal_to_numpy(connectome_corpus, tmp_path, shard_samples):
+def test_convert_writes_exact_counts_and_graphs_equal_to_numpy(connectome_corpus, tmp_path):
     root, expected = connectome_corpus
-    manifest = convert(ConvertConfig(source="connectome", raw_url=str(root), out_url=str(tmp_path)), key=DEMO_KEY)
+    manifest = convert_demo("connectome", root, tmp_path)
     counts = manifest["counts"]
     assert (counts["discovered"], counts["written"], counts["quarantined"], counts["excluded"]) == (
         expected["discovered"], expected["written"], expected["quarantined"], expected["excluded"])
-    samples = shard_samples(tmp_path / "connectome")
+    samples = list(read_samples(tmp_path / "connectome").values())
     assert len(samples) == expected["written"]
     matrices = {m.astype(np.float32).tobytes(): m for m in expected["matrices"].values()}
     for s in samples:
@@ -123,10 +122,10 @@ def test_convert_writes_exact_counts_and_graphs_equal_to_numpy(connectome_corpus
     assert sorted(q["error_type"] for q in quarantine) == ["SourceError", "SourceError"]
 
 
-def test_stratified_conversion_puts_each_sites_exact_share_in_each_split(connectome_corpus, tmp_path, shard_samples):
+def test_stratified_conversion_puts_each_sites_exact_share_in_each_split(connectome_corpus, tmp_path):
     root, expected = connectome_corpus
-    convert(ConvertConfig(source="connectome", raw_url=str(root), out_url=str(tmp_path), options={"stratify_by_site": True}), key=DEMO_KEY)
-    per_site = Counter((s["meta"]["site"], s["split"]) for s in shard_samples(tmp_path / "connectome"))
+    convert_demo("connectome", root, tmp_path, options={"stratify_by_site": True})
+    per_site = Counter((s["meta"]["site"], s["split"]) for s in read_samples(tmp_path / "connectome").values())
     # subjects with a matrix file: 8 per site, plus UCLA_1's NaN matrix (quarantined after the cut).
     # 8 at 70/10/20 -> 5.6/0.8/1.6 -> largest remainder 6/1/1.
     assert [per_site[("NYU", s)] for s in ("train", "val", "test")] == [6, 1, 1]

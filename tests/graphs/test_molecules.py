@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.sources import SourceError, get_source
 from climb.pipelines.sources.molecules import rdkit_messages
 from climb.schemas.sample import Record
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, read_samples
 
 SOURCE = get_source("molecules")
 
@@ -30,7 +29,7 @@ def discovered(molecule_corpus):
 def nci_converted(molecule_corpus, tmp_path_factory):
     root, _ = molecule_corpus
     out = tmp_path_factory.mktemp("nci-out")
-    manifest = convert(ConvertConfig(source="molecules", raw_url=str(root / "nci"), out_url=str(out), batch_size=256), key=DEMO_KEY)
+    manifest = convert_demo("molecules", root / "nci", out, batch_size=256)
     return manifest, out / "molecules"
 
 
@@ -139,9 +138,9 @@ def test_the_same_molecule_written_two_ways_shares_one_split_group_and_one_graph
     assert all(np.array_equal(a[k], b[k]) for k in ("x", "edge_index", "edge_attr"))
 
 
-def test_convert_counts_and_quarantines_invalid_smiles_with_rdkits_message(molecule_corpus, tmp_path, shard_samples):
+def test_convert_counts_and_quarantines_invalid_smiles_with_rdkits_message(molecule_corpus, tmp_path):
     root, expected = molecule_corpus
-    manifest = convert(ConvertConfig(source="molecules", raw_url=str(root / "hiv"), out_url=str(tmp_path)), key=DEMO_KEY)
+    manifest = convert_demo("molecules", root / "hiv", tmp_path)
     c = manifest["counts"]
     assert {k: c[k] for k in ("discovered", "written", "quarantined", "excluded")} == expected["hiv_counts"]
     out = tmp_path / "molecules"
@@ -150,7 +149,7 @@ def test_convert_counts_and_quarantines_invalid_smiles_with_rdkits_message(molec
         "RDKit rejected SMILES 'C1CC(': SMILES Parse Error: syntax error while parsing: C1CC( | SMILES Parse Error: check for mistakes around position 5: | C1CC( | ~~~~^ | SMILES Parse Error: Failed parsing SMILES 'C1CC(' for input: 'C1CC('",
         "RDKit rejected SMILES 'CN(C)(C)(C)C': Explicit valence for atom # 1 N, 5, is greater than permitted",
     ]
-    samples = shard_samples(out)
+    samples = list(read_samples(out).values())
     rows = {Chem.MolToSmiles(Chem.MolFromSmiles(s)): (label, split) for s, label, split in expected["hiv_rows"][: expected["hiv_counts"]["written"]]}
     official = {"train": "train", "valid": "val", "test": "test"}
     for s in samples:
@@ -177,9 +176,9 @@ def test_nci_quarantine_carries_rdkits_valence_messages(nci_converted):
     assert all(re.search(r"Explicit valence for atom # \d+ \w+, \d+, is greater than permitted$", q["message"]) for q in quarantine)
 
 
-def test_nci_shards_hold_rdkit_graphs_and_a_molecule_in_both_files_lands_in_one_split(nci_converted, shard_samples):
+def test_nci_shards_hold_rdkit_graphs_and_a_molecule_in_both_files_lands_in_one_split(nci_converted):
     _, out = nci_converted
-    samples = shard_samples(out)
+    samples = list(read_samples(out).values())
     assert len(samples) == 5191
     for s in samples[::97]:
         assert_graph_matches(s["graph"], Chem.MolFromSmiles(s["meta"]["smiles"]))

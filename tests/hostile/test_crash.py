@@ -19,18 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.verify import verify
 from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, tree_bytes
 
 SEEDS = range(5)
 DICOM_FILES = ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_jpeg_gdcm.dcm", "US1_J2KR.dcm")
 SHARD_SIZE = 40_000  # a few samples per shard, so shard writing takes a while
 BATCH = 2
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +43,7 @@ def raw(tmp_path_factory) -> Path:
 
 
 def run(raw: Path, out: Path) -> dict:
-    return convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(out), shard_size=SHARD_SIZE, batch_size=BATCH), DEMO_KEY)
+    return convert_demo("dicom", raw, out, shard_size=SHARD_SIZE, batch_size=BATCH)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from climb.loaders import ClimbDataset
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.verify import verify
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def converted(tmp_path_factory) -> Path:
     raw.mkdir()
     for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm"):
         shutil.copy(get_testdata_file(name), raw / name)
-    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(base / "out"), options={"split_fractions": {"train": 1.0}}), DEMO_KEY)
+    convert_demo("dicom", raw, base / "out", options={"split_fractions": {"train": 1.0}})
     return base / "out" / "dicom"
 
 

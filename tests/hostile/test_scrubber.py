@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
-import cv2
 import numpy as np
 import pytest
-import webdataset as wds
 from pydicom.data import get_testdata_file
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, read_samples
 from tests.hostile.scrubbers import BAND
 
 FILES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb_jpeg_gdcm.dcm")
@@ -28,13 +26,11 @@ def raw(tmp_path_factory):
 
 
 def images(raw, out, **options) -> tuple[dict, dict[int, np.ndarray]]:
-    manifest = convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(out), options=options), DEMO_KEY)
-    shards = sorted(str(p) for p in (out / "dicom" / "shards").glob("*.tar"))
+    manifest = convert_demo("dicom", raw, out, options=options)
     found = {}
-    for rec in wds.WebDataset(shards, shardshuffle=False, empty_check=False):
-        meta = json.loads(rec["json"])
-        found[meta["image"]["original_shape"][0] * 1000 + meta["image"]["original_shape"][1]] = cv2.imdecode(
-            np.frombuffer(rec["image.png"], np.uint8), cv2.IMREAD_UNCHANGED)
+    for sample in read_samples(out / "dicom").values():
+        height, width = sample["meta"]["image"]["original_shape"][:2]
+        found[height * 1000 + width] = sample["image"]
     return manifest, found
 
 
@@ -50,8 +46,7 @@ def test_the_scrubber_blanks_the_band_and_leaves_every_other_pixel(raw, tmp_path
 
 
 def test_a_scrubber_that_changes_the_shape_quarantines_instead_of_writing(raw, tmp_path):
-    manifest = convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path),
-                                     options={"pixel_scrubber": "tests.hostile.scrubbers:crop"}), DEMO_KEY)
+    manifest = convert_demo("dicom", raw, tmp_path, options={"pixel_scrubber": "tests.hostile.scrubbers:crop"})
     lines = [json.loads(line) for line in (tmp_path / "dicom" / "quarantine.jsonl").read_text().splitlines()]
     assert manifest["counts"]["written"] == 0 and manifest["shards"] == []
     assert {(q["stage"], q["error_type"]) for q in lines} == {("scrub", "ScrubError")} and len(lines) == len(FILES)
@@ -61,8 +56,7 @@ def test_reproduce_runs_a_recorded_scrubber_only_when_told_to(raw, tmp_path):
     from climb.pipelines.convert import ConvertError
     from climb.pipelines.reproduce import reproduce
 
-    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path / "a"),
-                          options={"pixel_scrubber": "tests.hostile.scrubbers:blank_top_band"}), DEMO_KEY)
+    convert_demo("dicom", raw, tmp_path / "a", options={"pixel_scrubber": "tests.hostile.scrubbers:blank_top_band"})
     with pytest.raises(ConvertError, match="--run-scrubber"):
         reproduce(str(tmp_path / "a" / "dicom"), str(raw), str(tmp_path / "b"), DEMO_KEY)
     assert not (tmp_path / "b").exists()

@@ -7,17 +7,14 @@ so each test file asserts on one conversion without paying for it again.
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
-import numpy as np
 import pytest
 
 from climb.corpora import imaging2d
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY, pseudonymize
+from tests.helpers import convert_demo, read_samples
 
 WRITERS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "chexpert": imaging2d.write_chexpert_corpus,
@@ -32,24 +29,6 @@ WRITERS: dict[str, Callable[[Path], dict[str, Any]]] = {
 def sample_key(source: str, sample_id: str) -> str:
     """The pseudonymized key the pipeline gives a raw sample id under the demo key."""
     return pseudonymize(sample_id, DEMO_KEY, f"sample:{source}")
-
-
-def read_dataset(dataset: Path) -> dict[str, dict[str, Any]]:
-    """Every written sample by key: {"meta": json, "image": decoded PNG (RGB order), "bytes": raw tar members}."""
-    samples: dict[str, dict[str, Any]] = {}
-    for shard in sorted((dataset / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                key, ext = member.name.split(".", 1)
-                data = tar.extractfile(member).read()
-                sample = samples.setdefault(key, {"bytes": b""})
-                sample["bytes"] += data
-                if ext == "json":
-                    sample["meta"] = json.loads(data)
-                elif ext == "image.png":
-                    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                    sample["image"] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
-    return samples
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +53,8 @@ def converted(corpus, tmp_path_factory) -> Callable[[str], tuple[dict, dict, dic
         if name not in cache:
             raw = corpus(name)
             out = tmp_path_factory.mktemp(f"out-{name}")
-            manifest = convert(ConvertConfig(source=name, raw_url=raw["root"], out_url=str(out)), key=DEMO_KEY)
-            by_key = read_dataset(out / name)
+            manifest = convert_demo(name, raw["root"], out)
+            by_key = read_samples(out / name)
             samples = {sid: by_key[sample_key(name, sid)] for sid in raw["expected"] if sample_key(name, sid) in by_key}
             quarantine = [json.loads(line) for line in (out / name / "quarantine.jsonl").read_text().splitlines()]
             cache[name] = (raw, manifest, samples, quarantine)

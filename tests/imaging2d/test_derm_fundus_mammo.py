@@ -10,6 +10,7 @@ import pytest
 from climb.pipelines.sources import Excluded, aptos, cbis_ddsm, ham10000
 from climb.schemas.tasks import get_task
 from climb.transforms.image import minmax, quantize, resize_pad
+from tests.helpers import convert_demo
 
 SKIN = get_task("skin_lesion")
 
@@ -155,9 +156,6 @@ def test_aptos_clahe_option_equalizes_before_resizing(corpus):
 
 
 def test_reconverting_gives_byte_identical_shards(converted, tmp_path):
-    from climb.pipelines.convert import ConvertConfig, convert
-    from climb.transforms.phi import DEMO_KEY
-
     raw, manifest, _, _ = converted("aptos")
-    again = convert(ConvertConfig(source="aptos", raw_url=raw["root"], out_url=str(tmp_path)), key=DEMO_KEY)
+    again = convert_demo("aptos", raw["root"], tmp_path)
     assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]

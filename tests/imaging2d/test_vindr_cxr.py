@@ -129,7 +129,7 @@ def test_spacing_is_rescaled_with_the_image(converted):
 def test_no_patient_name_or_id_reaches_the_output(converted):
     _, _, samples, _ = converted("vindr-cxr")
     for sample in samples.values():
-        assert b"Doe^" not in sample["bytes"]
+        assert all(b"Doe^" not in member for member in sample["raw"].values())
         assert "PatientID" not in sample["meta"]["dicom"]
 
 

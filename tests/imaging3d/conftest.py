@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import webdataset as wds
 
 from climb.corpora.imaging3d import write_kits_corpus, write_lndb_corpus, write_rspect_corpus
 from climb.corpora.video import write_echonet_corpus, write_video_corpus
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
 
 
 def _corpus(factory, writer, name: str) -> tuple[Path, dict[str, Any]]:
@@ -46,15 +43,6 @@ def echonet_corpus(tmp_path_factory):
 @pytest.fixture(scope="session")
 def video_corpus(tmp_path_factory):
     return _corpus(tmp_path_factory, write_video_corpus, "video")
-
-
-def run(source: str, raw: Path, out: Path, **options: Any) -> dict[str, Any]:
-    return convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), options=options), DEMO_KEY)
-
-
-def records(dataset: Path) -> list[dict[str, Any]]:
-    shards = sorted(str(p) for p in (dataset / "shards").glob("*.tar"))
-    return list(wds.WebDataset(shards, shardshuffle=False, empty_check=False))
 
 
 def quarantine(dataset: Path) -> dict[str, dict[str, Any]]:

@@ -8,8 +8,9 @@ import pytest
 
 from climb.pipelines.sources import get_source
 from climb.pipelines.sources.echonet import ef_category
+from tests.helpers import convert_demo, records
 
-from .conftest import quarantine, records, run
+from .conftest import quarantine
 
 
 def cv2_frames(path):
@@ -30,7 +31,7 @@ def test_ef_bins_are_reduced_mildly_reduced_normal(ef, category):
 
 def test_corpus_converts_with_official_splits_labels_and_reasons(echonet_corpus, tmp_path):
     raw, expected = echonet_corpus
-    manifest = run("echonet", raw, tmp_path)
+    manifest = convert_demo("echonet", raw, tmp_path)
     dataset = tmp_path / "echonet"
     assert manifest["counts"] == expected["counts"]
     assert {name: s["num_samples"] for name, s in manifest["splits"].items()} == {"train": 2, "val": 1, "test": 1}

@@ -8,8 +8,9 @@ import pytest
 import zarr
 
 from climb.pipelines.sources import get_source
+from tests.helpers import convert_demo, records, tree_bytes
 
-from .conftest import quarantine, records, run
+from .conftest import quarantine
 
 
 def canonical_hu(path):
@@ -21,7 +22,7 @@ def canonical_hu(path):
 def converted(kits_corpus, tmp_path_factory):
     raw, expected = kits_corpus
     out = tmp_path_factory.mktemp("kits-out")
-    return run("kits", raw, out), out / "kits", expected
+    return convert_demo("kits", raw, out), out / "kits", expected
 
 
 def test_corpus_converts_with_counts_labels_and_reasons(converted):
@@ -76,9 +77,5 @@ def test_target_spacing_resamples_and_reports_the_exact_spacing(kits_corpus):
 def test_reconversion_is_byte_identical_including_zarr_and_previews(kits_corpus, converted, tmp_path):
     raw, _ = kits_corpus
     _, first, _ = converted
-    run("kits", raw, tmp_path)
-    assert tree(first) == tree(tmp_path / "kits")
-
-
-def tree(root):
-    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    convert_demo("kits", raw, tmp_path)
+    assert tree_bytes(first) == tree_bytes(tmp_path / "kits")

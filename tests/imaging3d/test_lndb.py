@@ -10,8 +10,9 @@ import zarr
 from climb.corpora.imaging3d import stacked_ct
 from climb.pipelines.sources.lndb import nodule_size_label
 from climb.pipelines.sources.metaimage import MetaImageError, decode_data, parse_header
+from tests.helpers import convert_demo, records
 
-from .conftest import quarantine, records, run
+from .conftest import quarantine
 
 HEADER = """ObjectType = Image
 NDims = 3
@@ -87,7 +88,7 @@ def test_nodule_size_label_uses_equivalent_diameter_of_nodules_only():
 def converted(lndb_corpus, tmp_path_factory):
     raw, expected = lndb_corpus
     out = tmp_path_factory.mktemp("lndb-out")
-    return run("lndb", raw, out), out / "lndb", expected
+    return convert_demo("lndb", raw, out), out / "lndb", expected
 
 
 def test_corpus_converts_with_counts_and_reasons(converted):

@@ -10,8 +10,9 @@ import zarr
 from climb.pipelines.sources import SourceError
 from climb.pipelines.sources.dicom_series import read_series
 from climb.transforms.volume import slice_normal
+from tests.helpers import convert_demo, records
 
-from .conftest import quarantine, records, run
+from .conftest import quarantine
 
 
 def hu(path):
@@ -49,7 +50,7 @@ def test_series_are_stacked_along_the_slice_normal(rspect_corpus, study):
 def converted(rspect_corpus, tmp_path_factory):
     raw, expected = rspect_corpus
     out = tmp_path_factory.mktemp("rspect-out")
-    return run("rspect", raw, out), out / "rspect", expected
+    return convert_demo("rspect", raw, out), out / "rspect", expected
 
 
 def test_corpus_converts_with_counts_labels_and_geometry_reasons(converted):

@@ -9,8 +9,9 @@ from pydicom.pixels import pixel_array
 
 from climb.pipelines.sources import get_source
 from climb.pipelines.sources.video_io import decode_dicom_cine
+from tests.helpers import convert_demo, records
 
-from .conftest import quarantine, records, run
+from .conftest import quarantine
 
 LABELLED = {"labels": "labels.csv", "subject_column": "patient", "num_frames": 6}
 
@@ -26,7 +27,7 @@ def read_one(raw, rel, **options):
 def converted(video_corpus, tmp_path_factory):
     raw, expected = video_corpus
     out = tmp_path_factory.mktemp("video-out")
-    return run("video", raw, out, **LABELLED), out / "video", expected
+    return convert_demo("video", raw, out, options=LABELLED), out / "video", expected
 
 
 def test_corpus_converts_with_labels_subjects_and_reasons(converted):

@@ -8,14 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.transforms.phi import DEMO_KEY
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from tests.helpers import convert_demo, tree_bytes
 
 
 def test_killed_conversion_leaves_no_manifest_and_rerun_is_identical(dicom_corpus, tmp_path):
@@ -35,6 +30,6 @@ def test_killed_conversion_leaves_no_manifest_and_rerun_is_identical(dicom_corpu
     proc.wait(timeout=30)
     assert not (out / "dicom" / "manifest.json").exists()
 
-    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(out)), DEMO_KEY)
-    convert(ConvertConfig(source="dicom", raw_url=str(raw), out_url=str(tmp_path / "clean")), DEMO_KEY)
+    convert_demo("dicom", raw, out)
+    convert_demo("dicom", raw, tmp_path / "clean")
     assert tree_bytes(out) == tree_bytes(tmp_path / "clean")

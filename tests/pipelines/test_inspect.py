@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 from climb.cli import main
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 
 def test_inspect_json_reports_counts_splits_quarantine_and_shards(broken_corpus, tmp_path, capsys):
-    convert(ConvertConfig(source="dicom", raw_url=str(broken_corpus), out_url=str(tmp_path)), DEMO_KEY)
+    convert_demo("dicom", broken_corpus, tmp_path)
     assert main(["inspect", str(tmp_path / "dicom"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["counts"] == {"discovered": 7, "written": 2, "quarantined": 5, "excluded": 0}
@@ -21,7 +20,7 @@ def test_inspect_json_reports_counts_splits_quarantine_and_shards(broken_corpus,
 
 
 def test_inspect_table_is_readable(dicom_corpus, tmp_path, capsys):
-    convert(ConvertConfig(source="dicom", raw_url=str(dicom_corpus), out_url=str(tmp_path)), DEMO_KEY)
+    convert_demo("dicom", dicom_corpus, tmp_path)
     assert main(["inspect", str(tmp_path / "dicom")]) == 0
     out = capsys.readouterr().out
     assert "discovered 9  =  written 9" in out and "split" in out and "shards" in out

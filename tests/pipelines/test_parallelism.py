@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert, dask_partitions
-from climb.transforms.phi import DEMO_KEY
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from climb.pipelines.convert import dask_partitions
+from tests.helpers import convert_demo, tree_bytes
 
 
 def test_decode_pool_writes_what_one_process_writes_with_more_batches_than_in_flight(dicom_corpus, tmp_path):
     # batch_size=1: 9 batches, more than the pool keeps queued, so batches are staged both while
     # later ones are submitted and at the end of the bundle
-    common = dict(source="dicom", raw_url=str(dicom_corpus), shard_size=40_000, batch_size=1)
-    one = convert(ConvertConfig(out_url=str(tmp_path / "one"), workers=1, **common), DEMO_KEY)
-    two = convert(ConvertConfig(out_url=str(tmp_path / "two"), workers=2, **common), DEMO_KEY)
+    one = convert_demo("dicom", dicom_corpus, tmp_path / "one", workers=1, shard_size=40_000, batch_size=1)
+    two = convert_demo("dicom", dicom_corpus, tmp_path / "two", workers=2, shard_size=40_000, batch_size=1)
     assert one["counts"] == two["counts"]
     assert one["counts"]["written"] + one["counts"]["quarantined"] == one["counts"]["discovered"] == 9
     assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
@@ -48,8 +41,8 @@ def test_conversion_on_a_running_cluster_decodes_on_every_worker(dicom_corpus, t
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, silence_logs=logging.WARNING) as cluster:
         with Client(cluster.scheduler_address, set_as_default=False) as monitor, get_task_stream(client=monitor) as stream:
-            manifest = convert(ConvertConfig(source="dicom", raw_url=str(dicom_corpus), out_url=str(tmp_path / "out"),
-                                             runner="dask", dask_address=cluster.scheduler_address, batch_size=2), DEMO_KEY)
+            manifest = convert_demo("dicom", dicom_corpus, tmp_path / "out", runner="dask",
+                                    dask_address=cluster.scheduler_address, batch_size=2)
         workers = {task["worker"] for task in stream.data if "apply_dofn_to_bundle" in str(task["key"])}
     assert manifest["counts"]["discovered"] == 9
     assert len(workers) == 2

@@ -8,6 +8,7 @@ from climb.cli import main
 from climb.pipelines.convert import ConvertConfig, ConvertError, convert
 from climb.pipelines.reproduce import reproduce
 from climb.transforms.phi import DEMO_KEY, KEY_ENV
+from tests.helpers import convert_demo
 
 
 def test_rebuild_from_the_manifest_is_byte_identical(dicom_corpus, tmp_path):
@@ -20,14 +21,14 @@ def test_rebuild_from_the_manifest_is_byte_identical(dicom_corpus, tmp_path):
 
 
 def test_reproduce_with_another_key_refuses(dicom_corpus, tmp_path):
-    convert(ConvertConfig(source="dicom", raw_url=str(dicom_corpus), out_url=str(tmp_path / "a")), DEMO_KEY)
+    convert_demo("dicom", dicom_corpus, tmp_path / "a")
     with pytest.raises(ConvertError, match="key"):
         reproduce(str(tmp_path / "a" / "dicom"), str(dicom_corpus), str(tmp_path / "b"), b"another-key-of-enough-length")
 
 
 def test_changed_raw_files_are_reported_as_different(dicom_corpus, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV, DEMO_KEY.decode())
-    convert(ConvertConfig(source="dicom", raw_url=str(dicom_corpus), out_url=str(tmp_path / "a")), DEMO_KEY)
+    convert_demo("dicom", dicom_corpus, tmp_path / "a")
     victim = next(dicom_corpus.rglob("CT_small.dcm"))
     victim.unlink()
     assert main(["reproduce", str(tmp_path / "a" / "dicom"), str(dicom_corpus), str(tmp_path / "b")]) == 1

@@ -6,18 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo, tree_bytes
 
 pytestmark = pytest.mark.dask
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def run(raw: Path, out: Path, source: str = "dicom", **kw) -> dict[str, bytes]:
-    convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), shard_size=40_000, batch_size=2, **kw), DEMO_KEY)
+    convert_demo(source, raw, out, shard_size=40_000, batch_size=2, **kw)
     return tree_bytes(out)
 
 

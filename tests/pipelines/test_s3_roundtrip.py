@@ -10,6 +10,7 @@ from climb.cli import main
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.pipelines.verify import verify
 from climb.transforms.phi import DEMO_KEY, KEY_ENV
+from tests.helpers import convert_demo
 
 
 def test_s3_in_s3_out_equals_local_conversion(dicom_corpus, nifti_corpus, tmp_path, s3_bucket):
@@ -18,7 +19,7 @@ def test_s3_in_s3_out_equals_local_conversion(dicom_corpus, nifti_corpus, tmp_pa
     endpoint = s3_bucket.endpoint.url
     manifest = convert(ConvertConfig(source="dicom", raw_url=f"{s3_bucket.url}/raw/dicom", out_url=f"{s3_bucket.url}/out",
                                      s3_endpoint=endpoint), DEMO_KEY)
-    local = convert(ConvertConfig(source="dicom", raw_url=str(dicom_corpus), out_url=str(tmp_path)), DEMO_KEY)
+    local = convert_demo("dicom", dicom_corpus, tmp_path)
     assert manifest == local
     remote = json.loads(fs.cat_file(f"{s3_bucket.name}/out/dicom/manifest.json"))
     assert remote["shards"] == local["shards"]

@@ -20,9 +20,8 @@ from climb.corpora.graphs import write_molecule_corpus
 from climb.corpora.imaging2d import write_vindr_cxr_corpus
 from climb.corpora.imaging3d import write_kits_corpus
 from climb.corpora.video import write_echonet_corpus
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.report.preview import write_gallery
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 WRITERS: dict[str, Callable[[Path], object]] = {
     "vindr-cxr": write_vindr_cxr_corpus,
@@ -44,7 +43,7 @@ def dataset(tmp_path_factory) -> Callable[[str], Path]:
         if source not in built:
             root = tmp_path_factory.mktemp(source)
             WRITERS[source](root / "raw")
-            convert(ConvertConfig(source=source, raw_url=str(root / "raw"), out_url=str(root / "out")), DEMO_KEY)
+            convert_demo(source, root / "raw", root / "out")
             built[source] = root / "out" / source
         return built[source]
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
-import tarfile
 from pathlib import Path
 
 import cv2
@@ -18,6 +16,7 @@ from climb.report.cards import ECG_DPI
 from climb.report.ecg_plot import render_ecg
 from climb.report.inspect import summarize
 from climb.report.preview import write_gallery
+from tests.helpers import read_samples
 
 ALL_SOURCES = ("vindr-cxr", "ptbxl", "sleep-edf", "kits", "echonet", "molecules", "mimic-iv")
 
@@ -35,24 +34,14 @@ def card_key(card: str) -> str:
 
 
 def shard_metas(dataset: Path) -> dict[str, dict]:
-    """Every sample's json member, by key, read with plain tarfile."""
-    metas = {}
-    for shard in sorted((dataset / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                if member.name.endswith(".json"):
-                    metas[member.name.split(".")[0]] = json.loads(tar.extractfile(member).read())
-    return metas
+    """Every sample's json member, by key."""
+    return {key: sample["meta"] for key, sample in read_samples(dataset).items()}
 
 
 def first_keys_per_split(dataset: Path, n: int) -> dict[str, list[str]]:
-    manifest = json.loads((dataset / "manifest.json").read_text())
     keys: dict[str, list[str]] = {}
-    for shard in manifest["shards"]:
-        with tarfile.open(dataset / shard["path"]) as tar:
-            for member in tar.getmembers():
-                if member.name.endswith(".json"):
-                    keys.setdefault(shard["split"], []).append(member.name.split(".")[0])
+    for key, sample in read_samples(dataset).items():
+        keys.setdefault(sample["split"], []).append(key)
     return {split: names[:n] for split, names in keys.items()}
 
 
@@ -132,10 +121,8 @@ def test_twelve_lead_ecgs_are_the_paper_printout_of_the_stored_signal(gallery, d
         assert "12-lead ECG · 12 channels · 500 Hz · 10.0 s · mV" in card
         assert re.search(r'src="png/[a-z]+-\d\d-ecg\.png"', card)
     key = card_key(shown[0])
-    with tarfile.open(next(p for p in sorted((dataset("ptbxl") / "shards").glob("train-*.tar")))) as tar:
-        signal = np.load(io.BytesIO(tar.extractfile(f"{key}.signal.npy").read()))
-        channels = json.loads(tar.extractfile(f"{key}.json").read())["signal"]["channels"]
-    expected = render_ecg(signal, 500.0, channels, units="mV", dpi=ECG_DPI)
+    sample = read_samples(dataset("ptbxl"))[key]
+    expected = render_ecg(sample["signal"], 500.0, sample["meta"]["signal"]["channels"], units="mV", dpi=ECG_DPI)
     assert (folder / "png" / "train-00-ecg.png").read_bytes() == expected
 
 
@@ -194,12 +181,7 @@ def test_graphs_are_drawn_with_their_size_and_smiles(gallery, dataset):
 
 def test_multimodal_cards_show_every_field_with_an_excerpt_of_the_note_and_the_table(gallery, dataset):
     folder = gallery("mimic-iv")
-    members: dict[str, dict[str, bytes]] = {}
-    for shard in sorted((dataset("mimic-iv") / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for m in tar.getmembers():
-                key, _, member = m.name.partition(".")
-                members.setdefault(key, {})[member] = tar.extractfile(m).read()
+    members = {key: sample["raw"] for key, sample in read_samples(dataset("mimic-iv")).items()}
     shown = cards(folder)
     assert any("text.txt" in members[card_key(c)] and "image.png" in members[card_key(c)] for c in shown)
     for card in shown:

@@ -74,27 +74,31 @@ def test_reset_cuts_responses_mid_body_at_the_configured_rate(obj):
 
 def test_latency_delays_requests_at_the_configured_rate(obj):
     bucket, key = obj
-    n = 60
-    with FaultProxy(bucket.endpoint, Faults(seed=3, latency=0.05, latency_rate=0.25)) as proxy:
+    n, faults = 60, Faults(seed=3, latency=0.05, latency_rate=0.25)
+    with FaultProxy(bucket.endpoint, faults) as proxy:
         results = _get_many(proxy, bucket.name, key, n)
         counts = proxy.counts
+    delayed = [i for i in range(n) if "latency" in faults.chosen(i)]
     assert all(outcome == "ok" for outcome, _ in results)
-    delayed = sum(seconds >= 0.05 for _, seconds in results)
-    assert counts["latency"] <= delayed <= counts["latency"] + 3, "only loaded-machine stalls add more"
-    assert abs(delayed / n - 0.25) < 0.1
+    assert len(delayed) == counts["latency"]
+    assert abs(len(delayed) / n - 0.25) < 0.1
+    # a lower bound only: a loaded machine makes requests slower, never faster
+    assert all(results[i][1] >= 0.05 for i in delayed)
 
 
 def test_bandwidth_cap_paces_bodies_at_the_configured_rate(obj):
     bucket, key = obj
     n, cap = 60, 2_000_000
-    with FaultProxy(bucket.endpoint, Faults(seed=4, bandwidth=cap, bandwidth_rate=0.25)) as proxy:
+    faults = Faults(seed=4, bandwidth=cap, bandwidth_rate=0.25)
+    with FaultProxy(bucket.endpoint, faults) as proxy:
         results = _get_many(proxy, bucket.name, key, n)
         counts = proxy.counts
+    capped = [i for i in range(n) if "bandwidth" in faults.chosen(i)]
     assert all(outcome == "ok" for outcome, _ in results)
-    capped = [seconds for _, seconds in results if seconds >= 0.9 * len(OBJECT) / cap]
-    assert counts["bandwidth"] <= len(capped) <= counts["bandwidth"] + 3
+    assert len(capped) == counts["bandwidth"]
     assert abs(len(capped) / n - 0.25) < 0.1
-    assert max(len(OBJECT) / s for s in capped) < 1.1 * cap
+    # the body is paced: no capped request beats the cap, however idle or loaded the machine
+    assert max(len(OBJECT) / results[i][1] for i in capped) < 1.02 * cap
 
 
 def test_same_seed_injects_the_same_faults(obj):

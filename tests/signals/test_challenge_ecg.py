@@ -10,8 +10,9 @@ from scipy.signal import resample_poly
 from climb.corpora.ecg import CHALLENGE_RECORDS
 from climb.pipelines.sources import challenge_ecg, chapman
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import convert_demo, read_samples
 
-from .conftest import quarantine, read_shards, run, sample_key
+from .conftest import quarantine, sample_key
 
 # Hand-checked #Dx -> ecg_harmonized (normal, cd, mi, sttc, other, afib, hyp) and unmapped codes,
 # each through its own database's dictionary (schemas/task_defs/ecg.py).
@@ -39,7 +40,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def shards(challenge_converted):
-    return read_shards(challenge_converted[0])
+    return read_samples(challenge_converted[0])
 
 
 def test_counts_add_up_and_bad_records_are_quarantined_with_reasons(challenge_corpus, challenge_converted):
@@ -102,9 +103,9 @@ def test_the_snomed_map_follows_the_database_folder(path, vocabulary):
 
 
 def test_chapman_source_reads_its_folder_with_the_chapman_map(challenge_corpus, tmp_path):
-    manifest = run("chapman", challenge_corpus[0] / "WFDB_ChapmanShaoxing", tmp_path)
+    manifest = convert_demo("chapman", challenge_corpus[0] / "WFDB_ChapmanShaoxing", tmp_path)
     assert manifest["counts"] == {"discovered": 6, "written": 6, "quarantined": 0, "excluded": 0}
-    shards = read_shards(tmp_path / "chapman")
+    shards = read_samples(tmp_path / "chapman")
     assert shards[sample_key("chapman", "JS00001")]["meta"]["labels"]["ecg_harmonized"] == [0, 1, 0, 1, 0, 1, 0]
 
 

@@ -12,8 +12,9 @@ from climb.corpora.ecg import PTBXL_RECORDS, real_ecg
 from climb.pipelines.sources import ptbxl
 from climb.schemas.manifest import validate_manifest
 from climb.transforms.signal import ECG_LEADS
+from tests.helpers import read_samples
 
-from .conftest import quarantine, read_shards, sample_key
+from .conftest import quarantine, sample_key
 
 # Hand-checked: scp_codes -> (ecg_superclass NORM/MI/STTC/CD/HYP, ecg_harmonized
 # normal/cd/mi/sttc/other/afib/hyp). SR and the other sinus rhythms count as normal (CLIMB's lists);
@@ -39,7 +40,7 @@ EXPECTED_LABELS = {
 
 @pytest.fixture(scope="module")
 def shards(ptbxl_converted):
-    return read_shards(ptbxl_converted[0])
+    return read_samples(ptbxl_converted[0])
 
 
 def by_ecg_id(shards: dict) -> dict[int, dict]:

@@ -10,8 +10,9 @@ import pytest
 
 from climb.pipelines.sources import Excluded, sleep_edf
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key
+from .conftest import quarantine_entries, sample_key
 
 # Hand-checked R&K annotation -> AASM stage index (W, N1, N2, N3, REM); unscored epochs are masked.
 STAGE = {"Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage 2": 2, "Sleep stage 3": 3, "Sleep stage 4": 3,
@@ -20,7 +21,7 @@ STAGE = {"Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage 2": 2, "Sleep stag
 
 @pytest.fixture(scope="module")
 def shards(sleep_converted):
-    return read_shards(sleep_converted[0])
+    return read_samples(sleep_converted[0])
 
 
 def epoch(shards: dict, psg: str, start: float) -> dict:

@@ -12,8 +12,9 @@ from scipy.signal import resample_poly
 from climb.corpora.eeg import TUAB_FILES
 from climb.pipelines.sources import tuab
 from climb.schemas.manifest import validate_manifest
+from tests.helpers import read_samples
 
-from .conftest import quarantine_entries, read_shards, sample_key
+from .conftest import quarantine_entries, sample_key
 
 # BIOT's TUAB montage in the file's own (old 10-20) electrode names, written out by hand.
 TCP_TUH = ("FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-O2",
@@ -22,7 +23,7 @@ TCP_TUH = ("FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-
 
 @pytest.fixture(scope="module")
 def shards(tuab_converted):
-    return read_shards(tuab_converted[0])
+    return read_samples(tuab_converted[0])
 
 
 def test_counts_add_up_and_bad_recordings_are_quarantined_per_window(tuab_corpus, tuab_converted):

@@ -8,10 +8,9 @@ import torch
 
 from climb.cli import main
 from climb.corpora.ecg import write_ptbxl_corpus
-from climb.pipelines.convert import ConvertConfig, convert
 from climb.schemas.tasks import get_task
 from climb.trainer.model import MultimodalModel
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 FAST = ["--set", "steps=3", "--set", "batch_size=4", "--set", "eval_every=3", "--set", "log_every=1",
         "--set", "dim=16", "--set", "progress=false"]
@@ -23,7 +22,7 @@ def ptbxl(tmp_path_factory) -> Path:
     raw = tmp_path_factory.mktemp("ptbxl-raw")
     write_ptbxl_corpus(raw)
     out = tmp_path_factory.mktemp("ptbxl-out")
-    convert(ConvertConfig(source="ptbxl", raw_url=str(raw), out_url=str(out)), DEMO_KEY)
+    convert_demo("ptbxl", raw, out)
     return out / "ptbxl"
 
 
@@ -71,7 +70,7 @@ def test_climb_train_learns_from_volume_patches_read_from_zarr(tmp_path):
     from climb.corpora.imaging3d import write_kits_corpus
 
     write_kits_corpus(tmp_path / "raw")
-    convert(ConvertConfig(source="kits", raw_url=str(tmp_path / "raw"), out_url=str(tmp_path / "out")), DEMO_KEY)
+    convert_demo("kits", tmp_path / "raw", tmp_path / "out")
     run = tmp_path / "run"
     args = ["train", str(tmp_path / "out" / "kits"), *FAST, "--set", "volume_patch=8,16,16", "--set", f"out_dir={run}"]
     assert main(args) == 0

@@ -14,16 +14,15 @@ import pytest
 
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
 from climb.corpora.eeg import write_tuab_corpus
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
 from climb.trainer.train import Config, open_data, train
+from tests.helpers import convert_demo
 
 
 def _convert(tmp_path_factory, source: str, writer, options: dict | None = None) -> Path:
     raw = tmp_path_factory.mktemp(f"{source}-raw")
     writer(raw)
     out = tmp_path_factory.mktemp(f"{source}-out")
-    convert(ConvertConfig(source=source, raw_url=str(raw), out_url=str(out), options=options or {}), DEMO_KEY)
+    convert_demo(source, raw, out, options=options)
     return out / source
 
 
