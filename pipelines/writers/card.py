@@ -17,7 +17,7 @@ import yaml
 
 from climb.pipelines.sources import get_source
 from climb.pipelines.sources.provenance import provenance
-from climb.pipelines.writers.record_types import member_names, record_types
+from climb.pipelines.writers.record_types import dataset_options, member_names, record_types
 from climb.schemas.json_member import Map, Multi
 
 # member -> Hugging Face feature of its decoded value (the webdataset builder decodes by extension)
@@ -59,7 +59,7 @@ def feature(kind: Any) -> dict[str, Any]:
 def features(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Every column the webdataset builder yields for this dataset, with its declared type."""
     info = get_source(manifest["source"])
-    meta_kind, tabular_kind = record_types(info, {**info.defaults, **manifest["config"].get("options", {})})
+    meta_kind, tabular_kind = record_types(info, dataset_options(info, manifest))
     out = []
     for member in member_names(info.modalities):
         if member == "json":

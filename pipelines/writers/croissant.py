@@ -21,7 +21,7 @@ from typing import Any
 
 from climb.pipelines.sources import get_source
 from climb.pipelines.sources.provenance import provenance
-from climb.pipelines.writers.record_types import member_names
+from climb.pipelines.writers.record_types import dataset_options, member_names, source_tasks
 from climb.schemas.json_member import label_type
 from climb.transforms.phi import pseudonymize
 
@@ -126,7 +126,7 @@ def croissant(manifest: dict[str, Any], samples_json: bytes) -> dict[str, Any]:
             "containedIn": [{"@id": s["path"]} for s in shards], "includes": pattern,
             "encodingFormat": MEMBER_TYPES[member][1],
         })
-    record_sets = [_samples(info.tasks)] + [_member_records(m) for m in members]
+    record_sets = [_samples(source_tasks(info, dataset_options(info, manifest)))] + [_member_records(m) for m in members]
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",

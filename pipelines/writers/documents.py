@@ -13,8 +13,11 @@ from typing import Any
 
 from climb.pipelines.writers.card import card_bytes
 from climb.pipelines.writers.croissant import croissant
+from climb.pipelines.sources import get_source
 from climb.pipelines.writers.manifest import quarantine_lines
 from climb.pipelines.writers.members import json_bytes
+from climb.pipelines.writers.record_types import dataset_options, source_tasks
+from climb.schemas.json_member import conform, label_type
 from climb.schemas.tasks import TASKS
 
 DOCUMENT_NAMES = ("README.md", "croissant.json", "quarantine.jsonl", "samples.json")
@@ -28,8 +31,9 @@ def samples_index(entries: list[dict[str, Any]], tasks: tuple[str, ...]) -> byte
     """
     written = sorted((e for e in entries if e["kind"] == "written"), key=lambda e: (e["split"], e["order"]))
     rows = []
+    kinds = {t: label_type(t) for t in sorted(tasks)}
     for e in written:
-        labels = {t: e["labels"].get(t) for t in sorted(tasks)}
+        labels, _ = conform({t: e["labels"].get(t) for t in kinds}, kinds)  # validated already: numbers take their kind
         rows.append({"key": e["key"], "split": e["split"], "subject_id": e["subject"], "labels": labels,
                      "label_mask": {t: TASKS[t].mask(v) for t, v in labels.items()}})
     return json_bytes({"samples": rows})
@@ -37,7 +41,8 @@ def samples_index(entries: list[dict[str, Any]], tasks: tuple[str, ...]) -> byte
 
 def documents(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, bytes]:
     """name -> bytes of every document, built from the manifest and entries before the manifest pins them."""
-    index = samples_index(entries, tuple(manifest["tasks"]))
+    info = get_source(manifest["source"])
+    index = samples_index(entries, source_tasks(info, dataset_options(info, manifest)))
     return {
         "README.md": card_bytes(manifest),
         "croissant.json": json_bytes(croissant(manifest, index)),

@@ -31,17 +31,27 @@ def member_names(modalities: tuple[str, ...]) -> list[str]:
     return sorted({"json", *(m for f in modalities for m in FIELD_MEMBERS.get(f, ()))})
 
 
-def meta_type(info: SourceInfo) -> dict[str, Any]:
-    """The declared struct type of the source's `json` member."""
-    return declared_meta(info.name, info.modalities, info.tasks)
+def source_tasks(info: SourceInfo, options: dict[str, Any]) -> tuple[str, ...]:
+    """The tasks a dataset of this source labels: its fixed tasks, or those its options choose."""
+    if info.tasks or info.labelled_tasks is None:
+        return tuple(info.tasks)
+    return tuple(info.labelled_tasks(options))
+
+
+def dataset_options(info: SourceInfo, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The options a finished conversion ran with: the source's defaults under the recorded ones."""
+    return {**info.defaults, **manifest["config"].get("options", {})}
+
+
+def meta_type(info: SourceInfo, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The declared struct type of the source's `json` member under these options."""
+    return declared_meta(info.name, info.modalities, source_tasks(info, options or {}))
 
 
 def tabular_type(info: SourceInfo, options: dict[str, Any]) -> dict[str, Any] | None:
     """The declared struct type of the source's `tabular.json` member (None without one)."""
-    if "tabular" not in info.modalities:
+    if "tabular" not in info.modalities or info.tabular_fields is None:
         return None
-    if info.tabular_fields is None:
-        raise RuntimeError(f"source {info.name!r} has a tabular field but declares no tabular_fields")
     return declared_tabular(info.tabular_fields(options))
 
 
@@ -52,5 +62,5 @@ def record_types(info: SourceInfo, options: dict[str, Any]) -> tuple[dict[str, A
     """(json type, tabular.json type or None) of a source under these options; cached per process."""
     key = (info.name, json.dumps(options, sort_keys=True, default=str))
     if key not in _CACHE:
-        _CACHE[key] = (meta_type(info), tabular_type(info, options))
+        _CACHE[key] = (meta_type(info, options), tabular_type(info, options))
     return _CACHE[key]

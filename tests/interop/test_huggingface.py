@@ -16,7 +16,7 @@ import datasets
 import pytest
 
 from climb.pipelines.sources import get_source
-from climb.pipelines.writers.record_types import meta_type
+from climb.pipelines.writers.record_types import dataset_options, meta_type
 from climb.schemas.json_member import conform
 from tests.interop.conftest import DATASETS, json_members
 
@@ -67,7 +67,8 @@ def test_json_member_round_trips_through_the_declared_features(converted, name, 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_json_member_is_its_datasets_declared_type(converted, name):
     dataset, manifest = converted(name)
-    declared = meta_type(get_source(manifest["source"]))
+    info = get_source(manifest["source"])
+    declared = meta_type(info, dataset_options(info, manifest))
     for meta in json_members(dataset).values():
         assert list(meta) == sorted(declared)  # every declared field, in the writer's sorted order
         assert conform(meta, declared) == (meta, [])  # already of the declared type: nothing to change
