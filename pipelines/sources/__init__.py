@@ -7,8 +7,9 @@ A source knows one raw layout. It implements two plain functions, in the spirit 
     read(record, options) -> Sample                  decode one sample and standardize it
 
 Sources never decide splits or keys (the pipeline hashes ids and assigns splits centrally) and never
-write files. A source module defines `SOURCE = SourceInfo(...)` and is listed in `_MODULES` below;
-modules are imported on first use so `climb datasets` stays fast and codecs load only when needed.
+write files. A source module defines `SOURCE = SourceInfo(...)` (or, serving several names,
+`SOURCES = {name: SourceInfo}`) and is listed in `_MODULES` below; modules are imported on first
+use so `climb datasets` stays fast and codecs load only when needed.
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ _MODULES: dict[str, str] = {
     "challenge-ecg": "climb.pipelines.sources.challenge_ecg",
     "tuab": "climb.pipelines.sources.tuab",
     "sleep-edf": "climb.pipelines.sources.sleep_edf",
+    # dedicated sources of issue 21 (layouts that need code)
+    "tuev": "climb.pipelines.sources.tuev",
+    "isruc": "climb.pipelines.sources.isruc",
+    "shhs": "climb.pipelines.sources.shhs",
+    "braingb-abide": "climb.pipelines.sources.braingb",
+    "braingb-abcd": "climb.pipelines.sources.braingb",
+    "braingb-ppmi": "climb.pipelines.sources.braingb",
+    "vindr-mammo": "climb.pipelines.sources.vindr_mammo",
+    "cmmd": "climb.pipelines.sources.cmmd",
+    "inspect": "climb.pipelines.sources.inspect_ctpa",
+    "cholec80": "climb.pipelines.sources.cholec80",
 }
 
 
@@ -106,7 +118,8 @@ def get_source(name: str) -> SourceInfo:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"unknown source {name!r}{hint} (see `climb datasets`)")
     module = importlib.import_module(_MODULES[name])
-    info = module.SOURCE
+    # a module serving several layouts of one family (braingb) maps each name in SOURCES
+    info = getattr(module, "SOURCES", {}).get(name) or module.SOURCE
     if info.name != name:
         raise RuntimeError(f"module {_MODULES[name]} registers {info.name!r}, not {name!r}")
     return info

@@ -9,7 +9,7 @@ filters and resampling) of the channels it needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -73,6 +73,7 @@ def read_window(
     *,
     context_s: float = 0.0,
     what: str = "window",
+    canonical: Callable[[str], str | None] = sig.canonical_eeg_channel,
 ) -> EegWindow:
     """Decode `length_s` seconds from `start_s` of the channels `wanted` (canonical 10-20 names).
 
@@ -83,6 +84,8 @@ def read_window(
         options: source options (for storage_options).
         context_s: extra seconds read on each side when the recording has them.
         what: how the quarantine message names the window (e.g. "annotation 'Sleep stage 2'").
+        canonical: maps the file's channel labels to the names in `wanted` (SHHS labels its C4
+            derivation just "EEG"); default: 10-20 names with references stripped.
 
     Raises:
         SourceError: broken header, missing channels, channels at different rates, non-voltage
@@ -96,14 +99,15 @@ def read_window(
         except OSError as exc:
             raise SourceError(f"broken EDF header: {pyedflib_reason(exc)}") from exc
         try:
-            return _read(reader, wanted, start_s, length_s, context_s, what)
+            return _read(reader, wanted, start_s, length_s, context_s, what, canonical)
         finally:
             reader.close()
 
 
-def _read(reader: Any, wanted: Sequence[str], start_s: float, length_s: float, context_s: float, what: str) -> EegWindow:
+def _read(reader: Any, wanted: Sequence[str], start_s: float, length_s: float, context_s: float, what: str,
+          canonical: Callable[[str], str | None]) -> EegWindow:
     try:
-        index = sig.channel_order(reader.getSignalLabels(), wanted, sig.canonical_eeg_channel, strict=False)
+        index = sig.channel_order(reader.getSignalLabels(), wanted, canonical, strict=False)
     except sig.ChannelError as exc:
         raise SourceError(str(exc)) from exc
     rates = {float(reader.getSampleFrequency(i)) for i in index}

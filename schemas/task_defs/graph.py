@@ -8,7 +8,7 @@ TASKS = (
         type="binary",
         classes=("control", "patient"),
         description="Diagnosis of the scanned subject from the phenotype sheet (ABIDE DX_GROUP: 1 autism, 2 control).",
-        source_maps={"connectome": {"1": "patient", "2": "control"}},
+        source_maps={"connectome": {"1": "patient", "2": "control"}, "braingb-abide": {"1": "patient", "0": "control"}},
     ),
     Task(
         name="molecule_hiv_active",

@@ -94,14 +94,14 @@ TASKS = (
         type="binary",
         classes=("benign", "malignant"),
         description="Biopsy-proven pathology of a mammogram's abnormalities: malignant if any is malignant.",
-        source_maps={"cbis-ddsm": CBIS_PATHOLOGY},
+        source_maps={"cbis-ddsm": CBIS_PATHOLOGY, "cmmd": {"Benign": "benign", "Malignant": "malignant"}},
     ),
     Task(
         name="breast_birads",
         type="multiclass",
         classes=BIRADS,
         description="BI-RADS assessment 1-5 of a mammogram (highest over its abnormalities); 0 is masked.",
-        source_maps={"cbis-ddsm": CBIS_BIRADS},
+        source_maps={"cbis-ddsm": CBIS_BIRADS, "vindr-mammo": {f"BI-RADS {k}": f"BI-RADS {k}" for k in range(1, 6)}},
     ),
     Task(
         name="kidney_tumor_malignancy",
