@@ -58,7 +58,8 @@ MODALITY_META: dict[str, dict[str, Any]] = {
     "signal": {
         "sampling_rate": FLOAT, "channels": [STRING], "units": STRING, "channel_mask": [INT],
         "source_sampling_rate": FLOAT, "length": _LENGTH, "montage": STRING,
-        "window": {"index": INT, "start_s": FLOAT, "length_s": FLOAT}, "epoch": {"start_s": FLOAT, "length_s": FLOAT},
+        "window": {"index": INT, "start_s": FLOAT, "length_s": FLOAT},
+        "epoch": {"index": INT, "start_s": FLOAT, "length_s": FLOAT},
         "ecgs_in_window": INT, "hours_from_admission": FLOAT,
     },
     "video": {
@@ -93,6 +94,7 @@ DICOM_TAGS: dict[str, Any] = {
 }
 
 _CXR_POLICY = {"label_policy": {"uncertain": STRING, "blank": STRING}}
+_MAMMO = {"dicom": DICOM_TAGS, "laterality": STRING, "view": STRING}
 
 # Source-specific metadata beyond the common fields: top-level keys, plus overrides of a field's
 # metadata where a source describes it differently. A source without an entry has none.
@@ -114,6 +116,19 @@ SOURCE_META: dict[str, dict[str, Any]] = {
     "connectome": {"site": STRING, "graph": {"node_features": STRING}},
     "molecules": {"smiles": STRING},
     "mimic-iv": {"present": {"tabular": BOOL, "image": BOOL, "signal": BOOL, "text": BOOL}},
+    "tuev": {
+        "recording_duration_s": FLOAT,
+        "event": {"channel": STRING, "code": STRING, "offset_s": FLOAT, "length_s": FLOAT},
+    },
+    "isruc": {"scorer_rule": STRING, "scorers": {"1": STRING, "2": STRING}},
+    "shhs": {"stage_code": STRING},
+    "braingb-abide": {"site": STRING, "graph": {"node_features": STRING}},
+    "braingb-abcd": {"graph": {"node_features": STRING}},
+    "braingb-ppmi": {"graph": {"node_features": STRING, "view": INT}},
+    "vindr-mammo": _MAMMO,
+    "cmmd": {**_MAMMO, "abnormality": STRING, "subtype": STRING},
+    "inspect": {"pe_flags": {"pe_positive": INT, "pe_acute": INT, "pe_subsegmentalonly": INT}},
+    "cholec80": {"phase": STRING, "frame": {"index": INT, "time_s": FLOAT, "fps": FLOAT}},
 }
 
 

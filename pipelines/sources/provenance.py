@@ -129,6 +129,39 @@ PROVENANCE: dict[str, Provenance] = {
         "Wu Z, Ramsundar B, Feinberg EN, et al. MoleculeNet: a benchmark for molecular machine learning. "
         "Chemical Science 9, 513-530 (2018).",
     ),
+    "tuev": _see_source(
+        "https://isip.piconepress.com/projects/nedc/html/tuh_eeg/",
+        "Obeid I, Picone J. The Temple University Hospital EEG Data Corpus. Frontiers in Neuroscience 10, 196 (2016).",
+    ),
+    "isruc": _see_source(
+        "https://sleeptight.isr.uc.pt/",
+        "Khalighi S, Sousa T, Santos JM, Nunes U. ISRUC-Sleep: A comprehensive public dataset for sleep "
+        "researchers. Computer Methods and Programs in Biomedicine 124, 180-192 (2016).",
+    ),
+    "shhs": _see_source(
+        "https://sleepdata.org/datasets/shhs",
+        "Quan SF, Howard BV, Iber C, et al. The Sleep Heart Health Study: design, rationale, and methods. "
+        "Sleep 20(12), 1077-1085 (1997).",
+    ),
+    **{
+        name: _see_source(
+            "https://braingb.us/",
+            "Cui H, Dai W, Zhu Y, et al. BrainGB: A Benchmark for Brain Network Analysis with Graph Neural "
+            "Networks. IEEE Transactions on Medical Imaging 42(2), 493-506 (2023).",
+        )
+        for name in ("braingb-abide", "braingb-abcd", "braingb-ppmi")
+    },
+    "vindr-mammo": _see_source(
+        "https://physionet.org/content/vindr-mammo/",
+        "Nguyen HT, Nguyen HQ, Pham HH, et al. VinDr-Mammo: A large-scale benchmark dataset for computer-aided "
+        "diagnosis in full-field digital mammography. Scientific Data 10, 277 (2023).",
+    ),
+    "cmmd": _see_source("https://www.cancerimagingarchive.net/collection/cmmd/"),
+    "cholec80": _see_source(
+        "http://camma.u-strasbg.fr/datasets",
+        "Twinanda AP, Shehata S, Mutter D, et al. EndoNet: A Deep Architecture for Recognition Tasks on "
+        "Laparoscopic Videos. IEEE Transactions on Medical Imaging 36(1), 86-97 (2017).",
+    ),
 }
 
 # Folders of the user's own files: the terms are those of that data, which climb cannot know.
