@@ -9,6 +9,12 @@ each in a fresh process whose clock starts after its imports:
     climb direct   `climb convert dicom ... --option size=224` (default embedded runner, 2 workers)
     climb dask     `climb convert ... --runner dask --dask-address A` on an already-running
                    2-worker LocalCluster that has already run one small conversion (warm)
+    climb beam mp  (with --beam-multiprocessing) the same graph on Beam's own FnApiRunner in
+                   multi_processing mode with 2 SDK workers and batched elements (--batch-size 32)
+
+    python -m benchmarks.conversion --samples 2000 --repeats 3 [--beam-multiprocessing]
+    python -m benchmarks.conversion --scaling 2000 20000     # samples/s per core: direct and warm Dask,
+                                                             # 1 and 2 workers, one run each
 
 climb does more per sample than the hand-written code (sha256 fingerprint of every raw file, HMAC
 pseudonyms, schema validation, allow-listed metadata, staging, sha256 of every shard, manifest),
@@ -112,7 +118,11 @@ def start_cluster(workers: int = 2):
                         dashboard_address=None, silence_logs=logging.WARNING)
 
 
-def measure(work: Path, n: int, repeats: int) -> dict[str, Any]:
+BEAM_MP = ["--runner", "FnApiRunner", "--beam-option", "direct_num_workers=2",
+           "--beam-option", "direct_running_mode=multi_processing", "--batch-size", "32"]
+
+
+def measure(work: Path, n: int, repeats: int, beam_multiprocessing: bool = False) -> dict[str, Any]:
     """Time every way on the same n files, `repeats` times interleaved; check each wrote all n."""
     from benchmarks.convert_memory import write_corpus
 
@@ -130,6 +140,8 @@ def measure(work: Path, n: int, repeats: int) -> dict[str, Any]:
             "climb direct": lambda: run_climb(raw, work / "direct", []),
             "climb dask (warm, 2 workers)": lambda: run_climb(raw, work / "dask", ["--runner", "dask", "--dask-address", address]),
         }
+        if beam_multiprocessing:
+            ways["climb beam multi_processing (2)"] = lambda: run_climb(raw, work / "beam-mp", BEAM_MP)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ways}
         for _ in range(repeats):
             for name, way in ways.items():
@@ -140,3 +152,72 @@ def measure(work: Path, n: int, repeats: int) -> dict[str, Any]:
     finally:
         cluster.close()
     return {"samples": n, "runs": runs}
+
+
+def scaling(work: Path, sizes: list[int]) -> list[dict[str, Any]]:
+    """One run per (size, runner, workers): climb direct and a warm Dask LocalCluster, 1 and 2 workers."""
+    from benchmarks.convert_memory import write_corpus
+
+    warmup = work / "dicom-warmup"
+    write_corpus(warmup, 64)
+    rows = []
+    for n in sizes:
+        raw = work / f"dicom{n}"
+        write_corpus(raw, n)
+        for workers in (1, 2):
+            result = run_climb(raw, work / "direct", ["--workers", str(workers)])
+            rows.append({"samples": n, "runner": "direct", "workers": workers, **_rates(result, n, workers)})
+            cluster = start_cluster(workers)
+            try:
+                extra = ["--runner", "dask", "--dask-address", cluster.scheduler_address]
+                run_climb(warmup, work / "warm", extra)
+                result = run_climb(raw, work / "dask", extra)
+            finally:
+                cluster.close()
+            rows.append({"samples": n, "runner": "dask (warm)", "workers": workers, **_rates(result, n, workers)})
+            print(json.dumps(rows[-2:]), file=sys.stderr, flush=True)
+    return rows
+
+
+def _rates(result: dict[str, Any], n: int, workers: int) -> dict[str, Any]:
+    if result["written"] != n:
+        raise AssertionError(f"wrote {result['written']} of {n} samples")
+    rate = n / result["seconds"]
+    return {"seconds": round(result["seconds"], 2), "samples_per_s": round(rate, 1), "samples_per_s_per_core": round(rate / workers, 1)}
+
+
+def main() -> None:
+    import argparse
+    import platform
+    import statistics
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--beam-multiprocessing", action="store_true", help="also time Beam's own multi_processing mode")
+    parser.add_argument("--scaling", type=int, nargs="+", metavar="N", help="scaling table at these sizes instead")
+    args = parser.parse_args()
+    if args.scaling:
+        with tempfile.TemporaryDirectory(prefix="climb-bench-") as tmp:
+            rows = scaling(Path(tmp), args.scaling)
+        print(json.dumps({"benchmark": "conversion_scaling", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                          "runs": rows}))
+        return
+    with tempfile.TemporaryDirectory(prefix="climb-bench-") as tmp:
+        result = measure(Path(tmp), args.samples, args.repeats, args.beam_multiprocessing)
+    medians = {way: statistics.median(r["seconds"] for r in runs) for way, runs in result["runs"].items()}
+    plain = medians["plain loop"]
+    print(json.dumps({
+        "benchmark": "conversion",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "samples": args.samples,
+        "repeats": args.repeats,
+        "median_seconds": {way: round(s, 3) for way, s in medians.items()},
+        "samples_per_s": {way: round(args.samples / s, 1) for way, s in medians.items()},
+        "vs_plain_loop": {way: round(plain / s, 3) for way, s in medians.items()},
+    }))
+
+
+if __name__ == "__main__":
+    main()

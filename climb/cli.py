@@ -94,11 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("source", metavar="SOURCE", help="registered source name (see `climb datasets`)")
     c.add_argument("raw_url", metavar="RAW_URL", help="folder or s3:// prefix of the raw dataset")
     c.add_argument("out_url", metavar="OUT_URL", help="output folder or s3:// prefix; SOURCE/ is created inside")
-    c.add_argument("--runner", choices=("direct", "dask"), default="direct",
-                   help="direct: Beam's in-process runner (default); dask: Beam on dask.distributed")
+    c.add_argument("--runner", default="direct", metavar="NAME",
+                   help="direct (default): the graph's stages on --workers local processes; dask: Beam on "
+                   "dask.distributed; FnApiRunner: Beam's in-process runner; any other Beam runner name "
+                   "(FlinkRunner, SparkRunner, DataflowRunner ...) with its --beam-option settings (docs/dask.md)")
+    c.add_argument("--beam-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="Beam pipeline option passed to the runner as --KEY=VALUE, repeatable "
+                   "(e.g. flink_master=HOST:8081, direct_num_workers=2)")
+    c.add_argument("--run-log", metavar="FILE",
+                   help="write where each batch was decoded and each shard written (host:pid) to FILE; not part of the dataset")
     c.add_argument("--dask-address", metavar="A", help="scheduler of a running Dask cluster (tcp://host:8786)")
     c.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
-                   help="decoding processes (direct runner) or local Dask workers when no --dask-address "
+                   help="local processes (direct runner) or local Dask workers when no --dask-address "
                    "is given (default: the number of cores)")
     c.add_argument("--shard-size", type=_size, default=_size("256MB"), metavar="SIZE",
                    help="target shard size (default 256MB)")

@@ -21,8 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import get_worker_info
-
 from climb.loaders import transfer
 
 RESERVED = ("__key__", "meta", "labels", "label_mask", "__error__", "__url__", "__position__")
@@ -37,18 +35,11 @@ def _rgb(values: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
 
 
 def _allocate(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialized batch tensor. Inside a DataLoader worker it is allocated in shared memory, as
-    torch's default_collate does, so handing the batch to the main process copies nothing; unless the
-    worker packs batches into its reused slabs (transfer.py): then it is carved out of one."""
+    """An uninitialized batch tensor: carved out of the worker's reused shared-memory slab when it
+    packs batches (transfer.py), else a plain one (torch moves it to shared memory when it is sent)."""
     if transfer.packing():
         return transfer.allocate(shape, dtype)
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    numel = 1
-    for n in shape:
-        numel *= n
-    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel)
-    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
+    return torch.empty(shape, dtype=dtype)
 
 
 def pad_stack(field: str, values: list[torch.Tensor | None]) -> dict[str, torch.Tensor]:

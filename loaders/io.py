@@ -14,6 +14,9 @@ readers hold open descriptors, so an eviction never pulls a file from under a re
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
@@ -25,40 +28,63 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+from fsspec.utils import merge_offset_ranges
+
 from climb.storage import filesystem, is_local, local_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
-_TRANSIENT_MODULES = ("botocore", "aiohttp", "urllib3", "http.client", "s3fs", "aiobotocore")
 _READ_BLOCK = 8 << 20
+# errno values of failures worth retrying: s3fs maps SlowDown/ServiceUnavailable to EBUSY and
+# InternalError to EREMOTEIO; the rest are the socket's own. Disk full, permissions, missing files are not.
+_TRANSIENT_ERRNOS = {errno.EBUSY, errno.EREMOTEIO, errno.EAGAIN, errno.ETIMEDOUT, errno.ECONNRESET,
+                     errno.ECONNABORTED, errno.ECONNREFUSED, errno.EPIPE, errno.ENETUNREACH, errno.EHOSTUNREACH}
+_THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+               "ServiceUnavailable", "InternalError", "TooManyRequestsException", "RequestLimitExceeded"}
 
 
 class IntegrityError(OSError):
     """A shard whose bytes do not match the manifest even after refetching."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: throttling, resets, timeouts, short reads; not missing files or bad requests."""
-    if isinstance(exc, _PERMANENT):
-        return False
-    if isinstance(exc, (OSError, ConnectionError, TimeoutError, ShortRead)):
-        return True
-    return type(exc).__module__.split(".")[0] in _TRANSIENT_MODULES or type(exc).__module__ in _TRANSIENT_MODULES
-
-
 class ShortRead(Exception):
     """A read that returned fewer bytes than the index promised (a truncated response)."""
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: throttling, 5xx, connection resets, timeouts, truncated bodies. Not missing
+    files, permissions, credentials, disk full, bad requests or any other client-side error."""
+    from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(exc, (ShortRead, ConnectionError, TimeoutError, HTTPClientError, BotoConnectionError, IncompleteReadError)):
+        return True
+    cause = exc if isinstance(exc, ClientError) else exc.__cause__
+    if isinstance(cause, ClientError):  # s3fs translates these to OSError, keeping the original as cause
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return cause.response.get("Error", {}).get("Code") in _THROTTLING or status == 429 or status >= 500
+    if type(exc).__module__.startswith("aiohttp"):  # payload cut short, server disconnected
+        return isinstance(exc, OSError) or type(exc).__name__ in ("ClientPayloadError", "ServerDisconnectedError")
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt i sleeps uniform(0, min(cap, base * 2**i))."""
+    """The one retry layer of every remote read (botocore's and s3fs's own are switched off in
+    default_storage_options, so attempts do not multiply): attempt i waits uniform(0, min(cap,
+    base * 2**i)) with full jitter, so the defaults wait at most 0.1 + 0.2 + ... + 6.4 = 12.7 s in
+    all before the error reaches the caller. It sits above the client so that a body cut short
+    mid-stream and a short read are retried like a refused request."""
 
     attempts: int = 8
-    base: float = 0.05
-    cap: float = 5.0
+    base: float = 0.1
+    cap: float = 10.0
+
+    @property
+    def max_wait(self) -> float:
+        """The longest total time spent waiting between attempts, seconds."""
+        return sum(min(self.cap, self.base * 2**i) for i in range(self.attempts - 1))
 
     def call(self, fn: Callable[[], T], what: str) -> T:
         rand = random.Random()
@@ -75,11 +101,12 @@ class RetryPolicy:
 
 
 def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
-    """Bounded timeouts for S3 unless the caller set them: a stalled socket must fail and be retried,
-    not hang a worker for minutes; and this process's shared botocore session (`s3_session`)."""
+    """For S3 unless the caller set them: bounded timeouts (a stalled socket fails and is retried
+    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), and this
+    process's shared botocore session (`s3_session`)."""
     opts = dict(options or {})
     if url.startswith(("s3://", "s3a://")):
-        config = {"connect_timeout": 10, "read_timeout": 30, **opts.get("config_kwargs", {})}
+        config = {"connect_timeout": 5, "read_timeout": 10, "retries": {"total_max_attempts": 1}, **opts.get("config_kwargs", {})}
         opts["config_kwargs"] = config
         if "session" not in opts:
             opts["session"] = s3_session(opts.pop("profile", None))
@@ -158,8 +185,10 @@ class ShardCache:
         return fd
 
     def _open_verified(self, path: str, sha256: str, download: Callable[[str], str]) -> int:
+        """A verified descriptor; every open is of a name this thread just saw, so a concurrent
+        eviction (another shard's open) can unlink the name but never the file under the descriptor."""
         for attempt in range(self.refetches + 1):
-            if os.path.exists(path):
+            with contextlib.suppress(FileNotFoundError):
                 fd = os.open(path, os.O_RDONLY)
                 if self._check(fd, path, sha256):
                     return fd
@@ -174,11 +203,11 @@ class ShardCache:
                     log.warning("download of %s hashed to %s (attempt %d); refetching", path, digest, attempt + 1)
                     self.refetched += 1
                     continue
+                fd = os.open(tmp, os.O_RDONLY)
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-            fd = os.open(path, os.O_RDONLY)
             self._remember(fd, path)
             return fd
         raise IntegrityError(f"shard {sha256} still differs from the manifest after {self.refetches + 1} downloads")
@@ -236,8 +265,8 @@ class DatasetFiles:
     """
 
     MAX_OPEN = 32
-    MERGE_GAP = 64 << 10
-    MAX_REQUEST = 4 << 20
+    MERGE_GAP = 1 << 20
+    MAX_REQUEST = 16 << 20
 
     def __init__(self, root_url: str, storage_options: dict[str, Any] | None, retry: RetryPolicy, cache: ShardCache | None):
         self.root_url = root_url
@@ -253,6 +282,8 @@ class DatasetFiles:
     def fs(self):
         if self._fs is None:
             self._fs, self._root = filesystem(self.root_url, self.options)
+            if hasattr(self._fs, "retries"):  # s3fs's own retry loop off: RetryPolicy is the one layer
+                self._fs.retries = 1
         return self._fs
 
     def _remote(self, rel: str) -> str:
@@ -278,12 +309,6 @@ class DatasetFiles:
         self._fds[rel] = fd
         return fd
 
-    def prepare(self, rel: str, sha256: str) -> None:
-        """Make a shard ready to read (download into the cache); safe to call from a prefetch thread."""
-        if self.cache is not None:
-            fd = self.cache.open(sha256, lambda tmp: self.download(rel, tmp))
-            os.close(fd)
-
     def download(self, rel: str, target: str) -> str:
         """Copy a whole shard to a local path, returning the sha256 of the bytes written."""
         path = self._remote(rel) if not self.local else os.path.join(local_path(self.root_url), rel)
@@ -302,53 +327,40 @@ class DatasetFiles:
         """Bytes of each (shard path, shard sha256, start, end) request, bytes-like, in order.
 
         Local shards (and cached ones) are read with pread; remote ones with concurrent range
-        GETs, nearby ranges of one shard merged into requests of up to MAX_REQUEST bytes (an
-        object store answers a few MiB in about the time of a tiny read, and several such
-        requests run at once), failed batches retried.
+        GETs, ranges of one shard less than MERGE_GAP apart merged into requests of up to
+        MAX_REQUEST bytes (fsspec.utils.merge_offset_ranges: an object store answers a few MiB in
+        about the time of a tiny read), and only the failed requests of a round retried.
         """
         if self.local or self.cache is not None:
             return [pread(self._fd(rel, sha), s, e) for rel, sha, s, e in requests]
-        order = sorted(range(len(requests)), key=lambda i: (requests[i][0], requests[i][2], requests[i][3]))
-        merged: list[list[Any]] = []  # [rel, start, end]
-        for i in order:
-            rel, _, s, e = requests[i]
-            if (merged and merged[-1][0] == rel and s - merged[-1][2] <= self.MERGE_GAP
-                    and max(merged[-1][2], e) - merged[-1][1] <= self.MAX_REQUEST):
-                merged[-1][2] = max(merged[-1][2], e)
-            else:
-                merged.append([rel, s, e])
-        paths = [self._remote(m[0]) for m in merged]
-        datas: list[Any] = [None] * len(merged)
-        todo = list(range(len(merged)))
+        paths, starts, ends = merge_offset_ranges([self._remote(r[0]) for r in requests], [r[2] for r in requests],
+                                                  [r[3] for r in requests], self.MERGE_GAP, self.MAX_REQUEST)
+        datas: list[Any] = [None] * len(paths)
 
         def fetch() -> None:
-            """One round of GETs for the ranges still missing; only failed ones go again."""
-            nonlocal todo
-            got = self.fs.cat_ranges([paths[i] for i in todo], [merged[i][1] for i in todo], [merged[i][2] for i in todo], on_error="return")
-            failed, error = [], None
+            """One round of GETs for the ranges still missing."""
+            todo = [i for i, data in enumerate(datas) if data is None]
+            got = self.fs.cat_ranges([paths[i] for i in todo], [starts[i] for i in todo], [ends[i] for i in todo], on_error="return")
+            errors = []
             for i, data in zip(todo, got):
-                rel, s, e = merged[i]
-                if not isinstance(data, BaseException) and len(data) != e - s:
-                    data = ShortRead(f"{rel}: range [{s}, {e}) returned {len(data)} bytes")
+                if not isinstance(data, BaseException) and len(data) != ends[i] - starts[i]:
+                    data = ShortRead(f"{paths[i]}: range [{starts[i]}, {ends[i]}) returned {len(data)} bytes")
                 if isinstance(data, BaseException):
-                    failed.append(i)
-                    if error is None or not is_transient(data):
-                        error = data
+                    errors.append(data)
                 else:
                     datas[i] = data
-            todo = failed
-            if error is not None:
-                raise error
+            if errors:  # a permanent error wins: it decides whether the round is retried
+                raise next((e for e in errors if not is_transient(e)), errors[0])
 
-        self.retry.call(fetch, f"read {len(merged)} ranges")
-        out: list[Any] = [None] * len(requests)
-        j = 0
-        for i in order:
-            rel, _, s, e = requests[i]
-            while not (merged[j][0] == rel and merged[j][1] <= s and e <= merged[j][2]):
-                j += 1
-            base = merged[j][1]
-            out[i] = memoryview(datas[j])[s - base:e - base]
+        self.retry.call(fetch, f"read {len(paths)} ranges")
+        blocks = list(zip(paths, starts))
+        out = []
+        for rel, _, s, e in requests:
+            path = self._remote(rel)
+            j = bisect.bisect_right(blocks, (path, s)) - 1
+            while not (paths[j] == path and starts[j] <= s and e <= ends[j]):  # overlapping blocks
+                j -= 1
+            out.append(memoryview(datas[j])[s - starts[j]:e - starts[j]])
         return out
 
     def close(self) -> None:

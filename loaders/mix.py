@@ -22,7 +22,7 @@ import numpy as np
 
 from climb.loaders.decode import task_specs
 from climb.loaders.io import RetryPolicy
-from climb.loaders.plan import epoch_order, manifest_key, mix_schedule, temperature_probs
+from climb.loaders.plan import manifest_key, mix_schedule, temperature_probs
 from climb.loaders.stream import ClimbDataset, Stream, Transform
 
 
@@ -89,8 +89,7 @@ class MixedDataset(Stream):
             size = ds.epoch_length()
             cycles, within = np.divmod(occurrence[mine], size)
             for cycle in np.unique(cycles):
-                order = epoch_order(ds.info.counts, self.seed, self.epoch, manifest_key(ds.info.sha256),
-                                    ds.shuffle, ds.shuffle_window, int(cycle))
+                order = ds.order(self.epoch, int(cycle), self.seed)
                 hit = cycles == cycle
                 out[mine[hit], 1:] = order[within[hit]]
         return out

@@ -4,8 +4,11 @@ Every random choice the loaders make is drawn here from a generator seeded by ex
 coordinates, so the same (manifest, seed, epoch) gives the same order on every machine:
 
     epoch_order(shard_counts, seed, epoch, key)   the global order G of one epoch, world-independent:
-        shards permuted, their samples concatenated, then shuffled inside consecutive blocks of
-        `window` samples (a reader only ever needs the few shards the current block touches)
+        shards permuted and their samples concatenated; that stream cut into `buckets` contiguous
+        spans read side by side (striped into every batch); inside a span each sample delayed by
+        a random amount under `window / buckets` positions. A reader therefore only ever needs
+        the stretch of each span the window covers: it fetches those samples in large range reads
+        of consecutive samples (shards.py) and drops them after their last use.
     partition(total, seen, world, batch_size, tail)
         this worker's positions in G. The remaining positions G[seen:] are first cut to equal
         per-rank counts by the tail policy: `drop` discards fewer than world_size trailing
@@ -74,13 +77,11 @@ def _rng(*words: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(words))))
 
 
-def window_shuffle(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
-    """A permutation of range(n) that only moves items inside consecutive blocks of `window`."""
-    full = n - n % window
-    # shape [n // window, window]: one row per block, each row permuted independently
-    head = rng.permuted(np.arange(full, dtype=np.int64).reshape(-1, window), axis=1).ravel()
-    tail = full + rng.permutation(n - full).astype(np.int64)
-    return np.concatenate([head, tail])
+def spread(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of range(n) in which item q moves to where q + uniform[0, window) sorts: an item
+    lands at most `window` places from where it stood, and every stretch of `window` consecutive
+    items is mixed (a sliding window, so no block boundaries)."""
+    return np.argsort(np.arange(n) + rng.random(n) * window, kind="stable").astype(np.int64)
 
 
 def epoch_order(
@@ -89,8 +90,9 @@ def epoch_order(
     epoch: int,
     key: int,
     shuffle: bool = True,
-    window: int = 8192,
+    window: int = 1024,
     cycle: int = 0,
+    buckets: int = 8,
 ) -> np.ndarray:
     """The global order of one epoch.
 
@@ -99,15 +101,18 @@ def epoch_order(
         seed, epoch: the run's seed and the epoch; both select the order.
         key: manifest_key(manifest hash).
         shuffle: False gives manifest order (shards in order, samples in shard order).
-        window: block size of the sample shuffle, in samples.
+        window: how far (in positions of G) a sample may move from its place in the shard stream;
+            a reader holds about this many samples (module docstring).
         cycle: distinguishes repeated passes over one dataset inside one mixed epoch.
+        buckets: spans of the shard stream read side by side; each run of `buckets` positions
+            takes one sample from each span.
 
     Returns:
         int64 [N, 2]: (shard index, sample index inside the shard) for each position.
     """
     counts = np.asarray(shard_counts, dtype=np.int64)
-    if window < 1:
-        raise ValueError("shuffle window must be at least 1 sample")
+    if window < 1 or buckets < 1:
+        raise ValueError(f"shuffle window and buckets must be at least 1, got {window} and {buckets}")
     rng = _rng(seed, epoch, cycle, key)
     shards = rng.permutation(len(counts)) if shuffle else np.arange(len(counts))
     sizes = counts[shards]
@@ -115,8 +120,15 @@ def epoch_order(
     first = np.cumsum(sizes) - sizes
     shard_of = np.repeat(shards, sizes)
     sample_of = np.arange(total, dtype=np.int64) - np.repeat(first, sizes)
-    if shuffle and window > 1:
-        perm = window_shuffle(total, window, rng)
+    if shuffle and total:
+        nb = min(buckets, total)
+        edges = np.arange(nb + 1, dtype=np.int64) * total // nb
+        # each span spread inside itself; then position i of G takes the span whose next item is due
+        # soonest (item r of a span of length L is due at (r + 0.5) / L): plain striping for equal spans
+        inside = np.concatenate([a + spread(b - a, max(1, window // nb), rng) for a, b in zip(edges[:-1], edges[1:])])
+        span = np.repeat(np.arange(nb), np.diff(edges))
+        due = (np.arange(total) - edges[span] + 0.5) / np.diff(edges)[span]
+        perm = inside[np.lexsort((span, due))]
         shard_of, sample_of = shard_of[perm], sample_of[perm]
     return np.stack([shard_of, sample_of], axis=1).astype(np.int64)
 

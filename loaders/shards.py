@@ -1,22 +1,21 @@
 """From planned (dataset, shard, sample) reads to each sample's member bytes, in plan order.
 
 The manifest says where shards are and how many samples each holds; each shard's `.idx` says where
-every member's bytes sit. A reader walks its plan in chunks, fetches each chunk's byte ranges in one
-batch (all of a sample when every member is wanted, else only the wanted members), and fetches the
-next chunk on a background thread while the current one is decoded. Chunks start at one sample and
-double up to their cap, so the first sample arrives after one small read (a DataLoader's first
-batch after one read of a batch's samples, not after a ramp of small ones); the cap is 512 KiB for
-local files (one pread per sample: a bigger chunk would only hold memory) and 16 MiB for object
-stores, whose per-request cost wants big reads (io.DatasetFiles merges neighbouring ranges).
-With a shard cache it also downloads the next shards of the plan ahead of time.
-Only the indexes of recently used shards stay in memory; the shuffle window keeps that set small.
+every member's bytes sit. A reader gets its whole read list up front (plan.py), groups it into fetch
+jobs, fetches each job's byte ranges in one batch (all of a sample when every member is wanted, else
+only the wanted members) on background threads a few jobs ahead of first use, and drops a job's
+bytes after its last sample is handed over. From an object store a job is a piece of consecutive
+samples of one shard (about 4 MiB: one merged range GET where a few MiB cost about as much as a
+tiny read); the shuffle keeps each piece's samples inside its window, so a reader holds about one
+window of samples.
+Only the indexes of recently used shards stay in memory.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -115,13 +114,21 @@ def wanted_members(modalities: tuple[str, ...] | None):
 
 
 class SampleReader:
-    """Reads planned samples of one or more datasets; use one per iterator, inside the worker."""
+    """Reads planned samples of one or more datasets; use one per iterator, inside the worker.
 
-    CHUNK_SAMPLES = 64
-    LOCAL_CHUNK_BYTES = 512 << 10
-    REMOTE_CHUNK_BYTES = 16 << 20
+    The whole read list is known up front, so it is cut into jobs fetched ahead of first use on a
+    small thread pool and dropped after their last use. From an object store a job is a piece: the
+    samples this reader wants among about PIECE_BYTES of consecutive samples of one shard, fetched
+    in one merged range read (the plan keeps a piece's samples within its shuffle window, so few
+    pieces are held at once; with a shard cache, the fetch thread downloads a shard into the cache
+    when a piece first needs it, a few pieces ahead of use); locally a job is the next few samples in
+    read order, read with pread, starting with one batch so the first batch waits for one read.
+    """
+
+    PIECE_BYTES = 4 << 20
+    LOCAL_JOB_BYTES = 512 << 10
+    AHEAD = 3
     MAX_INDEXES = 64
-    LOOKAHEAD_SHARDS = 2
 
     def __init__(
         self,
@@ -136,39 +143,44 @@ class SampleReader:
         self.first_chunk = max(1, first_chunk)
         self.files = [DatasetFiles(d.url, o, retry, c) for d, o, c in zip(datasets, storage_options, caches)]
         self.wanted = [wanted_members(m) for m in modalities]
-        self.cached = any(c is not None for c in caches)
-        remote = any(not f.local and f.cache is None for f in self.files)
-        self.chunk_bytes = self.REMOTE_CHUNK_BYTES if remote else self.LOCAL_CHUNK_BYTES
-        self._indexes: OrderedDict[tuple[int, int], list[dict[str, Any]]] = OrderedDict()
+        self.remote = any(not f.local for f in self.files)
+        # two range reads in flight from an object store; one thread where descriptors are shared (pread)
+        self.threads = 2 if all(f.cache is None for f in self.files) and self.remote else 1
+        self.index = functools.lru_cache(maxsize=self.MAX_INDEXES)(self._load_index)
 
-    def index(self, d: int, shard: int) -> list[dict[str, Any]]:
-        """The parsed .idx of one shard (LRU-cached)."""
-        key = (d, shard)
-        entries = self._indexes.pop(key, None)
-        if entries is None:
-            info = self.datasets[d].shards[shard]
-            entries = parse_index(self.files[d].read_file(info["index"]), info)
-            while len(self._indexes) >= self.MAX_INDEXES:
-                self._indexes.popitem(last=False)
-        self._indexes[key] = entries
-        return entries
+    def _load_index(self, d: int, shard: int) -> list[dict[str, Any]]:
+        """The parsed .idx of one shard (through an LRU cache, shared by the fetch threads)."""
+        info = self.datasets[d].shards[shard]
+        return parse_index(self.files[d].read_file(info["index"]), info)
 
-    def _fetch(self, reads: np.ndarray, start: int, max_samples: int) -> tuple[int, list[Any]]:
-        """Fetch the chunk of at most `max_samples` reads (and about chunk_bytes) beginning at `start`.
+    def jobs(self, reads: np.ndarray) -> list[np.ndarray]:
+        """The read numbers of each fetch job, jobs in order of first use (class docstring)."""
+        # mean bytes of a sample of each read's shard, from the manifest: float [n]
+        mean = np.concatenate([[s["bytes"] / max(1, s["num_samples"]) for s in d.shards] for d in self.datasets] + [[]])
+        size = mean[np.cumsum([0, *[len(d.shards) for d in self.datasets]])[reads[:, 0]] + reads[:, 1]]
+        if self.remote:
+            piece = reads[:, 2] // np.maximum(1, self.PIECE_BYTES // np.maximum(size, 1)).astype(np.int64)
+            _, first, job_of = np.unique(np.stack([reads[:, 0], reads[:, 1], piece], axis=1), axis=0,
+                                         return_index=True, return_inverse=True)
+            job_of = np.argsort(np.argsort(first))[job_of.ravel()]  # renumbered by first use
+        else:
+            head = min(len(reads), self.first_chunk)
+            job_of = np.concatenate([np.zeros(head, dtype=np.int64), 1 + np.cumsum(size[head:]).astype(np.int64) // self.LOCAL_JOB_BYTES])
+            job_of = np.unique(job_of, return_inverse=True)[1].ravel()
+        order = np.argsort(job_of, kind="stable")
+        return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
+
+    def _fetch(self, reads: np.ndarray, which: np.ndarray) -> list[Any]:
+        """Fetch the reads numbered `which` in one batch of range reads (an unreadable index raises).
 
         Returns:
-            (end, items): items[i] is (key, {member: bytes-like}) for reads[start + i], or the
-            exception that made it unreadable.
+            items[i] is (key, {member: bytes-like}) for reads[which[i]], or the exception that made
+            it unreadable.
         """
-        end, size = start, 0
-        while end < len(reads) and end - start < max_samples and size < self.chunk_bytes:
-            d, shard, sample = (int(v) for v in reads[end])
-            size += self.index(d, shard)[sample]["size"]
-            end += 1
         # per sample: (key, dataset, [(member, request number, start, end inside that request)])
         plans: list[tuple[str, int, list[tuple[str, int, int, int]]]] = []
         requests: dict[int, list[tuple[str, str, int, int]]] = {}
-        for d, shard, sample in reads[start:end].tolist():
+        for d, shard, sample in reads[which].tolist():
             info = self.datasets[d].shards[shard]
             entry = self.index(d, shard)[sample]
             members = {m: v for m, v in entry["members"].items() if self.wanted[d](m)}
@@ -194,42 +206,33 @@ class SampleReader:
                 items.append(got)
             else:
                 items.append((key, {m: memoryview(got[r])[s:e] for m, r, s, e in slices}))
-        return end, items
-
-    def _shard_order(self, reads: np.ndarray) -> dict[tuple[int, int], int]:
-        """Each shard's rank in the order the plan first touches it."""
-        pairs = reads[:, :2]
-        _, first = np.unique(pairs, axis=0, return_index=True)
-        return {(int(pairs[i][0]), int(pairs[i][1])): n for n, i in enumerate(sorted(first))}
+        return items
 
     def samples(self, reads: np.ndarray) -> Iterator[Any]:
         """Yield (key, members) or an exception for each read of int64 [n, 3] (dataset, shard, sample)."""
-        fetcher = ThreadPoolExecutor(1, thread_name_prefix="climb-fetch")
-        downloader = ThreadPoolExecutor(1, thread_name_prefix="climb-download") if self.cached else None
-        downloads: dict[tuple[int, int], Future] = {}
-        order = self._shard_order(reads) if downloader is not None and len(reads) else {}
-        upcoming = list(order)
+        jobs = self.jobs(reads)
+        first = np.array([j.min() for j in jobs], dtype=np.int64)
+        last = [int(j.max()) for j in jobs]
+        job_of = np.zeros(len(reads), dtype=np.int64)
+        slot = np.zeros(len(reads), dtype=np.int64)
+        for k, j in enumerate(jobs):
+            job_of[j], slot[j] = k, np.arange(len(j))
+        fetcher = ThreadPoolExecutor(self.threads, thread_name_prefix="climb-fetch")
+        held: dict[int, Future] = {}
+        submitted = 0
         try:
-            chunk = self.first_chunk
-            pending = fetcher.submit(self._fetch, reads, 0, chunk) if len(reads) else None
-            while pending is not None:
-                end, items = pending.result()
-                chunk = min(2 * chunk, self.CHUNK_SAMPLES)
-                pending = fetcher.submit(self._fetch, reads, end, chunk) if end < len(reads) else None
-                if downloader is not None:
-                    self._download_ahead(reads[end - 1], order, upcoming, downloads, downloader)
-                yield from items
+            for i in range(len(reads)):
+                # every job in use by now, plus AHEAD jobs whose first use is still to come
+                due = int(np.searchsorted(first, i, side="right"))
+                while submitted < len(jobs) and submitted < due + self.AHEAD:
+                    held[submitted] = fetcher.submit(self._fetch, reads, jobs[submitted])
+                    submitted += 1
+                k = int(job_of[i])
+                item = held[k].result()[int(slot[i])]
+                if last[k] == i:
+                    del held[k]
+                yield item
         finally:
             fetcher.shutdown(wait=True, cancel_futures=True)
-            if downloader is not None:
-                downloader.shutdown(wait=True, cancel_futures=True)
             for f in self.files:
                 f.close()
-
-    def _download_ahead(self, last_read: np.ndarray, order: dict, upcoming: list, downloads: dict, pool: ThreadPoolExecutor) -> None:
-        """Start downloading the next shards the plan will touch after the chunk just fetched."""
-        current = order[(int(last_read[0]), int(last_read[1]))]
-        for d, shard in upcoming[current + 1: current + 1 + self.LOOKAHEAD_SHARDS]:
-            if (d, shard) not in downloads:
-                info = self.datasets[d].shards[shard]
-                downloads[(d, shard)] = pool.submit(self.files[d].prepare, info["path"], info["sha256"])

@@ -175,21 +175,29 @@ class ClimbDataset(Stream):
         storage_options: fsspec options (e.g. {"client_kwargs": {"endpoint_url": ...}}).
         batch_size: the DataLoader batch size (set by loader()); fixes which worker reads what.
         tail: "wrap" repeats a few samples so all ranks get equal counts; "drop" drops them.
-        shuffle_window: samples per shuffle block (a reader needs the shards of one block).
+        shuffle_window: how far (in samples) the shuffle may move a sample from its place in the
+            permuted shard stream; a reader holds about this many samples (plus a piece of each
+            bucket), so None takes as many as SHUFFLE_BYTES hold (docs/training-from-s3.md).
+        shuffle_buckets: stretches of the shard stream read side by side and striped into every batch.
         cache_dir, cache_bytes: optional verified local shard cache and its size bound.
         on_error: "raise", or "skip" (the sample becomes a masked placeholder with "__error__").
         transform: f(sample, rng) -> sample, run in the worker with a per-sample generator.
     """
 
+    SHUFFLE_BYTES = 48 << 20
+
     def __init__(self, manifest_url: str, split: str = "train", seed: int = 0, shuffle: bool = True,
                  rank: int | None = None, world_size: int | None = None, modalities: Sequence[str] | None = None,
                  tasks: Sequence[str] | None = None, storage_options: dict[str, Any] | None = None, *,
-                 batch_size: int | None = None, tail: str = "wrap", shuffle_window: int = 8192,
+                 batch_size: int | None = None, tail: str = "wrap", shuffle_window: int | None = None,
+                 shuffle_buckets: int = 8,
                  cache_dir: str | None = None, cache_bytes: int | None = None, on_error: str = "raise",
                  transform: Transform | None = None, retry: RetryPolicy = RetryPolicy()):
         super().__init__(seed, rank, world_size, batch_size, tail, on_error, transform, retry)
         self.info = open_dataset(manifest_url, split, storage_options, retry)
-        self.shuffle, self.shuffle_window = shuffle, shuffle_window
+        mean = sum(s["bytes"] for s in self.info.shards) / max(1, self.info.total)
+        self.shuffle, self.shuffle_buckets = shuffle, shuffle_buckets
+        self.shuffle_window = shuffle_window or max(1, int(self.SHUFFLE_BYTES // max(mean, 1)))
         self.modalities = tuple(modalities) if modalities is not None else None
         self.storage_options = storage_options
         self.tasks = task_specs([self.info.manifest.get("tasks", {})], tuple(tasks) if tasks is not None else None)
@@ -199,10 +207,11 @@ class ClimbDataset(Stream):
     def epoch_length(self) -> int:
         return self.info.total
 
-    def order(self, epoch: int, cycle: int = 0) -> np.ndarray:
-        """int64 [N, 2] (shard, sample): the world-independent order of an epoch."""
-        return epoch_order(self.info.counts, self.seed, epoch, manifest_key(self.info.sha256),
-                           self.shuffle, self.shuffle_window, cycle)
+    def order(self, epoch: int, cycle: int = 0, seed: int | None = None) -> np.ndarray:
+        """int64 [N, 2] (shard, sample): the world-independent order of an epoch (of `seed`, default
+        this dataset's; a mix passes its own)."""
+        return epoch_order(self.info.counts, self.seed if seed is None else seed, epoch, manifest_key(self.info.sha256),
+                           self.shuffle, self.shuffle_window, cycle, self.shuffle_buckets)
 
     def reads(self, positions: np.ndarray) -> np.ndarray:
         picked = self.order(self.epoch)[positions]

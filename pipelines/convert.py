@@ -1,59 +1,45 @@
-"""`climb convert`: the Beam graph from a raw source to shards, Zarr arrays and a manifest.
+"""`climb convert`: the driver of a conversion, from a raw source to shards, Zarr arrays and a manifest.
 
-    discover (driver) -> prepare: keys, splits, order (driver)
-      -> Process: read -> validate -> encode, batched       (Beam ParDo, parallel)
-           fragments staged under _staging/, volumes written to volumes.zarr/
-      -> Plan: sort by (split, order), cut shards by size    (one GroupByKey)
-      -> WriteShard: concatenate fragments -> tar + .idx     (Beam ParDo, parallel)
-      -> Finalize: quarantine.jsonl, samples.json, croissant.json, README.md, manifest.json LAST, drop _staging/
+    discover -> prepare: keys, splits, order                 (driver; pipelines/records.py)
+      -> work list: batches of items as files under _work/  (driver; pipelines/worklist.py)
+      -> the graph (pipelines/graph.py; stages in pipelines/stages.py):
+         Process batches -> Plan shards per split -> WriteShards -> Finalize (manifest.json LAST)
+         run by Beam (Dask, FnApiRunner, any Beam runner; pipelines/runners.py) or by the embedded
+         default, the same stages on a local process pool (pipelines/local.py)
 
-Decoding happens once, in parallel; shard boundaries depend only on fragment sizes and the salted
-order, so any runner and any number of workers write the same bytes. The graph ends in a single
-sink (Finalize), which the Dask runner needs: it computes only the last node of the graph.
+The driver keeps only references to the work list and the evidence of what it listed (counts and a
+key-set fingerprint): its memory does not grow with the decoded data, and Finalize fails the job
+when results do not account for every listed sample exactly once. Shard boundaries depend only on
+fragment sizes and the salted order, so every runner and worker count writes the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import contextlib
+import itertools
 import os
 import tempfile
 import threading
-import uuid
-from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-
-class _QuietBeamImport(logging.Filter):
-    """Beam warns at import that Google Cloud client libraries are absent; climb does not use them."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "apitools not found" not in record.getMessage()
-
-
-logging.getLogger().addFilter(_QuietBeamImport())
-
-import apache_beam as beam  # noqa: E402 - after the filter, so the import stays quiet
-from apache_beam.transforms.window import GlobalWindow  # noqa: E402
-from apache_beam.utils.timestamp import MIN_TIMESTAMP  # noqa: E402
-from apache_beam.utils.windowed_value import WindowedValue  # noqa: E402
-
-from climb.pipelines.process import Context, numpy_free, process_item
-from climb.pipelines.records import WorkItem, batches, prepare
+from climb.pipelines.finalize import Expected, LostWorkError
+from climb.pipelines.job import Job
+from climb.pipelines.keys import KeyRef, env_ref, file_ref, resolve
+from climb.pipelines.local import run_local
+from climb.pipelines.records import iter_prepared
+from climb.pipelines.runners import DASK, LOCAL, beam_args, beam_pipeline, close_dask
 from climb.pipelines.sources import SourceError, get_source
-from climb.pipelines.writers.documents import documents, pin_documents
-from climb.pipelines.writers.manifest import build_manifest
+from climb.pipelines.stages import STAGING
+from climb.pipelines.summary import Summary, summarize
+from climb.pipelines.worklist import WORK, WorkList, write_worklist
 from climb.pipelines.writers.members import json_bytes
-from climb.pipelines.writers.wds_tar import Fragment, cut_shards, write_shard
 from climb.pipelines.writers.zarr_store import ensure_group
 from climb.storage import filesystem, join, storage_options
-from climb.transforms.phi import key_id
+from climb.transforms.phi import KEY_ENV, key_id
 from climb.transforms.splits import check_fractions
 
-STAGING = "_staging"
-OUTPUT_NAMES = ("manifest.json", "README.md", "croissant.json", "samples.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING)
+OUTPUT_NAMES = ("manifest.json", "README.md", "croissant.json", "samples.json", "quarantine.jsonl", "shards", "volumes.zarr", STAGING, WORK)
 
 
 class ConvertError(Exception):
@@ -78,6 +64,8 @@ class ConvertConfig:
     overwrite: bool = False
     batch_size: int = 32
     progress: bool = False
+    beam_options: list[str] = field(default_factory=list)
+    run_log: str | None = None
 
     @property
     def dataset_url(self) -> str:
@@ -97,255 +85,25 @@ def recorded_config(cfg: ConvertConfig, options: dict[str, Any], fractions: dict
     }
 
 
-# ----------------------------------------------------------------------------------------- DoFns
-
-
-class ProcessBatch(beam.DoFn):
-    """Decode and encode a batch of samples; stage their fragments in one file per batch.
-
-    With `processes` > 1 (the in-process runner), samples are decoded by a pool of forked worker
-    processes, one per core: Beam's in-process runner is single-threaded, and decoding is
-    CPU-bound. The pool is kept busy across elements: each batch is submitted in a few chunks and
-    staged only once `AHEAD` later batches are queued behind it, so workers never wait while the
-    parent stages a batch or Beam moves to the next element; the rest is staged in finish_bundle.
-    At most AHEAD + 1 batches of encoded samples are held at a time. Workers inherit the context
-    at fork, so a task carries only its work items; with `local_work` the elements are batch
-    numbers whose items are in this process (_LOCAL_WORK). On Dask the cluster's workers are the
-    parallelism, elements carry their items, and no pool is made.
-    """
-
-    AHEAD = 2
-    CHUNKS_PER_PROCESS = 2
-
-    def __init__(self, ctx: Context, processes: int = 1, local_work: str | None = None):
-        self.ctx = ctx
-        self.processes = processes
-        self.local_work = local_work
-        self.pool = None
-        self.pending: deque = deque()
-
-    def setup(self) -> None:
-        self.info = get_source(self.ctx.source)
-
-    def start_bundle(self) -> None:
-        if self.processes > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker, initargs=(self.ctx,),
-            )
-
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        try:
-            while self.pending:
-                for entry in self._stage_submitted(*self.pending.popleft()):
-                    yield WindowedValue(entry, MIN_TIMESTAMP, [GlobalWindow()])
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
-                self.pool = None
-
-    def process(self, element: int | tuple[int, list[WorkItem]]) -> Iterator[dict[str, Any]]:
-        batch_id, items = (element, _LOCAL_WORK[self.local_work][element]) if self.local_work else element
-        if self.pool is None:
-            yield from self._stage(batch_id, [_decode(self.ctx, self.info, item) for item in items])
-            return
-        size = max(1, -(-len(items) // (self.processes * self.CHUNKS_PER_PROCESS)))
-        chunks = [self.pool.submit(_process_chunk, items[i:i + size]) for i in range(0, len(items), size)]
-        self.pending.append((batch_id, chunks))
-        while len(self.pending) > self.AHEAD:
-            yield from self._stage_submitted(*self.pending.popleft())
-
-    def _stage_submitted(self, batch_id: int, chunks: list[Future]) -> list[dict[str, Any]]:
-        return self._stage(batch_id, [result for chunk in chunks for result in chunk.result()])
-
-    def _stage(self, batch_id: int, results: list[tuple[dict[str, Any], Fragment | None]]) -> list[dict[str, Any]]:
-        """Write a batch's fragments to `_staging/batch-<id>.bin` and its `.done` marker; its entries."""
-        staged = f"{STAGING}/batch-{batch_id:06d}.bin"
-        entries, blobs, offset = [], [], 0
-        for entry, frag in results:
-            if frag is not None:
-                members = {m: [off, size] for m, (off, size) in frag.members.items()}
-                entry["staging"] = {"path": staged, "offset": offset, "length": len(frag.data), "members": members}
-                offset += len(frag.data)
-                blobs.append(frag.data)
-            entries.append(entry)
-        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
-        if blobs:
-            fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
-        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{len(entries)}.done", b"")
-        return entries
-
-
-_LOCAL_WORK: dict[str, list[list[WorkItem]]] = {}
-"""Work lists of in-process runs by token: the pipeline then carries only batch numbers.
-
-Beam encodes a Create's values into the pipeline, then pickles and bz2-compresses that payload four
-times while building and running it: for 2,000 samples, 0.45 s before the first sample was decoded.
-The in-process runner can look the batches up here instead; Dask workers receive their items in
-the elements, which they need anyway.
-"""
-
-_WORKER_CTX: Context | None = None
-
-
-def _start_worker(ctx: Context) -> None:
-    global _WORKER_CTX
-    _WORKER_CTX = ctx
-
-
-def _decode(ctx: Context, info, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
-    """process_item with its entry made plain Python where it ran (in a worker, not the parent)."""
-    entry, frag = process_item(ctx, info, item)
-    return numpy_free(entry), frag
-
-
-def _process_chunk(items: list[WorkItem]) -> list[tuple[dict[str, Any], Fragment | None]]:
-    ctx = _WORKER_CTX
-    info = get_source(ctx.source)
-    return [_decode(ctx, info, item) for item in items]
-
-
-def plan_shards(grouped: tuple[int, list[dict[str, Any]]], shard_size: int) -> Iterator[dict[str, Any]]:
-    """Sort written samples by (split, order key) and cut each split into shards by bytes."""
-    _, entries = grouped
-    entries = list(entries)
-    written = sorted((e for e in entries if e["kind"] == "written"), key=lambda e: (e["split"], e["order"]))
-    by_split: dict[str, list[dict[str, Any]]] = {}
-    for e in written:
-        by_split.setdefault(e["split"], []).append(e)
-    for split, rows in sorted(by_split.items()):
-        for index, (start, end) in enumerate(cut_shards([e["size"] for e in rows], shard_size)):
-            yield {
-                "kind": "shard",
-                "path": f"shards/{split}-{index:05d}.tar",
-                "split": split,
-                "fragments": [{"key": e["key"], **e["staging"]} for e in rows[start:end]],
-            }
-    yield {"kind": "summary", "entries": entries}
-
-
-class WriteShard(beam.DoFn):
-    """Concatenate a shard's staged fragments into a tar + .idx, written under temp names then moved."""
-
-    READ_CHUNK = 64
-
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-
-    def _fragments(self, fs, root: str, specs: list[dict[str, Any]]) -> Iterator[Fragment]:
-        from fsspec.implementations.local import LocalFileSystem
-
-        read = _read_local_ranges if isinstance(fs, LocalFileSystem) else fs.cat_ranges
-        for i in range(0, len(specs), self.READ_CHUNK):
-            chunk = specs[i:i + self.READ_CHUNK]
-            datas = read(
-                [f"{root}/{s['path']}" for s in chunk],
-                [s["offset"] for s in chunk],
-                [s["offset"] + s["length"] for s in chunk],
-            )
-            for spec, data in zip(chunk, datas):
-                if isinstance(data, Exception):
-                    raise data
-                members = {m: (off, size) for m, (off, size) in spec["members"].items()}
-                yield Fragment(key=spec["key"], data=data, members=members)
-
-    def process(self, element: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        if element["kind"] != "shard":
-            yield element
-            return
-        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
-        name = element["path"].rsplit("/", 1)[-1]
-        with tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
-            local = os.path.join(tmp, name)
-            with open(local, "wb") as out:
-                index, digest, size = write_shard(self._fragments(fs, root, element["fragments"]), out, name)
-            target = f"{root}/{element['path']}"
-            idx_target = target[: -len(".tar")] + ".idx"
-            put_atomic(fs, local, target)
-            idx_local = local + ".idx"
-            index_bytes = json_bytes(index)
-            with open(idx_local, "wb") as f:
-                f.write(index_bytes)
-            put_atomic(fs, idx_local, idx_target)
-        yield {
-            "kind": "shard_written",
-            "path": element["path"],
-            "split": element["split"],
-            "sha256": digest,
-            "bytes": size,
-            "num_samples": len(element["fragments"]),
-            "index": element["path"][: -len(".tar")] + ".idx",
-            "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
-        }
-
-
-def _read_local_ranges(paths: list[str], starts: list[int], ends: list[int]) -> list[bytes]:
-    """fsspec's cat_ranges for local files, with plain reads instead of fsspec's file objects."""
-    out = []
-    for path, start, end in zip(paths, starts, ends):
-        with open(path, "rb") as f:
-            f.seek(start)
-            out.append(f.read(end - start))
-    return out
-
-
-def put_atomic(fs, local_path: str, target: str) -> None:
-    """Local: copy to a temp name beside the target, then rename. Object stores: one whole upload."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    if isinstance(fs, LocalFileSystem):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
-        fs.put_file(local_path, tmp)
-        os.replace(tmp, target)
-    else:
-        fs.put_file(local_path, target)
-
-
-def pipe_atomic(fs, target: str, data: bytes) -> None:
-    with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
-        local = os.path.join(tmp, "data")
-        with open(local, "wb") as f:
-            f.write(data)
-        put_atomic(fs, local, target)
-
-
-class Finalize(beam.DoFn):
-    """Write quarantine.jsonl, samples.json, croissant.json and README.md (pipelines/writers/documents.py),
-    drop the staging area, write manifest.json (pinning them) last."""
-
-    def __init__(self, ctx: Context, config: dict[str, Any], task_names: tuple[str, ...], extra: list[dict[str, Any]]):
-        self.ctx = ctx
-        self.config = config
-        self.task_names = task_names
-        self.extra = extra
-
-    def process(self, grouped: tuple[int, list[dict[str, Any]]]) -> Iterator[str]:
-        _, results = grouped
-        results = list(results)
-        summaries = [r for r in results if r["kind"] == "summary"]
-        if len(summaries) != 1:
-            raise RuntimeError(f"expected one plan summary, got {len(summaries)}")
-        entries = summaries[0]["entries"] + self.extra
-        shards = [{k: r[k] for k in ("path", "split", "sha256", "bytes", "num_samples", "index", "index_sha256")} for r in results if r["kind"] == "shard_written"]
-        manifest = build_manifest(source=self.ctx.source, config=self.config, task_names=self.task_names, entries=entries, shards=shards)
-        fs, root = filesystem(self.ctx.dataset_url, self.ctx.storage_options)
-        docs = documents(manifest, entries)
-        for name, data in docs.items():
-            pipe_atomic(fs, f"{root}/{name}", data)
-        manifest = pin_documents(manifest, docs)
-        # staging goes before the commit point: a run killed in between leaves no manifest (and is
-        # redone), never a finished manifest beside leftovers that would differ from a clean run
-        if fs.exists(f"{root}/{STAGING}"):
-            fs.rm(f"{root}/{STAGING}", recursive=True)
-        pipe_atomic(fs, f"{root}/manifest.json", json_bytes(manifest))
-        yield "manifest.json"
-
-
 # ---------------------------------------------------------------------------------------- driver
+
+
+@contextlib.contextmanager
+def key_reference(key: bytes | KeyRef) -> Iterator[tuple[bytes, KeyRef]]:
+    """(key bytes for the driver, reference for the workers).
+
+    A KeyRef is resolved here too, so a missing or wrong key fails before any work. Key bytes get
+    a private (0600) temporary key file on this machine for the duration of the run.
+    """
+    if isinstance(key, KeyRef):
+        yield resolve(key), key
+        return
+    with tempfile.TemporaryDirectory(prefix="climb-key-") as tmp:
+        path = os.path.join(tmp, "hmac.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        yield key, file_ref(key, path)
 
 
 def _prepare_output(cfg: ConvertConfig, opts: dict[str, Any]) -> None:
@@ -364,66 +122,12 @@ def _prepare_output(cfg: ConvertConfig, opts: dict[str, Any]) -> None:
     fs.makedirs(f"{root}/{STAGING}", exist_ok=True)
 
 
-BATCHES_PER_DASK_PARTITION = 16
-PARTITIONS_PER_DASK_THREAD = 1
-DASK_MAX_PARTITIONS = 4096
-
-
-def dask_partitions(batches: int, threads: int) -> int:
-    """Bag partitions for a conversion of `batches` batches on a cluster with `threads` threads.
-
-    On Dask, beam.Create puts 128 elements (here batches: 4,096 samples) in each bag partition by
-    default, so a smaller conversion ran as one task on one worker. Each partition is one task of
-    the Process step, so there must be at least one per worker thread (and no more than batches);
-    beyond that a partition holds 16 batches. More would not pay off, because Beam's GroupByKey
-    becomes a Dask shuffle whose cost grows with the partition count (measured: 32 partitions for
-    1,000 samples took ~2 s longer than 2).
-    """
-    wanted = max(threads * PARTITIONS_PER_DASK_THREAD, -(-batches // BATCHES_PER_DASK_PARTITION))
-    return max(1, min(wanted, batches, DASK_MAX_PARTITIONS))
-
-
-def _dask_threads(address: str) -> int:
-    """Worker threads of the running cluster at `address`."""
-    from dask.distributed import Client
-
-    with Client(address, set_as_default=False) as client:
-        return sum(client.nthreads().values())
-
-
-def _pipeline(cfg: ConvertConfig, batches: int):
-    """The Beam pipeline for the configured runner (and the Dask cluster it started, if any)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    if cfg.runner == "direct":
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([])), None
-    if cfg.runner == "dask":
-        from apache_beam.runners.dask.dask_runner import DaskRunner
-
-        cluster = None
-        address = cfg.dask_address
-        if address:
-            threads = _dask_threads(address)
-        else:
-            from dask.distributed import LocalCluster
-
-            cluster = LocalCluster(
-                n_workers=cfg.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.WARNING,
-            )
-            address, threads = cluster.scheduler_address, cfg.workers
-        options = PipelineOptions([f"--dask_client_address={address}", f"--dask_npartitions={dask_partitions(batches, threads)}"])
-        return beam.Pipeline(runner=DaskRunner(), options=options), cluster
-    raise ConvertError(f"unknown runner {cfg.runner!r}; use direct or dask")
-
-
 def _progress(cfg: ConvertConfig, opts: dict[str, Any], total: int, stop: threading.Event) -> None:
     """Poll the staging area for finished batches: works the same for every runner and store."""
     from tqdm import tqdm
 
-    fs, root = filesystem(cfg.dataset_url, opts)
+    # its own filesystem object: the listings it caches must not hide staged files from Finalize
+    fs, root = filesystem(cfg.dataset_url, {**opts, "skip_instance_cache": True})
     with tqdm(total=total, desc=f"convert {cfg.source}", unit="sample", disable=not cfg.progress) as bar:
         while not stop.wait(0.5):
             try:
@@ -455,12 +159,15 @@ def _discover(info, cfg: ConvertConfig, options: dict[str, Any]) -> list:
         raise ConvertError(f"{cfg.source}: cannot list the samples under {cfg.raw_url}: {exc}") from exc
 
 
-def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
+def convert(cfg: ConvertConfig, key: bytes | KeyRef) -> dict[str, Any]:
     """Run one conversion and return its manifest.
 
     Args:
         cfg: what to convert and where.
-        key: the HMAC pseudonymization key (climb.transforms.phi.load_key).
+        key: the HMAC pseudonymization key (climb.transforms.phi.load_key), or a reference to it
+            that every worker can resolve (pipelines/keys.py). Key bytes are handed to the workers
+            through a private temporary key file on this machine, which suits the local runners;
+            a remote cluster needs a reference (docs/dask.md).
     """
     import json
 
@@ -470,74 +177,104 @@ def convert(cfg: ConvertConfig, key: bytes) -> dict[str, Any]:
     options = {**info.defaults, **cfg.options}
     fractions = dict(options.pop("split_fractions", None) or info.split_fractions)
     check_fractions(fractions)
-    raw_fs, raw_root = filesystem(cfg.raw_url, raw_opts)
-    if not raw_fs.exists(raw_root):
-        raise ConvertError(f"raw folder {cfg.raw_url} does not exist; check the path (RAW_URL)")
-    records = _discover(info, cfg, {**options, "storage_options": raw_opts})
-    items, duplicates = prepare(records, key=key, salt=cfg.salt, raw_url=cfg.raw_url, fractions=fractions, limit=cfg.limit)
-    if not items:
-        raise ConvertError(f"source {cfg.source} found no samples under {cfg.raw_url}; is this the right folder and source?")
-    _prepare_output(cfg, opts)
-    if "volume" in info.modalities:
-        ensure_group(join(cfg.dataset_url, "volumes.zarr"), opts)
-    ctx = Context(
-        source=cfg.source, dataset_url=cfg.dataset_url, options={**options, "storage_options": raw_opts},
-        storage_options=opts, hmac_key=key, salt=cfg.salt, fractions=fractions,
-    )
-    config = recorded_config(cfg, options, fractions, key)
-    work = batches(items, cfg.batch_size)
-    local_work = uuid.uuid4().hex if cfg.runner == "direct" else None
-    if local_work:
-        _LOCAL_WORK[local_work] = [batch for _, batch in work]
-    pipeline, cluster = _pipeline(cfg, len(work))
+    if cfg.runner != LOCAL:
+        beam_args(cfg.beam_options)  # refuse bad options before any work
+    with key_reference(key) as (key_bytes, key_ref):
+        raw_fs, raw_root = filesystem(cfg.raw_url, raw_opts)
+        if not raw_fs.exists(raw_root):
+            raise ConvertError(f"raw folder {cfg.raw_url} does not exist; check the path (RAW_URL)")
+        duplicates: list[dict[str, Any]] = []
+        items = iter_prepared(
+            _discover(info, cfg, {**options, "storage_options": raw_opts}), quarantined=duplicates,
+            key=key_bytes, salt=cfg.salt, raw_url=cfg.raw_url, fractions=fractions, limit=cfg.limit,
+        )
+        first = next(items, None)
+        if first is None:
+            raise ConvertError(f"source {cfg.source} found no samples under {cfg.raw_url}; is this the right folder and source?")
+        _prepare_output(cfg, opts)
+        if "volume" in info.modalities:
+            ensure_group(join(cfg.dataset_url, "volumes.zarr"), opts)
+        worklist = write_worklist(itertools.chain([first], items), cfg.batch_size, cfg.dataset_url, opts, key_bytes)
+        del first, items
+        job = Job(
+            source=cfg.source, dataset_url=cfg.dataset_url, options={**options, "storage_options": raw_opts},
+            storage_options=opts, key_ref=key_ref, salt=cfg.salt, fractions=fractions, task_names=tuple(sorted(info.tasks)),
+            shard_size=cfg.shard_size, config=recorded_config(cfg, options, fractions, key_bytes), run_log=cfg.run_log,
+        )
+        expected = Expected(items=worklist.items, batches=worklist.batches, key_fingerprint=worklist.key_fingerprint,
+                            discovery=_discovery_summary(job, duplicates))
+        _run(cfg, job, worklist, expected, opts)
+    fs, root = filesystem(cfg.dataset_url, opts)
+    if not fs.exists(f"{root}/manifest.json"):
+        raise ConvertError(f"the {cfg.runner} runner finished without writing {cfg.dataset_url}/manifest.json; the conversion did not complete")
+    return json.loads(fs.cat_file(f"{root}/manifest.json"))
+
+
+def _discovery_summary(job: Job, quarantined: list[dict[str, Any]]) -> Summary:
+    """The driver's own outcomes (duplicate keys, unsafe paths), with their quarantine file under _work/."""
+    summary = summarize(quarantined, job.task_names)
+    if quarantined:
+        fs, root = filesystem(job.dataset_url, job.storage_options)
+        path = f"{WORK}/quarantine-discover.jsonl"
+        fs.pipe_file(f"{root}/{path}", b"".join(json_bytes(e) + b"\n" for e in quarantined))
+        summary.quarantine_files.append(path)
+    return summary
+
+
+def _run(cfg: ConvertConfig, job: Job, worklist: WorkList, expected: Expected, opts: dict[str, Any]) -> None:
+    """Run the graph on the configured runner, with the progress bar polling the staging area."""
     stop = threading.Event()
     # polling the staging area lists it every 0.5 s: only worth it when a bar is shown
-    watcher = threading.Thread(target=_progress, args=(cfg, opts, len(items), stop), daemon=True)
+    watcher = threading.Thread(target=_progress, args=(cfg, opts, worklist.items, stop), daemon=True)
     if cfg.progress:
         watcher.start()
     try:
-        with pipeline as p:
-            (
-                p
-                | "Batches" >> beam.Create([batch_id for batch_id, _ in work] if local_work else work, reshuffle=False)
-                | "Process" >> beam.ParDo(ProcessBatch(ctx, cfg.workers if cfg.runner == "direct" else 1, local_work))
-                | "KeyAll" >> beam.Map(lambda e: (0, e))
-                | "Gather" >> beam.GroupByKey()
-                | "Plan" >> beam.FlatMap(plan_shards, shard_size=cfg.shard_size)
-                | "WriteShards" >> beam.ParDo(WriteShard(ctx))
-                | "KeyResults" >> beam.Map(lambda r: (0, r))
-                | "GatherResults" >> beam.GroupByKey()
-                | "Finalize" >> beam.ParDo(Finalize(ctx, config, info.tasks, duplicates))
-            )
+        if cfg.runner == LOCAL:
+            run_local(job, worklist, expected, cfg.workers)
+        else:
+            _run_beam(cfg, job, worklist, expected)
+    except LostWorkError as exc:
+        raise ConvertError(str(exc)) from None
     finally:
         stop.set()
         if watcher.is_alive():
             watcher.join()
-        _LOCAL_WORK.pop(local_work, None)
-        if cfg.runner == "dask":
-            _close_dask(cluster)
-    fs, root = filesystem(cfg.dataset_url, opts)
-    return json.loads(fs.cat_file(f"{root}/manifest.json"))
 
 
-def _close_dask(cluster) -> None:
-    """Close the runner's client, then the cluster we started (the reverse order hangs or warns)."""
-    from dask.distributed import default_client
+def _run_beam(cfg: ConvertConfig, job: Job, worklist: WorkList, expected: Expected) -> None:
+    from climb.pipelines.graph import build
 
+    pipeline, cluster = beam_pipeline(cfg.runner, cfg.beam_options, worklist.batches, cfg.workers, cfg.dask_address)
     try:
-        default_client().close()
-    except ValueError:
-        pass
-    if cluster is not None:
-        cluster.close()
+        with pipeline as p:
+            build(p, job, worklist, expected)
+    except Exception as exc:  # noqa: BLE001 - runners wrap a DoFn's exception in their own
+        lost = _lost_work_message(exc)
+        if lost:
+            raise ConvertError(lost) from None
+        raise
+    finally:
+        if cfg.runner == DASK:
+            close_dask(cluster)
+
+
+def _lost_work_message(exc: BaseException) -> str | None:
+    """Finalize's exactly-once failure, found inside whatever exception the runner raised."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, LostWorkError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    marker = "exactly-once check failed:"
+    return text[text.index(marker):].splitlines()[0] if marker in text else None
 
 
 def cli_convert(args) -> int:
     """`climb convert` entry point."""
     from climb.errors import UserError
-    from climb.transforms.phi import load_key
 
-    key = load_key(args.hmac_key_file)
+    key = cli_key(args.hmac_key_file, args.s3_endpoint)
     cfg = ConvertConfig(
         source=args.source,
         raw_url=args.raw_url,
@@ -553,6 +290,8 @@ def cli_convert(args) -> int:
         overwrite=args.overwrite,
         batch_size=args.batch_size,
         progress=not args.no_progress,
+        beam_options=list(args.beam_option),
+        run_log=args.run_log,
     )
     try:
         get_source(cfg.source)
@@ -571,6 +310,18 @@ def cli_convert(args) -> int:
     if c["quarantined"]:
         print(f"see {cfg.dataset_url}/quarantine.jsonl for the reasons (`climb inspect {cfg.dataset_url}`)")
     return 0
+
+
+def cli_key(key_file: str | None, s3_endpoint: str | None) -> KeyRef:
+    """The key reference the workers get: the key file (local path or URL) if given, else $CLIMB_HMAC_KEY."""
+    from climb.pipelines.keys import read_key_file
+    from climb.transforms.phi import load_key
+
+    if key_file and "://" in key_file:
+        opts = storage_options(key_file, s3_endpoint)
+        return file_ref(read_key_file(key_file, opts), key_file, opts)
+    key = load_key(key_file)
+    return file_ref(key, os.path.abspath(key_file)) if key_file else env_ref(key, KEY_ENV)
 
 
 def _parse_options(raw: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from climb.schemas.sample import Record
 from climb.transforms.phi import pseudonymize
@@ -61,27 +61,45 @@ def prepare(
     fractions: Mapping[str, float],
     limit: int | None = None,
 ) -> tuple[list[WorkItem], list[dict]]:
-    """Pseudonymize, assign splits and orders, and set aside duplicate keys.
-
-    Records are sorted by their raw sample id first, so the result does not depend on the order in
-    which the source listed files. A second record with the same sample id, and a record naming a
-    file outside raw_url through `..` (escapes_root), are quarantined (stage "discover"), never
-    silently merged or read.
+    """Pseudonymize, assign splits and orders, and set aside duplicate keys (see iter_prepared).
 
     Returns:
         (work items in sample-id order, quarantine entries for duplicates and unsafe paths).
     """
+    quarantined: list[dict] = []
+    items = list(iter_prepared(records, key=key, salt=salt, raw_url=raw_url, fractions=fractions, limit=limit, quarantined=quarantined))
+    return items, quarantined
+
+
+def iter_prepared(
+    records: Iterable[Record],
+    *,
+    key: bytes,
+    salt: str,
+    raw_url: str,
+    fractions: Mapping[str, float],
+    quarantined: list[dict],
+    limit: int | None = None,
+) -> Iterator[WorkItem]:
+    """Work items in sample-id order, made one at a time; duplicates and unsafe paths go to `quarantined`.
+
+    Records are sorted by their raw sample id first, so the result does not depend on the order in
+    which the source listed files. A second record with the same sample id, and a record naming a
+    file outside raw_url through `..` (escapes_root), are quarantined (stage "discover"), never
+    silently merged or read. Sorting puts records with the same sample id next to each other, so a
+    duplicate is found by comparing with the previous key: the driver holds the sorted records and
+    one split per group, not a second list of every item.
+    """
     ordered = sorted(records, key=lambda r: (r.sample_id, r.paths))
     if limit is not None:
-        ordered = ordered[:limit]
-    items: list[WorkItem] = []
-    duplicates: list[dict] = []
-    seen: set[str] = set()
+        del ordered[limit:]
+    previous: str | None = None
+    first_split: dict[str, str] = {}
     for rec in ordered:
         rel = relative_path(rec.source_path, raw_url)
         sample_key = pseudonymize(rec.sample_id, key, f"sample:{rec.source}")
-        if sample_key in seen:
-            duplicates.append(
+        if sample_key == previous:
+            quarantined.append(
                 {
                     "kind": "quarantined",
                     "source_path": rel,
@@ -92,9 +110,9 @@ def prepare(
                 }
             )
             continue
-        seen.add(sample_key)
+        previous = sample_key
         if any(escapes_root(p, raw_url) for p in rec.paths):
-            duplicates.append(
+            quarantined.append(
                 {
                     "kind": "quarantined",
                     "source_path": rel,
@@ -107,39 +125,27 @@ def prepare(
             continue
         subject = pseudonymize(rec.subject_id, key, "subject")
         group = subject if rec.group_id is None else pseudonymize(rec.group_id, key, f"group:{rec.source}")
-        items.append(
-            WorkItem(
-                record=rec,
-                key=sample_key,
-                subject=subject,
-                study=None if rec.study_id is None else pseudonymize(rec.study_id, key, "study"),
-                split=assign_split(group, salt, fractions, rec.official_split),
-                order=order_key(salt, sample_key),
-                rel_path=rel,
-                group=group,
-            )
+        item = WorkItem(
+            record=rec,
+            key=sample_key,
+            subject=subject,
+            study=None if rec.study_id is None else pseudonymize(rec.study_id, key, "study"),
+            split=assign_split(group, salt, fractions, rec.official_split),
+            order=order_key(salt, sample_key),
+            rel_path=rel,
+            group=group,
         )
-    return _one_split_per_group(items), duplicates
+        yield one_split_per_group(item, first_split)
 
 
-def _one_split_per_group(items: list[WorkItem]) -> list[WorkItem]:
+def one_split_per_group(item: WorkItem, first_split: dict[str, str]) -> WorkItem:
     """Guarantee no subject (or group) spans two splits, even if an official split sheet says so.
 
     Official split sheets are usually subject-disjoint; when one is not, every sample of the group
     follows the group's first sample (by sample id), and the move is recorded on the item.
+    `first_split` maps each group seen so far to its split.
     """
     from dataclasses import replace
 
-    first: dict[str, str] = {}
-    out = []
-    for item in items:
-        group = item.group
-        chosen = first.setdefault(group, item.split)
-        out.append(item if chosen == item.split else replace(item, split=chosen, split_moved=True))
-    return out
-
-
-def batches(items: list[WorkItem], size: int) -> list[tuple[int, list[WorkItem]]]:
-    """Fixed-size batches in item order, numbered; one Beam element each."""
-    size = max(1, size)
-    return [(i // size, items[i:i + size]) for i in range(0, len(items), size)]
+    chosen = first_split.setdefault(item.group, item.split)
+    return item if chosen == item.split else replace(item, split=chosen, split_moved=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MANIFEST_VERSION = "1"
+MANIFEST_VERSION = "2"
 
 REQUIRED_KEYS = (
     "manifest_version",

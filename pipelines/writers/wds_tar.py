@@ -84,6 +84,30 @@ def make_fragment(key: str, members: dict[str, bytes]) -> Fragment:
     return Fragment(key=key, data=b"".join(parts), members=offsets)
 
 
+def parse_fragment(key: str, data: bytes) -> Fragment:
+    """The Fragment `make_fragment` built for `key`, recovered from its tar blocks.
+
+    Staged fragments travel as bytes plus a reference (path, offset, length, sha256); the member
+    offsets the shard index needs are read back from the headers, so the small rows that plan the
+    shards need not carry them.
+
+    Raises:
+        ValueError: the bytes are not whole tar blocks of members named `<key>.<member>`.
+    """
+    members: dict[str, tuple[int, int]] = {}
+    pos = 0
+    prefix = f"{key}."
+    while pos < len(data):
+        info = tarfile.TarInfo.frombuf(data[pos:pos + BLOCK], encoding="utf-8", errors="strict")
+        if not info.name.startswith(prefix):
+            raise ValueError(f"fragment of {key!r} holds a member named {info.name!r}")
+        members[info.name[len(prefix):]] = (pos + BLOCK, info.size)
+        pos += BLOCK + info.size + len(_pad(info.size))
+    if pos != len(data):
+        raise ValueError(f"fragment of {key!r} ends inside a member ({len(data)} bytes, member data to {pos})")
+    return Fragment(key=key, data=data, members=members)
+
+
 def write_shard(fragments: Iterable[Fragment], out: BinaryIO, shard_name: str) -> tuple[dict, str, int]:
     """Stream fragments into `out` as one tar shard.
 

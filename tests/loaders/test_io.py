@@ -50,11 +50,49 @@ def test_missing_files_are_not_retried_and_exhaustion_raises():
         FAST.call(flaky(lambda: "ok", [ConnectionResetError()] * 6), "test")
 
 
-def test_client_library_errors_count_as_transient():
-    botocore_like = type("EndpointConnectionError", (Exception,), {"__module__": "botocore.exceptions"})
-    assert is_transient(botocore_like())
-    assert not is_transient(ValueError("bad request"))
-    assert not is_transient(PermissionError("denied"))
+def client_error(code: str, status: int) -> OSError:
+    """What s3fs raises for an S3 error response: an OSError caused by botocore's ClientError."""
+    from botocore.exceptions import ClientError
+    from s3fs.errors import translate_boto_error
+
+    return translate_boto_error(ClientError({"Error": {"Code": code, "Message": code},
+                                             "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"))
+
+
+@pytest.mark.parametrize("code, status", [("SlowDown", 503), ("InternalError", 500), ("ServiceUnavailable", 503),
+                                          ("BadGateway", 502), ("TooManyRequests", 429)])
+def test_throttling_and_server_errors_are_transient(code, status):
+    assert is_transient(client_error(code, status))
+
+
+def test_connection_errors_timeouts_and_cut_bodies_are_transient():
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError, ResponseStreamingError
+
+    for exc in (EndpointConnectionError(endpoint_url="http://s3"), ConnectionClosedError(endpoint_url="http://s3"),
+                ReadTimeoutError(endpoint_url="http://s3"), ResponseStreamingError(error="reset"), ConnectionResetError(),
+                TimeoutError(), OSError(errno.ECONNRESET, "reset")):
+        assert is_transient(exc), exc
+
+
+def test_credentials_permissions_missing_objects_and_full_disks_are_not_retried():
+    from botocore.exceptions import NoCredentialsError
+
+    for exc in (client_error("AccessDenied", 403), client_error("InvalidAccessKeyId", 403), client_error("NoSuchKey", 404),
+                client_error("InvalidRange", 416), NoCredentialsError(), OSError(errno.ENOSPC, "No space left on device"),
+                PermissionError("denied"), ValueError("bad request"), IntegrityError("differs")):
+        assert not is_transient(exc), exc
+
+
+def test_the_default_policy_waits_a_bounded_documented_total():
+    assert RetryPolicy().max_wait == pytest.approx(12.7)
+
+
+def test_client_retries_are_switched_off_so_attempts_do_not_multiply():
+    opts = default_storage_options("s3://bucket/a", {"key": "k", "secret": "s"})
+    assert opts["config_kwargs"]["retries"] == {"total_max_attempts": 1}
+    files = DatasetFiles("s3://bucket/a", {"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}},
+                         RetryPolicy(), cache=None)
+    assert files.fs.retries == 1
 
 
 @pytest.fixture
@@ -174,7 +212,7 @@ def test_remote_range_reads_merge_and_retry_to_the_same_samples(dataset):
         mem.rm("/remote", recursive=True)
 
 
-def test_the_first_read_is_one_sample_and_later_reads_grow(dataset, monkeypatch):
+def test_the_first_local_read_is_one_batch(dataset, monkeypatch):
     batches: list[int] = []
     original = DatasetFiles.read_ranges
 
@@ -183,9 +221,10 @@ def test_the_first_read_is_one_sample_and_later_reads_grow(dataset, monkeypatch)
         return original(self, requests)
 
     monkeypatch.setattr(DatasetFiles, "read_ranges", counting)
-    samples = list(ClimbDataset(str(dataset), split="train", shuffle=False, modalities=None))
-    assert batches[:3] == [1, 2, 4]
-    assert sum(batches) == len(samples)
+    ds = ClimbDataset(str(dataset), split="train", shuffle=False, modalities=None)
+    keys = [k for b in ds.loader(batch_size=5) for k in b["__key__"]]
+    assert batches[0] == 5
+    assert sum(batches) == len(keys)
 
 
 def test_remote_reads_merge_neighbours_into_requests_of_bounded_size(dataset, monkeypatch):

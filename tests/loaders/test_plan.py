@@ -14,8 +14,8 @@ from climb.loaders.plan import (
     partition,
     per_rank_count,
     sample_rng,
+    spread,
     temperature_probs,
-    window_shuffle,
 )
 
 KEY = 0x1234ABCD
@@ -78,17 +78,44 @@ def test_without_shuffle_the_order_is_manifest_order():
 
 
 @PROPERTY
-@given(st.integers(1, 500), st.integers(1, 50), st.integers(0, 2**16))
-def test_window_shuffle_moves_items_only_inside_their_block(n, window, seed):
-    perm = window_shuffle(n, window, np.random.default_rng(seed))
+@given(st.integers(0, 500), st.integers(1, 50), st.integers(0, 2**16))
+def test_spread_moves_every_item_less_than_the_window(n, window, seed):
+    perm = spread(n, window, np.random.default_rng(seed))
     assert sorted(perm.tolist()) == list(range(n))
-    assert np.array_equal(perm // window, np.arange(n) // window)
+    assert np.all(np.abs(perm - np.arange(n)) < window)
 
 
-def test_one_window_spans_only_a_few_consecutive_shards():
-    order = epoch_order([100] * 20, 3, 0, KEY, window=100)
-    for block in order.reshape(20, 100, 2):
-        assert len(np.unique(block[:, 0])) <= 2
+@PROPERTY
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=12), st.integers(0, 2**32), st.integers(1, 64), st.integers(1, 6))
+def test_each_bucket_takes_its_turn_and_keeps_its_samples_near_their_stream_place(counts, seed, window, buckets):
+    """Position i of G comes from bucket i % B (equal buckets): every batch samples B stretches of the
+    shard stream, and a reader needs only the window's stretch of each."""
+    total = sum(counts)
+    order = epoch_order(counts, seed, 0, KEY, window=window, buckets=buckets)
+    shards = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0, 0, KEY]))).permutation(len(counts))
+    # place of every (shard, sample) in the permuted shard stream
+    stream = {(int(s), i): p for p, (s, i) in enumerate((s, i) for s in shards for i in range(counts[s]))}
+    place = np.array([stream[(s, i)] for s, i in order.tolist()])
+    nb = min(buckets, total)
+    edges = np.arange(nb + 1) * total // nb
+    bucket = np.searchsorted(edges, place, side="right") - 1
+    if total % nb == 0:
+        assert np.array_equal(bucket, np.arange(total) % nb)
+    for b in range(nb):
+        inside = place[bucket == b] - edges[b]
+        assert np.all(np.abs(inside - np.arange(len(inside))) < max(1, window // nb))
+
+
+def test_a_window_of_the_order_touches_only_a_few_shards_per_bucket():
+    order = epoch_order([100] * 40, 3, 0, KEY, window=40, buckets=4)
+    for block in order.reshape(-1, 40, 2):
+        assert len(np.unique(block[:, 0])) <= 4 * 3
+
+
+def test_buckets_and_windows_beyond_the_dataset_are_clamped_and_nonsense_refused():
+    assert sorted(map(tuple, epoch_order([2, 1], 0, 0, KEY, window=10**6, buckets=50).tolist())) == [(0, 0), (0, 1), (1, 0)]
+    with pytest.raises(ValueError):
+        epoch_order([3], 0, 0, KEY, buckets=0)
 
 
 @settings(PROPERTY, max_examples=200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from climb.pipelines.convert import dask_partitions
+from climb.pipelines.runners import dask_partitions
 from tests.helpers import convert_demo, tree_bytes
 
 

@@ -48,3 +48,15 @@ def test_cli_convert_and_verify_against_s3(dicom_corpus, s3_bucket, monkeypatch,
     assert main(["convert", "dicom", f"{s3_bucket.url}/raw", f"{s3_bucket.url}/out", "--s3-endpoint", url, "--no-progress"]) == 0
     assert main(["verify", f"{s3_bucket.url}/out/dicom", "--s3-endpoint", url]) == 0
     assert "9 written" in capsys.readouterr().out
+
+
+def test_finalize_reads_staged_files_that_a_cached_listing_does_not_show(s3_bucket):
+    from climb.pipelines.finalize import _quarantine_entries
+
+    fs = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    root = f"{s3_bucket.name}/out/dicom"
+    fs.pipe_file(f"{root}/_staging/batch-000000-a-1.done", b"")
+    fs.ls(f"{root}/_staging")  # the progress bar's listing, cached by this filesystem object
+    worker = s3fs.S3FileSystem(skip_instance_cache=True, **s3_bucket.storage_options)
+    worker.pipe_file(f"{root}/_staging/quarantine-000000-a.jsonl", b'{"kind": "quarantined"}\n')
+    assert _quarantine_entries(fs, root, ["_staging/quarantine-000000-a.jsonl"]) == [{"kind": "quarantined"}]

@@ -1,0 +1,110 @@
+"""Which engine runs the conversion graph, and with which Beam pipeline options.
+
+    direct           the embedded default: the graph's stages on a local process pool (pipelines/local.py)
+    dask             Beam's Dask runner on a LocalCluster of --workers processes, or on --dask-address
+    FnApiRunner      Beam's own in-process runner (constructed explicitly: no download of Prism);
+                     with --beam-option direct_num_workers=N --beam-option direct_running_mode=multi_processing
+                     it runs N SDK worker processes
+    any other name   passed to Beam as --runner=NAME with the --beam-option values (FlinkRunner,
+                     SparkRunner, DataflowRunner, PortableRunner, PrismRunner ...)
+
+Options are Beam's own (`KEY=VALUE` becomes `--KEY=VALUE`), so every runner's documentation
+applies unchanged. `direct_running_mode=multi_threading` is refused: in Beam 2.77 it silently dropped
+samples (DESIGN.md), and although Finalize's exactly-once check would fail such a run, it would fail
+it after all the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from climb.errors import UserError
+
+LOCAL = "direct"
+DASK = "dask"
+FNAPI = "FnApiRunner"
+
+BATCHES_PER_DASK_PARTITION = 16
+PARTITIONS_PER_DASK_THREAD = 1
+DASK_MAX_PARTITIONS = 4096
+
+
+def beam_args(options: list[str]) -> list[str]:
+    """`KEY=VALUE` strings as Beam command-line flags; refuses what is known to lose samples."""
+    args = []
+    for option in options:
+        key, sep, value = option.partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise UserError(f"--beam-option {option!r} must be KEY=VALUE (a Beam pipeline option)")
+        if key == "direct_running_mode" and value.strip() == "multi_threading":
+            raise UserError("direct_running_mode=multi_threading drops samples in Beam 2.77; use multi_processing or in_memory")
+        if key == "runner":
+            raise UserError("give the runner with --runner NAME, not as a --beam-option")
+        args.append(f"--{key}={value}")
+    return args
+
+
+def dask_partitions(batches: int, threads: int) -> int:
+    """Bag partitions of the work list for `batches` batches on a cluster with `threads` threads.
+
+    On Dask, beam.Create puts 128 elements in each bag partition by default, so a smaller conversion
+    ran as one task on one worker (and Beam's Reshuffle is no step on Dask). Each partition is one
+    task of the Process step, so there must be at least one per worker thread (and no more than
+    batches); beyond that a partition holds 16 batches: the groups after Process are Dask shuffles
+    whose cost grows with the partition count (measured: 32 partitions for 1,000 samples took
+    ~2 s longer than 2).
+    """
+    wanted = max(threads * PARTITIONS_PER_DASK_THREAD, -(-batches // BATCHES_PER_DASK_PARTITION))
+    return max(1, min(wanted, batches, DASK_MAX_PARTITIONS))
+
+
+def _dask_threads(address: str) -> int:
+    """Worker threads of the running cluster at `address`."""
+    from dask.distributed import Client
+
+    with Client(address, set_as_default=False) as client:
+        return sum(client.nthreads().values())
+
+
+def beam_pipeline(runner: str, options: list[str], batches: int, workers: int, dask_address: str | None) -> tuple[Any, Any]:
+    """The Beam pipeline for `runner` (and the Dask LocalCluster it started, if any, to close after)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    args = beam_args(options)
+    if runner == DASK:
+        from apache_beam.runners.dask.dask_runner import DaskRunner
+
+        cluster = None
+        address = dask_address
+        if address:
+            threads = _dask_threads(address)
+        else:
+            from dask.distributed import LocalCluster
+
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.WARNING,
+            )
+            address, threads = cluster.scheduler_address, workers
+        dask_args = [f"--dask_client_address={address}", f"--dask_npartitions={dask_partitions(batches, threads)}"]
+        return beam.Pipeline(runner=DaskRunner(), options=PipelineOptions(dask_args + args)), cluster
+    if runner == FNAPI:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(args)), None
+    return beam.Pipeline(options=PipelineOptions([f"--runner={runner}", *args])), None
+
+
+def close_dask(cluster) -> None:
+    """Close the runner's client, then the cluster we started (the reverse order hangs or warns)."""
+    from dask.distributed import default_client
+
+    try:
+        default_client().close()
+    except ValueError:
+        pass
+    if cluster is not None:
+        cluster.close()

@@ -1,0 +1,204 @@
+"""The conversion's stage functions, shared by the Beam graph (pipelines/graph.py) and the local
+executor (pipelines/local.py): process a batch, plan a split's shards, write a shard.
+
+Each stage takes and returns small values, so any runner may move them between machines:
+
+    process_batch(batch ref)  -> rows (one per written sample), (split, subject) pairs, a Summary
+    plan_specs(rows of a split) -> shard specs: plan_split (where each shard starts), shard_of
+                                 (each row's shard), shard_spec (what to write, in order)
+    write_shard(spec)         -> the shard's result (path, sha256, bytes, count)
+
+Fragments are staged per attempt: a retried batch writes new files under a new uuid and its rows
+point at them, so a runner that runs a batch twice never mixes two attempts' bytes, and WriteShard
+checks every fragment's length and sha256 before concatenating it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import tempfile
+import uuid
+from typing import Any, Iterable, Iterator
+
+from climb.pipelines.job import Worker, worker_id
+from climb.pipelines.process import numpy_free, process_item
+from climb.pipelines.summary import Summary, TaskTally, multiset_add
+from climb.pipelines.worklist import read_batch
+from climb.pipelines.writers.members import json_bytes
+from climb.pipelines.writers.wds_tar import Fragment, cut_shards, parse_fragment, write_shard as write_tar
+from climb.storage import filesystem
+
+STAGING = "_staging"
+
+Row = tuple[str, str, int, str, str, int, str]
+"""A written sample, as planning needs it: (split, order, size, key, staged path, offset, sha256)."""
+
+READ_CHUNK = 64
+
+
+def process_batch(worker: Worker, batch_id: int, work_path: str) -> tuple[list[Row], list[tuple[str, str]], Summary]:
+    """Decode and encode one batch; stage its fragments and quarantine entries in per-attempt files.
+
+    Returns:
+        (rows of written samples, distinct (split, subject) pairs of written samples, the batch's
+        Summary). The `.done` marker, written last, names the attempt and its sample count (the
+        progress bar counts them).
+    """
+    job = worker.job
+    items = read_batch(work_path, job.dataset_url, job.storage_options, worker.key)
+    attempt = uuid.uuid4().hex[:16]
+    staged = f"{STAGING}/batch-{batch_id:06d}-{attempt}.bin"
+    quarantine_file = f"{STAGING}/quarantine-{batch_id:06d}-{attempt}.jsonl"
+    summary = Summary(batches=1, items=len(items), tasks={name: TaskTally(name) for name in job.task_names})
+    rows: list[Row] = []
+    subjects: set[tuple[str, str]] = set()
+    blobs: list[bytes] = []
+    quarantined: list[bytes] = []
+    offset = 0
+    for item in items:
+        entry, frag = process_item(worker.ctx, worker.info, item)
+        entry = numpy_free(entry)
+        summary.key_fingerprint = multiset_add(summary.key_fingerprint, item.key)
+        summary.add_entry(entry, job.task_names)
+        if frag is not None:
+            rows.append((entry["split"], entry["order"], len(frag.data), entry["key"], staged, offset,
+                         hashlib.sha256(frag.data).hexdigest()))
+            subjects.add((entry["split"], entry["subject"]))
+            blobs.append(frag.data)
+            offset += len(frag.data)
+        elif entry["kind"] == "quarantined":
+            quarantined.append(json_bytes(entry) + b"\n")
+    fs, root = filesystem(job.dataset_url, job.storage_options)
+    if blobs:
+        fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
+    if quarantined:
+        fs.pipe_file(f"{root}/{quarantine_file}", b"".join(quarantined))
+        summary.quarantine_files.append(quarantine_file)
+    fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{attempt}-{len(items)}.done", b"")
+    summary.workers[worker_id()] += 1
+    return rows, sorted(subjects), summary
+
+
+def plan_split(rows: list[Row], shard_size: int) -> list[str]:
+    """Cut one split into shards by bytes, in order-key order: the order key where each shard starts.
+
+    Depends only on (order, size) of the rows, so the same samples give the same shards whatever
+    runner or worker produced the rows, and in whatever order they arrived. The result is small (one
+    string per shard): rows find their shard in it (shard_of), wherever they are.
+    """
+    ordered = sorted((r[1], r[2]) for r in rows)
+    return [ordered[start][0] for start, _ in cut_shards([size for _, size in ordered], shard_size)]
+
+
+def shard_path(split: str, index: int) -> str:
+    return f"shards/{split}-{index:05d}.tar"
+
+
+def shard_of(row: Row, starts: list[str]) -> str:
+    """The shard path of a row, given its split's shard start order keys (plan_split)."""
+    return shard_path(row[0], bisect.bisect_right(starts, row[1]) - 1)
+
+
+def plan_specs(rows: list[Row], shard_size: int) -> list[dict[str, Any]]:
+    """The shard specs of one split's rows: plan_split, then every row to its shard (shard_of)."""
+    starts = plan_split(rows, shard_size)
+    by_shard: dict[str, list[Row]] = {}
+    for row in rows:
+        by_shard.setdefault(shard_of(row, starts), []).append(row)
+    return [shard_spec(path, shard_rows) for path, shard_rows in sorted(by_shard.items())]
+
+
+def shard_spec(path: str, rows: Iterable[Row]) -> dict[str, Any]:
+    """What write_shard needs for one shard: its rows' staging references, in order-key order."""
+    ordered = sorted(rows, key=lambda r: r[1])
+    return {
+        "path": path,
+        "split": ordered[0][0],
+        "fragments": [[r[3], r[4], r[5], r[2], r[6]] for r in ordered],
+    }
+
+
+class CorruptFragment(RuntimeError):
+    """A staged fragment whose bytes are not those its row recorded (length or sha256)."""
+
+
+def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> list[bytes]:
+    """Byte ranges of staged files: plain reads for local files, fsspec's cat_ranges otherwise."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if not isinstance(fs, LocalFileSystem):
+        return fs.cat_ranges(paths, starts, ends)
+    out = []
+    for path, start, end in zip(paths, starts, ends):
+        with open(path, "rb") as f:
+            f.seek(start)
+            out.append(f.read(end - start))
+    return out
+
+
+def fragments(fs, root: str, specs: list[list]) -> Iterator[Fragment]:
+    """The staged fragments of a shard, in order, each checked against its recorded length and sha256."""
+    fs.invalidate_cache(f"{root}/{STAGING}")  # staged by other processes after any cached listing
+    for i in range(0, len(specs), READ_CHUNK):
+        chunk = specs[i:i + READ_CHUNK]
+        datas = _read_ranges(fs, [f"{root}/{s[1]}" for s in chunk], [s[2] for s in chunk], [s[2] + s[3] for s in chunk])
+        for (key, path, offset, length, sha256), data in zip(chunk, datas):
+            if isinstance(data, Exception):
+                raise data
+            if len(data) != length or hashlib.sha256(data).hexdigest() != sha256:
+                raise CorruptFragment(
+                    f"staged fragment of sample {key} in {path} at {offset} is not the {length} bytes that were "
+                    f"staged (read {len(data)} bytes{'' if len(data) != length else ', sha256 differs'})"
+                )
+            yield parse_fragment(key, data)
+
+
+def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
+    """Concatenate a shard's verified fragments into a tar + .idx, each written under a temp name then moved."""
+    job = worker.job
+    fs, root = filesystem(job.dataset_url, job.storage_options)
+    name = spec["path"].rsplit("/", 1)[-1]
+    with tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
+        local = os.path.join(tmp, name)
+        with open(local, "wb") as out:
+            index, digest, size = write_tar(fragments(fs, root, spec["fragments"]), out, name)
+        target = f"{root}/{spec['path']}"
+        put_atomic(fs, local, target)
+        index_bytes = json_bytes(index)
+        with open(local + ".idx", "wb") as f:
+            f.write(index_bytes)
+        put_atomic(fs, local + ".idx", target[: -len(".tar")] + ".idx")
+    return {
+        "path": spec["path"],
+        "split": spec["split"],
+        "sha256": digest,
+        "bytes": size,
+        "num_samples": len(spec["fragments"]),
+        "index": spec["path"][: -len(".tar")] + ".idx",
+        "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
+        "writer": worker_id(),
+    }
+
+
+def put_atomic(fs, local_path: str, target: str) -> None:
+    """Local: copy to a temp name beside the target, then rename. Object stores: one whole upload."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+        fs.put_file(local_path, tmp)
+        os.replace(tmp, target)
+    else:
+        fs.put_file(local_path, target)
+
+
+def pipe_atomic(fs, target: str, data: bytes) -> None:
+    """Write `data` to `target` atomically (put_atomic of a temp file)."""
+    with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
+        local = os.path.join(tmp, "data")
+        with open(local, "wb") as f:
+            f.write(data)
+        put_atomic(fs, local, target)

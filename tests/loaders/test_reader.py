@@ -1,0 +1,85 @@
+"""shards.SampleReader: an object store is read in pieces of consecutive samples, each fetched once,
+ahead of use, and held only while the shuffle window needs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fsspec.implementations.memory import MemoryFileSystem
+
+from climb.loaders import ClimbDataset
+from climb.loaders.io import RetryPolicy
+from climb.loaders.plan import epoch_order
+from climb.loaders.shards import DatasetInfo, SampleReader
+
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+
+
+@pytest.fixture
+def remote(dataset):
+    """The dataset copied into fsspec's in-memory filesystem: a remote store without a server."""
+    mem = MemoryFileSystem()
+    for path in Path(dataset).rglob("*"):
+        if path.is_file() and "volumes.zarr" not in path.parts:
+            mem.pipe_file(f"/pieces/{path.relative_to(dataset)}", path.read_bytes())
+    yield "memory://pieces"
+    mem.rm("/pieces", recursive=True)
+
+
+def test_shuffled_remote_reads_fetch_each_piece_once_in_one_request(remote, dataset, monkeypatch):
+    monkeypatch.setattr(SampleReader, "PIECE_BYTES", 60_000)
+    requests: list[tuple[str, int, int]] = []
+    original = MemoryFileSystem.cat_ranges
+
+    def recording(self, paths, starts, ends, **kwargs):
+        requests.extend(zip(paths, starts, ends))
+        return original(self, paths, starts, ends, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "cat_ranges", recording)
+    options = {"seed": 3, "shuffle_window": 12, "shuffle_buckets": 3, "modalities": ("signal", "image")}
+    got = list(ClimbDataset(remote, split="train", **options))
+    expected = list(ClimbDataset(str(dataset), split="train", **options))
+    assert [s["__key__"] for s in got] == [s["__key__"] for s in expected]
+    assert all(torch.equal(a["signal"], b["signal"]) for a, b in zip(got, expected) if "signal" in a)
+    shards = [r for r in requests if r[0].endswith(".tar")]
+    assert len(shards) < len(got) / 2  # pieces, not samples
+    for path in {p for p, _, _ in shards}:
+        spans = sorted((s, e) for p, s, e in shards if p == path)
+        assert all(e <= s2 for (_, e), (s2, _) in zip(spans, spans[1:]))  # no byte fetched twice
+
+
+def reader_for(counts: list[int], sample_bytes: int) -> SampleReader:
+    shards = tuple({"path": f"shards/{i}.tar", "bytes": n * sample_bytes, "num_samples": n, "sha256": "0" * 64,
+                    "index": f"shards/{i}.idx"} for i, n in enumerate(counts))
+    info = DatasetInfo(url="memory://nowhere", manifest={}, sha256="0" * 64, split="train", shards=shards)
+    return SampleReader([info], [None], [None], RetryPolicy(), [None])
+
+
+@pytest.mark.parametrize("window, buckets", [(40, 1), (80, 4), (200, 8)])
+def test_a_reader_holds_about_one_window_of_pieces(window, buckets):
+    """Jobs live from first to last use: at most the window's share of each bucket, in pieces, plus
+    the piece being finished on each side, stay held at once."""
+    counts, sample_bytes = [100] * 40, 1 << 20
+    reader = reader_for(counts, sample_bytes)
+    piece = reader.PIECE_BYTES // sample_bytes
+    order = epoch_order(counts, 0, 0, 1, window=window, buckets=buckets)
+    reads = np.concatenate([np.zeros((len(order), 1), dtype=np.int64), order], axis=1)
+    jobs = reader.jobs(reads)
+    assert sorted(np.concatenate(jobs).tolist()) == list(range(len(reads)))
+    for job in jobs:
+        assert len(np.unique(reads[job, 1])) == 1 and np.ptp(reads[job, 2]) < piece
+    first = np.array([j.min() for j in jobs])
+    last = np.array([j.max() for j in jobs])
+    live = max(int(((first <= i) & (last >= i)).sum()) for i in range(0, len(reads), 7))
+    assert live <= buckets * (window // buckets // piece + 3)
+
+
+def test_local_reads_start_with_one_batch_then_jobs_of_bounded_bytes():
+    reader = reader_for([100] * 3, 200_000)
+    reader.remote, reader.first_chunk = False, 8
+    jobs = reader.jobs(np.concatenate([np.zeros((300, 1), dtype=np.int64), epoch_order([100] * 3, 0, 0, 1)], axis=1))
+    assert len(jobs[0]) == 8
+    assert all(1 <= len(j) <= reader.LOCAL_JOB_BYTES // 200_000 + 1 for j in jobs[1:])
