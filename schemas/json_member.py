@@ -111,6 +111,7 @@ SOURCE_META: dict[str, dict[str, Any]] = {
     "aptos": {"unmapped_labels": [STRING]},
     "ptbxl": {"age": FLOAT, "sex": STRING, "strat_fold": INT, "scp_codes": Map(FLOAT), "unmapped_codes": "tasks:[string]"},
     "challenge-ecg": {"age": FLOAT, "sex": STRING, "dx_codes": [STRING], "dx_map": STRING, "unmapped_codes": "tasks:[string]"},
+    "chapman": {"age": FLOAT, "sex": STRING, "dx_codes": [STRING], "dx_map": STRING, "unmapped_codes": "tasks:[string]"},
     "tuab": {"recording_duration_s": FLOAT},
     "sleep-edf": {"annotation": STRING},
     "connectome": {"site": STRING, "graph": {"node_features": STRING}},
