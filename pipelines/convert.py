@@ -39,7 +39,7 @@ from climb.storage import filesystem, join, storage_options
 from climb.transforms.phi import KEY_ENV, key_id
 from climb.transforms.splits import check_fractions
 
-OUTPUT_NAMES = ("manifest.json", "croissant.json", "quarantine.jsonl", "catalog.parquet", "shards", "volumes.zarr", STAGING, WORK)
+OUTPUT_NAMES = ("manifest.json", "README.md", "croissant.json", "samples.json", "quarantine.jsonl", "catalog.parquet", "shards", "volumes.zarr", STAGING, WORK)
 
 
 class ConvertError(Exception):

@@ -4,8 +4,9 @@ Finalize receives only small values: the merged Summary of every batch, one resu
 shard and the number of subjects per split. Before writing anything it compares what came back
 with what the driver listed (sample count, batch count and an order-independent fingerprint of
 the key set): a runner that lost or repeated a batch fails the job here with one clear line and no
-manifest. Then it writes quarantine.jsonl and croissant.json, removes the staging area and the work
-list, and writes manifest.json last (the commit point).
+manifest. Then it writes quarantine.jsonl, samples.json, croissant.json and README.md
+(pipelines/writers/documents.py), removes the staging area and the work list, and writes
+manifest.json, which pins them, last (the commit point).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from climb.pipelines.job import Job
 from climb.pipelines.stages import STAGING, pipe_atomic
 from climb.pipelines.summary import Summary
 from climb.pipelines.worklist import WORK
-from climb.pipelines.writers.manifest import croissant, manifest_from_totals, quarantine_lines
+from climb.pipelines.writers.documents import documents, pin_documents
+from climb.pipelines.writers.manifest import manifest_from_totals, quarantine_lines
 from climb.pipelines.writers.members import json_bytes
 from climb.storage import filesystem
 
@@ -76,8 +78,10 @@ def finalize(job: Job, expected: Expected, batches: Summary, shards: list[dict[s
         source=job.source, config=job.config, task_names=job.task_names, totals=totals,
         shards=[{k: s[k] for k in SHARD_FIELDS} for s in shards], subjects=subjects, catalog=catalog,
     )
-    pipe_atomic(fs, f"{root}/quarantine.jsonl", quarantine_lines(_quarantine_entries(fs, root, totals.quarantine_files)))
-    pipe_atomic(fs, f"{root}/croissant.json", json_bytes(croissant(manifest)))
+    docs = documents(manifest, quarantine_lines(_quarantine_entries(fs, root, totals.quarantine_files)), fs, root)
+    for name, data in docs.items():
+        pipe_atomic(fs, f"{root}/{name}", data)
+    manifest = pin_documents(manifest, docs)
     if job.run_log:
         _write_run_log(job, totals, shards)
     # staging goes before the commit point: a run killed in between leaves no manifest (and is

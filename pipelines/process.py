@@ -27,8 +27,10 @@ from climb.pipelines.records import WorkItem
 from climb.pipelines.scrub import scrub
 from climb.pipelines.sources import Excluded, SourceInfo
 from climb.pipelines.writers.members import encode_members
+from climb.pipelines.writers.record_types import record_types
 from climb.pipelines.writers.wds_tar import Fragment, make_fragment
 from climb.pipelines.writers.zarr_store import write_array
+from climb.schemas.json_member import conform
 from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
 from climb.schemas.tasks import TASKS
 from climb.storage import (
@@ -208,6 +210,19 @@ def _identify(ctx: Context, item: WorkItem, sample: Sample) -> WorkItem:
     return replace(item, **changes)
 
 
+def _declared_members(info: SourceInfo, options: dict[str, Any], sample: Sample, meta: dict[str, Any]) -> dict[str, Any]:
+    """The json metadata (returned) and the tabular member (in place) conformed to the source's
+    declared types (schemas/json_member.py), so every record of a dataset types each field alike."""
+    meta_kind, tabular_kind = record_types(info, options)
+    meta, errors = conform(meta, meta_kind)
+    if isinstance(sample.arrays.get("tabular"), dict):
+        sample.arrays["tabular"], tab_errors = conform(safe_tree(sample.arrays["tabular"]), tabular_kind or {}, "tabular")
+        errors += tab_errors
+    if errors:
+        raise SchemaError("; ".join(str(e) for e in errors))
+    return meta
+
+
 def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
     """One sample through read -> scrub (pipelines/scrub.py, when configured) -> validate -> encode.
 
@@ -253,12 +268,10 @@ def _process(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, 
         errors = validate(sample, tasks=info.tasks)
         if errors:
             raise SchemaError("; ".join(str(e) for e in errors))
+        meta = _declared_members(info, ctx.options, sample, _metadata(item, sample, fingerprint))
     except Exception as exc:  # noqa: BLE001
         return _quarantine(item, "validate", exc, fingerprint), None
     try:
-        meta = _metadata(item, sample, fingerprint)
-        if isinstance(sample.arrays.get("tabular"), dict):
-            sample.arrays["tabular"] = safe_tree(sample.arrays["tabular"])
         stored = [_store_in_zarr(ctx, item, sample, meta, f) for f in _zarr_fields(ctx, sample)]
         fragment = make_fragment(item.key, encode_members(sample.arrays, meta))
     except Exception as exc:  # noqa: BLE001 - a Zarr write that failed in the store re-raises

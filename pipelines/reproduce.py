@@ -23,9 +23,9 @@ class Comparison:
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Comparison]:
-    """Per-file comparison of two manifests' shards and volumes, plus the manifest itself."""
+    """Per-file comparison of two manifests' shards, volumes and documents (card, croissant, ...)."""
     def files(m: dict[str, Any]) -> dict[str, str]:
-        return {f["path"]: f["sha256"] for f in [*m["shards"], *m.get("volumes", [])]}
+        return {f["path"]: f["sha256"] for f in [*m["shards"], *m.get("volumes", []), *m.get("documents", [])]}
 
     a, b = files(old), files(new)
     out = []

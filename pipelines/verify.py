@@ -77,6 +77,14 @@ def verify(dataset_url: str, options: dict[str, Any] | None = None, progress: bo
             problems.append(Problem(catalog["path"], "missing"))
         elif _sha256(fs, path)[0] != catalog.get("sha256"):
             problems.append(Problem(catalog["path"], "sha256 differs from the manifest"))
+    for doc in manifest.get("documents", []):
+        if not safe_relative_path(doc.get("path")):
+            continue
+        path = f"{root}/{doc['path']}"
+        if not fs.exists(path):
+            problems.append(Problem(doc["path"], "missing"))
+        elif _sha256(fs, path)[0] != doc["sha256"]:
+            problems.append(Problem(doc["path"], "sha256 differs from the manifest"))
     for volume in tqdm(volumes, desc="verify volumes", unit="array", disable=not progress):
         if not safe_relative_path(volume.get("path")):
             continue
@@ -106,8 +114,8 @@ def cli_verify(args) -> int:
         print(f"{len(problems)} problem(s) in {args.dataset_url}")
         return 1
     print(
-        f"OK {args.dataset_url}: {len(manifest['shards'])} shards and {len(manifest.get('volumes', []))} "
-        "Zarr arrays match the manifest"
+        f"OK {args.dataset_url}: {len(manifest['shards'])} shards, {len(manifest.get('volumes', []))} "
+        f"Zarr arrays and {len(manifest.get('documents', []))} documents match the manifest"
     )
     return 0
 

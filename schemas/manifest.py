@@ -70,6 +70,9 @@ def validate_manifest(manifest: dict[str, Any]) -> list[str]:
         shard_total += shard["num_samples"] if isinstance(shard.get("num_samples"), int) else 0
     if shard_total != counts["written"]:
         errors.append(f"shards hold {shard_total} samples but counts.written is {counts['written']}")
+    for i, doc in enumerate(manifest.get("documents", [])):
+        if not safe_relative_path(doc.get("path")):
+            errors.append(f"documents[{i}].path {doc.get('path')!r} is not a relative path inside the dataset folder")
     for i, volume in enumerate(manifest.get("volumes", [])):
         if not safe_relative_path(volume.get("path")):
             errors.append(f"volumes[{i}].path {volume.get('path')!r} is not a relative path inside the dataset folder")

@@ -33,10 +33,17 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 SCHEMA_CHANGELOG = {
     "1.0.0": "First release: image, signal, video, volume, graph, text, tabular fields; json metadata.",
+    "1.1.0": (
+        "The json and tabular.json members follow a declared per-dataset type (schemas/json_member.py): "
+        "every declared field present (null when absent), numbers of the declared kind, allow-listed DICOM "
+        "attributes in one fixed `dicom` struct (multi-valued ones as lists), data-keyed dicts such as "
+        "PTB-XL's scp_codes as sorted [{key, value}] lists, image.voi always {kind, center, width, function}. "
+        "Shard bytes change; each field now has one Arrow type across a dataset's samples."
+    ),
 }
 
 MODALITIES = ("image", "signal", "video", "volume", "graph", "text", "tabular")

@@ -280,11 +280,22 @@ def _window_spec(spec: Any) -> tuple[str, tuple[float, float] | None]:
     return "explicit", (float(center), float(width))
 
 
-def _grayscale_unit(pixels: np.ndarray, params: DisplayParams, ds: "Dataset | None", spec: Any) -> tuple[np.ndarray, Any]:
+def voi_meta(kind: str, center: float | None = None, width: float | None = None, function: str | None = None) -> dict[str, Any]:
+    """The VOI description written to meta["image"]["voi"]: one shape whatever the kind.
+
+    kind is "window" (center/width in modality units, VOI LUT function), "voi_lut", "minmax" or
+    "full"; the other keys are null unless kind is "window". A single shape keeps the json member
+    one Arrow type across samples (a window in one sample and a bare string in the next cannot
+    share a column).
+    """
+    return {"kind": kind, "center": center, "width": width, "function": function}
+
+
+def _grayscale_unit(pixels: np.ndarray, params: DisplayParams, ds: "Dataset | None", spec: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """Stored grayscale pixels -> [0, 1] display values and a JSON description of the VOI used."""
     kind, chosen = _window_spec(spec)
     if kind == "full":
-        return full_range(pixels, params.bits_stored, params.signed), "full"
+        return full_range(pixels, params.bits_stored, params.signed), voi_meta("full")
     if ds is not None and params.has_modality_lut:
         from pydicom.pixels import apply_modality_lut
 
@@ -294,17 +305,16 @@ def _grayscale_unit(pixels: np.ndarray, params: DisplayParams, ds: "Dataset | No
     else:
         values = pixels
     if chosen is not None:
-        return window(values, *chosen), {"center": chosen[0], "width": chosen[1], "function": "LINEAR"}
+        return window(values, *chosen), voi_meta("window", chosen[0], chosen[1], "LINEAR")
     if kind == "auto" and ds is not None and params.has_voi_lut:
         from pydicom.pixels import apply_voi
 
         lut_bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-        return (apply_voi(values, ds).astype(np.float64) / ((1 << lut_bits) - 1)).astype(np.float32), "voi_lut"
+        return (apply_voi(values, ds).astype(np.float64) / ((1 << lut_bits) - 1)).astype(np.float32), voi_meta("voi_lut")
     if kind == "auto" and params.window is not None:
         center, width = params.window
-        return window(values, center, width, params.voi_function), {
-            "center": center, "width": width, "function": params.voi_function}
-    return minmax(values), "minmax"
+        return window(values, center, width, params.voi_function), voi_meta("window", center, width, params.voi_function)
+    return minmax(values), voi_meta("minmax")
 
 
 def dicom_to_image(
@@ -336,7 +346,7 @@ def dicom_to_image(
     Returns:
         (image uint8/uint16 [H, W] or [H, W, 3] RGB, meta) where meta is the schema's
         `meta["image"]`: spacing (row, col mm after resizing, or None), photometric (as stored),
-        inverted, voi (window dict, "voi_lut", "minmax" or "full"), original_shape, and when
+        inverted, voi (`voi_meta`: kind window/voi_lut/minmax/full), original_shape, and when
         resized: scale and pad.
 
     Raises:
@@ -366,7 +376,7 @@ def dicom_to_image(
     image_meta: dict[str, Any] = {"photometric": params.photometric, "inverted": False}
     if color:
         unit = full_range(to_rgb(pixels, params.photometric), bits)
-        image_meta["voi"] = "full"
+        image_meta["voi"] = voi_meta("full")
     else:
         unit, image_meta["voi"] = _grayscale_unit(pixels, params, ds, window)
         if params.photometric == "MONOCHROME1":

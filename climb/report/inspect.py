@@ -148,7 +148,7 @@ def locate(
             f"this HMAC key (id {key_id(hmac_key)}) is not the one {dataset_url} was converted with "
             f"(id {config.get('hmac_key_id')}): keys cannot be resolved without it"
         )
-    info = get_source(manifest["source"])
+    info = get_source(manifest["source"], manifest["config"]["options"])
     discover_options = {**info.defaults, **config.get("options", {}), "storage_options": raw_options or {}}
     index = key_index(info.discover(raw_url, discover_options), key=hmac_key, raw_url=raw_url, limit=config.get("limit"))
     reasons = {q["key"]: q for q in quarantined(dataset_url, options)}

@@ -44,6 +44,10 @@ class SourceInfo:
         read: record, options -> Sample.
         defaults: default options (overridable with --option key=value).
         split_fractions: used when the source has no official split.
+        tabular_fields: options -> the names of the tabular member's features, in order (sources
+            with a `tabular` field); they are the fields of its declared type.
+        labelled_tasks: options -> the tasks a source with no fixed `tasks` labels under these
+            options (a folder source whose labels sheet names its task).
     """
 
     name: str
@@ -54,6 +58,12 @@ class SourceInfo:
     read: Callable[[Record, dict[str, Any]], Sample]
     defaults: dict[str, Any] = field(default_factory=dict)
     split_fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    tabular_fields: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
+    labelled_tasks: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if "tabular" in self.modalities and self.tabular_fields is None:
+            raise ValueError(f"source {self.name!r} has a tabular field: name its features with tabular_fields")
 
 
 # name -> module path; each module defines SOURCE.

@@ -333,6 +333,12 @@ def tabular_features(row: dict[str, Any], lab_items: tuple[int, ...]) -> dict[st
     return out
 
 
+def tabular_fields(options: dict[str, Any]) -> tuple[str, ...]:
+    """The names of tabular_features' entries under these options, in order."""
+    lab_items = tuple(int(i) for i in options.get("lab_items", LAB_ITEMS))
+    return ("age", "sex_female", *(f"admission_type={t}" for t in ADMISSION_TYPES), *(f"lab_{i}" for i in lab_items))
+
+
 def read(record: Record, options: dict[str, Any]) -> Sample:
     from climb.pipelines.sources.wfdb_ecg import read_ecg
 
@@ -383,6 +389,7 @@ SOURCE = SourceInfo(
     tasks=TASKS,
     discover=discover,
     read=read,
+    tabular_fields=tabular_fields,
     defaults={
         **IMAGE_DEFAULTS,
         "index_hours": 48,

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from climb.pipelines.sources import Excluded, SourceError, SourceInfo
 from climb.pipelines.sources.image2d import RawTree
 from climb.pipelines.sources.spec import HASH, MODALITY_EXTENSIONS, Spec, norm_value, spec_of
+from climb.schemas.json_member import DICOM_TAGS, register_source_meta
 from climb.schemas.sample import Record, Sample
 from climb.transforms.splits import normalise_official
 
@@ -36,9 +37,17 @@ VOLUME_OPTIONS = {"dtype": "float32"}
 NOT_IN_SHEET = "not in label sheet"
 
 
+SPEC_META = {"dicom": DICOM_TAGS, "unmapped_labels": "tasks:[string]"}
+"""What a spec sample's json carries beyond its field's metadata: the allow-listed tags of a DICOM
+file, and the raw labels a label map did not know (schemas/json_member.py declares the types)."""
+
+
 def source_info(spec: Spec) -> SourceInfo:
-    """The SourceInfo of a spec; the spec itself rides in the defaults, so it reaches every worker."""
+    """The SourceInfo of a spec; the spec itself rides in the defaults, so it reaches every worker.
+
+    Building it also declares the spec's json metadata, in whichever process looks the spec up."""
     base = {"image": IMAGE_OPTIONS, "video": VIDEO_OPTIONS, "volume": VOLUME_OPTIONS}[spec.modality]
+    register_source_meta(spec.name, SPEC_META)
     return SourceInfo(
         name=spec.name,
         description=spec.description,

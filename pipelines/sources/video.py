@@ -131,6 +131,11 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     return Sample(arrays={"video": video}, meta={"video": meta}, labels=labels)
 
 
+def labelled_tasks(options: dict[str, Any]) -> tuple[str, ...]:
+    """The task read() labels: the `task` option's, when a labels sheet is given."""
+    return (options.get("task", DEFAULT_TASK),) if options.get("labels") else ()
+
+
 SOURCE = SourceInfo(
     name=NAME,
     description="folder of ultrasound clips (MP4/AVI) and DICOM multi-frame cines, optional labels CSV: RGB video",
@@ -138,5 +143,6 @@ SOURCE = SourceInfo(
     tasks=(),
     discover=discover,
     read=read,
+    labelled_tasks=labelled_tasks,
     defaults={**VIDEO_DEFAULTS, "frame_rate": 30.0},
 )

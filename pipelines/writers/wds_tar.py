@@ -22,6 +22,26 @@ from typing import BinaryIO, Iterable
 BLOCK = 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 INDEX_VERSION = 1
+# zipfile.is_zipfile (Python 3.11) calls a file a zip when a zip's end record signature lies in its last
+# 64 KiB + 22 bytes; a shard ending with a graph.npz member would pass, and readers that test for zip
+# before tar (mlcroissant) would unpack the npz instead of the shard. The end marker grows past it.
+ZIP_END_SIGNATURE = b"PK\x05\x06"
+ZIP_SEARCH_WINDOW = (1 << 16) + 22
+
+
+def end_of_archive(tail: bytes, size: int) -> bytes:
+    """The zero blocks that end a shard of `size` bytes whose last bytes are `tail`.
+
+    Two blocks, or more so that no zip end-record signature lies within the last ZIP_SEARCH_WINDOW
+    bytes of the finished file (tar readers stop at the first zero block and ignore the rest).
+    """
+    at = tail.rfind(ZIP_END_SIGNATURE)
+    if at < 0:
+        return END_OF_ARCHIVE
+    signature = size - len(tail) + at
+    needed = signature + ZIP_SEARCH_WINDOW + 1 - size
+    blocks = max(2, -(-needed // BLOCK))
+    return b"\0" * (blocks * BLOCK)
 
 
 def _header(name: str, size: int) -> bytes:
@@ -97,6 +117,7 @@ def write_shard(fragments: Iterable[Fragment], out: BinaryIO, shard_name: str) -
     digest = hashlib.sha256()
     pos = 0
     samples = []
+    tail = b""
     for frag in fragments:
         samples.append(
             {
@@ -109,9 +130,11 @@ def write_shard(fragments: Iterable[Fragment], out: BinaryIO, shard_name: str) -
         out.write(frag.data)
         digest.update(frag.data)
         pos += len(frag.data)
-    out.write(END_OF_ARCHIVE)
-    digest.update(END_OF_ARCHIVE)
-    pos += len(END_OF_ARCHIVE)
+        tail = (tail + frag.data)[-ZIP_SEARCH_WINDOW:]
+    end = end_of_archive(tail, pos)
+    out.write(end)
+    digest.update(end)
+    pos += len(end)
     index = {"version": INDEX_VERSION, "shard": shard_name, "samples": samples}
     return index, digest.hexdigest(), pos
 

@@ -69,7 +69,7 @@ def test_a_discharge_note_charted_at_midnight_but_signed_after_the_index_is_left
     assert adm["admittime"] < midnight < adm["admittime"] + INDEX < adm["dischtime"]
     meta = samples[key_of(adm["hadm_id"])]["meta"]
     assert [n["type"] for n in meta["text"]["notes"]] == ["RR"]
-    assert all(n["type"] == "RR" for s in samples.values() if "text" in s["meta"] for n in s["meta"]["text"]["notes"])
+    assert all(n["type"] == "RR" for s in samples.values() if s["meta"]["text"] for n in s["meta"]["text"]["notes"])
 
 
 def _table(path):
@@ -211,7 +211,8 @@ def test_per_study_samples_use_only_what_preceded_each_study(mimic_corpus, mimic
         taken = meta["image"]["hours_from_admission"]
         assert taken == meta["tabular"]["window"]["index_hours"] in (5.0, 60.0)
         assert meta["signal"]["hours_from_admission"] == {5.0: 1.0, 60.0: 50.0}[taken]
-        assert "text" not in meta  # the study's own report is signed 2 h after it; the summary after discharge
+        # the study's own report is signed 2 h after it; the summary after discharge (no text: null metadata)
+        assert meta["text"] is None and "text" not in meta["modalities"]
     splits_of = defaultdict(set)
     for s in samples.values():
         splits_of[s["meta"]["subject_id"]].add(s["split"])

@@ -142,7 +142,7 @@ def test_cbis_pixels_are_pydicoms_read_min_max_scaled(converted):
         path = next(p for p in Path(raw["root"], "CBIS-DDSM", sample_id).rglob("*.dcm"))
         reference = resize_pad(quantize(minmax(pydicom.dcmread(path).pixel_array)), 224)[0]
         np.testing.assert_array_equal(sample["image"], reference)
-        assert sample["meta"]["image"]["voi"] == "minmax"
+        assert sample["meta"]["image"]["voi"]["kind"] == "minmax"
 
 
 def test_aptos_clahe_option_equalizes_before_resizing(corpus):

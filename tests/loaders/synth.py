@@ -136,6 +136,11 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     return Sample(arrays=arrays, meta=meta, labels=json.loads(record.label_row["labels"]))
 
 
+def tabular_fields(options: dict) -> tuple[str, ...]:
+    """The features read() writes in a tabular member."""
+    return ("age", "heart_rate")
+
+
 SOURCE = SourceInfo(
     name=NAME,
     description="loader test corpus: images, ECG-like signals, graphs, text, tabular, video, volumes",
@@ -144,6 +149,7 @@ SOURCE = SourceInfo(
     discover=discover,
     read=read,
     split_fractions={"train": 0.8, "val": 0.2},
+    tabular_fields=tabular_fields,
 )
 
 register(NAME, __name__)

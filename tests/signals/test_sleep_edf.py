@@ -47,7 +47,7 @@ def test_every_epoch_carries_its_hypnogram_stage(sleep_corpus, shards):
         sample = epoch(shards, psg, start)
         assert sample["meta"]["labels"]["sleep_stage"] == STAGE[text], (psg, start, text)
         assert sample["meta"]["label_mask"]["sleep_stage"] is (STAGE[text] is not None)
-        assert sample["meta"]["signal"]["epoch"] == {"start_s": start, "length_s": 30.0}
+        assert sample["meta"]["signal"]["epoch"] == {"index": None, "start_s": start, "length_s": 30.0}  # index: declared, unused here
 
 
 def test_epochs_equal_the_pyedflib_eeg_samples(sleep_corpus, shards):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from climb.loaders import ClimbDataset
+from climb.schemas.sample import SCHEMA_VERSION
 from climb.trainer import load_encoder
 from climb.trainer.export import ENCODER_FORMAT_VERSION, Readout, read_encoder_file, save_record
 from climb.trainer.model import MultimodalModel
@@ -30,7 +31,7 @@ def test_the_file_holds_the_documented_keys_and_opens_with_weights_only(pretrain
     assert record["modality"] == "signal" and record["embedding_dim"] == 16
     assert record["encoder"]["factory"] == "climb.trainer.networks:ResNet1d" and record["encoder"]["kwargs"]["dim"] == 16
     assert record["encoder"]["kwargs"]["in_channels"] == record["encoder"]["adapter"]["channels"] == 32
-    assert record["schema_version"] == "1.0.0"
+    assert record["schema_version"] == SCHEMA_VERSION
     assert [m["source"] for m in record["manifests"]] == ["challenge-ecg"]
     assert all(len(m["sha256"]) == 64 for m in record["manifests"])
 

@@ -146,7 +146,7 @@ def test_dicom_to_image_from_an_array_windows_then_inverts_monochrome1():
     img, info = T.dicom_to_image(pixels, meta)
     assert img.tolist() == [[255, 170], [85, 0]]
     assert info["inverted"] and info["spacing"] == [0.2, 0.1]
-    assert info["voi"] == {"center": 150.5, "width": 301.0, "function": "LINEAR"}
+    assert info["voi"] == {"kind": "window", "center": 150.5, "width": 301.0, "function": "LINEAR"}
 
 
 def test_dicom_to_image_resizing_scales_the_spacing():
@@ -178,7 +178,7 @@ def test_dicom_to_image_matches_pydicom_voi_lut():
     bits = ds.VOILUTSequence[0].LUTDescriptor[2]
     expected = np.rint(apply_voi_lut(ds.pixel_array, ds) / (2**bits - 1) * 255)
     img, info = T.dicom_to_image(ds)
-    assert info["voi"] == "voi_lut"
+    assert info["voi"]["kind"] == "voi_lut"
     assert np.abs(img.astype(int) - expected).max() == 0
 
 
