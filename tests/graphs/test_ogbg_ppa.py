@@ -100,3 +100,18 @@ def test_reconversion_with_other_workers_and_batches_is_byte_identical(ppa_corpu
     first, _ = converted
     again = convert_demo("ogbg-ppa", root, tmp_path, workers=1, batch_size=3)
     assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in first["shards"]]
+
+
+def test_an_empty_edge_feature_field_quarantines_only_its_graph(ppa_corpus, tmp_path):
+    import shutil
+
+    root, expected = ppa_corpus
+    shutil.copytree(root / "ogbg_ppa", tmp_path / "ogbg_ppa")
+    path = tmp_path / "ogbg_ppa/raw/edge_feat.csv.gz"
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    lines[0] = "," + lines[0].split(",", 1)[1]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    recs = list(SOURCE.discover(str(tmp_path), dict(SOURCE.defaults)))
+    with pytest.raises(SourceError, match="graph 0: edge_feat.csv holds a missing or non-finite value"):
+        SOURCE.read(recs[0], SOURCE.defaults)
+    np.testing.assert_allclose(SOURCE.read(recs[1], SOURCE.defaults).arrays["graph"]["edge_attr"], expected["rows"][1][3], rtol=1e-6)
