@@ -51,7 +51,7 @@ import torch
 from benchmarks.multitask import write_georgia, write_ptbxl
 from climb.corpora.eeg import SLEEP_CHANNELS, write_edf, write_hypnogram
 from climb.pipelines.convert import ConvertConfig, convert
-from climb.trainer.encoders import ENCODERS
+from climb.trainer.backbones import build
 from climb.trainer.evaluate import Settings, evaluate_transfer
 from climb.trainer.export import encoder_record, save_record
 from climb.trainer.train import Config, open_data, train
@@ -107,17 +107,17 @@ def pretrain(name: str, datasets: tuple[str, ...], steps: int, work: Path, args:
     resume=True: a finished run in --work is reused as it is (the loop has no step left to run).
     """
     cfg = Config(datasets=datasets, weights=(1.0,) * len(datasets), holdout_datasets=("ptbxl",), holdout_tasks=("ecg_superclass",),
-                 steps=steps, batch_size=args.batch_size, dim=args.dim, seed=0, eval_every=steps, eval_batches=2,
+                 steps=steps, batch_size=args.batch_size, dim=args.dim, encoder_preset=args.encoder_preset, seed=0, eval_every=steps, eval_batches=2,
                  warmup_steps=steps // 10, progress=False, resume=True, out_dir=str(work / "runs" / f"{name}-{steps}steps"))
     train(cfg, open_data(cfg, 0, 1))
     return Path(cfg.out_dir) / "encoders" / "signal.pt"
 
 
-def scratch_encoder(work: Path, dim: int) -> Path:
+def scratch_encoder(work: Path, dim: int, preset: str) -> Path:
     """A randomly initialised signal encoder in the encoder-file format (no pretrained heads)."""
     torch.manual_seed(0)
     path = work / "runs" / "scratch" / "encoders" / "signal.pt"
-    save_record(encoder_record(ENCODERS["signal"](dim), "signal", dim), path)
+    save_record(encoder_record(build("signal", dim, preset), "signal"), path)
     return path
 
 
@@ -185,6 +185,7 @@ def main() -> None:
                    help="pretraining steps of the multitask run (default --steps: same compute; 2x gives it as many ECGs)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--encoder-preset", default="small", help="encoder sizes (trainer/backbones.py PRESETS)")
     p.add_argument("--k", type=int, nargs="+", default=[1, 5, 20])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--finetune-steps", type=int, default=30)
@@ -198,7 +199,7 @@ def main() -> None:
     tic = time.perf_counter()
     urls = build_corpora(work, args)
     seconds = {"corpora": round(time.perf_counter() - tic, 1)}
-    encoders = {"scratch": scratch_encoder(work, args.dim)}
+    encoders = {"scratch": scratch_encoder(work, args.dim, args.encoder_preset)}
     tic = time.perf_counter()
     encoders["single-task"] = pretrain("single-task", (urls["A"], urls["B"]), args.steps, work, args)
     encoders["multitask"] = pretrain("multitask", (urls["A"], urls["B"], urls["S"]), args.multitask_steps or args.steps, work, args)

@@ -145,12 +145,12 @@ def score(checkpoint: Path, cfg: Config, url: str, task: str) -> dict[str, Any]:
     """AUROC / macro-F1 of one task on a corpus's val + test splits, from a saved checkpoint."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     tasks = tuple(get_task(t) for t in state["tasks"])
-    model = MultimodalModel(state["modalities"], tasks, cfg.dim, cfg.fusion)
+    model = MultimodalModel(state["modalities"], tasks, cfg.dim, cfg.fusion, preset=cfg.encoder_preset, encoders=cfg.encoders)
     model.load_state_dict(state["model"])
 
-    def held_out() -> MixedDataset:
+    def held_out(rank: int, world_size: int) -> MixedDataset:
         parts = [ClimbDataset(url, split=s, shuffle=False, modalities=("signal",), tasks=(task,)) for s in ("val", "test")]
-        return MixedDataset(parts, seed=0)
+        return MixedDataset(parts, seed=0, rank=rank, world_size=world_size)
 
     data = Data(train=None, val=held_out, modalities=tuple(state["modalities"]), tasks=(get_task(task),))
     return evaluate(model, data, dataclasses.replace(cfg, eval_batches=0), torch.device("cpu"))[task]
@@ -165,6 +165,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--encoder-preset", default="small", help="encoder sizes (trainer/backbones.py PRESETS)")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     work = Path(args.work)
@@ -182,6 +183,7 @@ def main() -> None:
         ckpts = {}
         for run, (datasets, tasks) in runs.items():
             cfg = Config(datasets=datasets, tasks=tasks, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=seed,
+                         encoder_preset=args.encoder_preset,
                          eval_every=args.steps, eval_batches=1, warmup_steps=args.steps // 10, progress=False,
                          out_dir=str(work / "runs" / f"{run.replace(' ', '_')}-seed{seed}"))
             train(cfg, open_data(cfg, 0, 1))

@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("dataset_url", metavar="OUT_URL/SOURCE")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.add_argument("--s3-endpoint", metavar="URL")
+    i.add_argument("--locate", metavar="RAW_URL",
+                   help="resolve sample keys to raw files: re-run discovery on RAW_URL with the dataset's HMAC key "
+                   "and print key -> raw path for each quarantined sample (or for --key); prints raw names")
+    i.add_argument("--key", action="append", default=[], metavar="K", help="a sample key to resolve (repeatable; with --locate)")
+    i.add_argument("--hmac-key-file", metavar="F", help="the conversion's key file (else $CLIMB_HMAC_KEY; with --locate)")
 
     pv = sub.add_parser("preview", help="write a PNG/HTML gallery of samples",
                         description="Render image thumbnails, 12-lead ECG plots, volume slices, video keyframes and label histograms into a static HTML page.")
@@ -194,13 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     e.add_argument("checkpoint", metavar="CHECKPOINT", help="encoder file, e.g. run/encoders/signal.pt")
-    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder or its manifest.json (local or s3://)")
+    e.add_argument("manifest", metavar="MANIFEST", help="converted dataset folder, its manifest.json, or a view file selecting from one dataset (local or s3://)")
     e.add_argument("--task", required=True, metavar="T", help="registry task the dataset labels")
     e.add_argument("--methods", type=lambda t: [m.strip() for m in t.split(",") if m.strip()], metavar="M,...",
                    help="probe, kshot-probe, kshot-finetune, zero-shot (default: all; zero-shot only where classes map)")
     e.add_argument("--k", type=_ints, default=[1, 5, 10, 50], metavar="K,...", help="shots per class (default 1,5,10,50)")
     e.add_argument("--seeds", type=_ints, default=[0, 1, 2], metavar="S,...", help="shot draws / fine-tuning seeds (default 0,1,2)")
-    e.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates over subjects (default 1000)")
+    e.add_argument("--small-k-seeds", type=int, default=10, metavar="N",
+                   help="at least N seeds for k <= 5, where the shot draw matters most (default 10)")
+    e.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap replicates over subjects and seeds (default 1000)")
+    e.add_argument("--baseline", metavar="ENCODER", help="a second encoder file: same shots, paired bootstrap of the differences")
+    e.add_argument("--allow-seen", action="store_true",
+                   help="evaluate even on a dataset or task the encoder was pretrained on (otherwise refused)")
     e.add_argument("--out", default="climb-evaluate", metavar="DIR", help="report folder (default ./climb-evaluate)")
     e.add_argument("--train-split", default="train", metavar="S", help="split the probes and shots come from (default train)")
     e.add_argument("--test-split", default="test", metavar="S", help="split that is scored (default test)")
@@ -292,10 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             traceback.print_exc()
+        failure = _storage_failure(exc, mid_run=True)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         storage_hint = _storage_hint(exc)
         if storage_hint:
             print(f"climb {args.command}: {storage_hint}", file=sys.stderr)
             return 2
+        failure = _storage_failure(exc, mid_run=False)
+        if failure:
+            print(f"climb {args.command}: {failure}", file=sys.stderr)
+            return 1
         if _is_user_error(exc):
             print(f"climb {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -303,6 +322,29 @@ def main(argv: list[str] | None = None) -> int:
         if not debug:
             print("run again with --debug for the traceback, and report it if it looks like a bug", file=sys.stderr)
         return 1
+
+
+def _storage_failure(exc: Exception, mid_run: bool) -> str | None:
+    """One line for a store that failed mid-run (raw reads, output writes): no sample was blamed.
+
+    With mid_run, only a StorageFailure (raised by a step that had started working: its reason is
+    path-free); it goes before the endpoint/credential hints its cause would also match. Without,
+    any other store error (a staging or shard write that outlasted s3fs's retries), described by
+    type and code only, as its message quotes URLs.
+    """
+    import re
+
+    from climb.storage import StorageFailure, describe_failure, is_storage_failure
+
+    if mid_run and not isinstance(exc, StorageFailure):
+        return None
+    if isinstance(exc, StorageFailure):
+        reason = re.sub(r" \[while running '[^']*'\]", "", str(exc))  # Beam appends the step's name
+    elif isinstance(exc, (FileNotFoundError, PermissionError)) or not is_storage_failure(exc):
+        return None  # a missing or forbidden RAW_URL/OUT_URL is the user's to fix (_is_user_error)
+    else:
+        reason = f"an output write failed: {describe_failure(exc)}"
+    return f"storage failed, the run stopped and wrote no manifest: {reason}; rerun when the store is healthy"
 
 
 def _storage_hint(exc: Exception) -> str | None:

@@ -7,7 +7,8 @@
     3. convert each source with Apache Beam, s3:// in and s3:// out
     4. verify every shard and Zarr array against its manifest
     5. train the reference multimodal model for a few steps, streaming from S3
-    6. write a preview gallery, print where everything is, stop the server
+    6. write a preview gallery and a verified local copy of the datasets, stop the server, and
+       print how to open what was made (the copies, or the server restarted from its folder)
 
 Nothing is downloaded. The pseudonymization key is the documented demo key.
 """
@@ -26,6 +27,7 @@ from climb.transforms.phi import DEMO_KEY
 
 RAW_BUCKET = "climb-raw"
 DATA_BUCKET = "climb-data"
+STOP_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,10 @@ def _storage(out: Path, local: bool, keep_server: bool) -> Iterator[tuple[Any, s
             for k, v in endpoint.env().items():
                 print(f"  export {k}={v}")
         else:
-            server.stop()
+            # its folder is what `climb s3 serve --dir` restarts from: let it flush, however long a
+            # busy machine makes that (the 10 s default would kill it mid-shutdown)
+            print(f"\nstopping the S3 server (its data stays in {out / 's3'})", flush=True)
+            server.stop(timeout=STOP_TIMEOUT_S)
 
 
 def _upload(endpoint, local_dir: Path, url: str) -> None:
@@ -141,11 +146,13 @@ def run_demo(out: Path, local: bool = False, keep_server: bool = False, train_st
         _step(5, f"training the reference model for {train_steps} steps, streaming from {data_root}")
         result["train"] = _train(out, result, endpoint_url, train_steps)
 
-        _step(6, "writing the preview gallery")
+        _step(6, "writing the preview gallery" + ("" if endpoint is None else f" and a local copy of the datasets in {out / 'data'}"))
         result["gallery"] = _preview(out, result, endpoint_url)
+        if endpoint is not None:
+            result["copies"] = _copy_datasets(out / "data", result, endpoint_url)
 
     elapsed = time.monotonic() - started
-    _summary(out, result, local, elapsed)
+    _summary(out, result, local, keep_server, elapsed)
     return result
 
 
@@ -156,6 +163,7 @@ def _train(out: Path, result: dict[str, Any], endpoint_url: str | None, steps: i
     cfg = Config(
         datasets=manifests, s3_endpoint=endpoint_url or "", steps=steps, batch_size=8, warmup_steps=5,
         eval_every=steps, eval_batches=4, log_every=5, out_dir=str(out / "train"), dim=32,
+        encoder_preset="tiny",  # the demo shows the path in a few CPU steps; "base" is the reference, sized for GPUs
     )
     data = open_data(cfg, 0, 1)
     losses = train(cfg, data)
@@ -174,20 +182,54 @@ def _preview(out: Path, result: dict[str, Any], endpoint_url: str | None) -> str
     return str(gallery)
 
 
-def _summary(out: Path, result: dict[str, Any], local: bool, elapsed: float) -> None:
-    first = next(iter(result["datasets"].values()))["url"]
+def _copy_datasets(data: Path, result: dict[str, Any], endpoint_url: str) -> dict[str, str]:
+    """Download each converted dataset to `data`/SOURCE and verify the copy against its manifest.
+
+    The S3 server stops with the demo; the copies are what a newcomer opens afterwards, with no
+    server and no credentials (`climb inspect`, `verify`, `preview`, `train` all take a folder).
+    """
+    import shutil
+
+    from climb.pipelines.verify import verify
+    from climb.storage import filesystem, storage_options
+
+    copies = {}
+    for name, info in result["datasets"].items():
+        local = data / name
+        if local.exists():
+            shutil.rmtree(local)
+        fs, path = filesystem(info["url"], storage_options(info["url"], endpoint_url))
+        fs.get(path.rstrip("/") + "/", str(local) + "/", recursive=True)
+        problems = verify(str(local))
+        if problems:
+            raise RuntimeError(f"the local copy of {name} does not match its manifest: " + "; ".join(map(str, problems)))
+        copies[name] = str(local)
+    print(f"  {len(copies)} datasets copied to {data} and verified")
+    return copies
+
+
+def _summary(out: Path, result: dict[str, Any], local: bool, keep_server: bool, elapsed: float) -> None:
+    urls = [info["url"] for info in result["datasets"].values()]
     print(f"\nDone in {elapsed:.0f} s. Everything is under {out}:")
     print(f"  raw corpora     {out / 'raw'}")
-    print(f"  datasets        " + ", ".join(info["url"] for info in result["datasets"].values()))
+    print("  datasets        " + ", ".join(urls))
+    if not local:
+        print(f"  local copies    {out / 'data'}/SOURCE")
     print(f"  training        {result['train']['out_dir']}")
-    print(f"  preview         {result['gallery']}")
-    print("\nTry next:")
+    print(f"  preview         {result['gallery']}/SOURCE/index.html")
+    first = out / "data" / "ptbxl"
+    print("\nOpen what it made:")
+    print(f"  climb inspect {first}")
+    print(f"  climb verify {first}")
     if local:
-        print(f"  climb inspect {first}")
         print(f"  climb reproduce {first} {out / 'raw' / 'ptbxl'} {out / 'rebuilt'}")
+    elif keep_server:
+        print(f"  climb inspect s3://{DATA_BUCKET}/ptbxl   # with the AWS_* variables above exported")
     else:
-        print(f"  climb demo --keep-server --out {out}   # leave the S3 server up, then e.g.:")
-        print(f"  climb inspect {first}                  # with the printed AWS_* variables exported")
+        print(f"  climb s3 serve --dir {out / 's3'}   # the S3 server again, with the demo's buckets; in another shell,")
+        print(f"  climb inspect s3://{DATA_BUCKET}/ptbxl   # with the AWS_* variables it prints exported")
+    print("\nTry next:")
+    if not local:
         print(f"  climb demo --local --out {out}-local   # the same without S3, everything on disk")
     print("  climb datasets                       # every supported source and task")
     print("  climb convert --help")

@@ -7,6 +7,8 @@ itself or a local folder all work the same way.
 from __future__ import annotations
 
 import contextlib
+import errno
+import gc
 import os
 import shutil
 import tempfile
@@ -18,6 +20,122 @@ import fsspec
 
 class StorageError(ValueError):
     """A URL or storage setting that cannot work; the message says what to do."""
+
+
+class StorageFailure(Exception):
+    """The store failed, not the sample: unreachable, reset, timed out, 5xx, refused credentials.
+
+    A conversion must never quarantine a sample for this (an outage would silently change the
+    dataset): the pipeline re-raises it so the runner retries the bundle, and a failure that
+    persists fails the run before its manifest is written. The message names the operation and the
+    error's type and code, never a path or URL (they carry the raw tree's names).
+    """
+
+
+# a missing raw file is the sample's problem (the label sheet names a file the folder lacks)
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# OSError codes of the storage itself (disk, network, quota, permission), whoever raised them
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name) for name in (
+        "EIO", "EREMOTEIO", "ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "ETIMEDOUT", "ECONNRESET",
+        "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ENETDOWN", "ENETUNREACH", "ENETRESET", "EHOSTDOWN",
+        "EHOSTUNREACH", "EAGAIN", "EBUSY", "ESTALE", "ENOLINK", "ECOMM", "EPROTO",
+    ) if hasattr(errno, name)
+)
+
+
+def _network_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types of the HTTP stacks under s3fs/gcsfs (botocore, aiohttp), when installed."""
+    types: list[type[BaseException]] = []
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        types += [BotoCoreError, ClientError]  # ClientError: an HTTP error answer (not a BotoCoreError)
+    with contextlib.suppress(ImportError):
+        from aiohttp import ClientError as AiohttpClientError
+
+        types.append(AiohttpClientError)
+    return tuple(types)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc, then its causes and contexts (a source may wrap a store error in its own type)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack += [e.__context__, e.__cause__]
+
+
+def _client_error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        return str(response["Error"].get("Code"))
+    return None
+
+
+def is_storage_failure(exc: BaseException, *, missing_is_content: bool = True) -> bool:
+    """True when `exc` (or anything it wraps) is a failure of the store rather than of the data.
+
+    Storage: connection resets and refusals, timeouts, HTTP 5xx and throttling that outlasted the
+    client's retries, permission and credential refusals, disk I/O errors, any botocore/aiohttp
+    error. Content: everything else, and a missing file when `missing_is_content` (raw reads: a
+    missing file is the sample's problem; for output writes nothing is missing by the sample's fault).
+    """
+    network = _network_error_types()
+    for e in _chain(exc):
+        if isinstance(e, StorageFailure):
+            return True
+        if isinstance(e, _MISSING) or _client_error_code(e) in _MISSING_CODES:
+            if missing_is_content:
+                return False
+            return True
+        if isinstance(e, (ConnectionError, TimeoutError, PermissionError)) or isinstance(e, network):
+            return True
+        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+            return True
+    return False
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The failure's type and code, without its message (messages quote paths and URLs)."""
+    parts = []
+    for e in _chain(exc):
+        if isinstance(e, StorageFailure):
+            continue
+        code = _client_error_code(e)
+        label = type(e).__name__
+        if code:
+            status = (getattr(e, "response", {}).get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            label += f" {code}" + (f" (HTTP {status})" if status else "")
+        elif isinstance(e, OSError) and e.errno in errno.errorcode:
+            label += f" [{errno.errorcode[e.errno]}]"
+        if label not in parts:
+            parts.append(label)
+    return " <- ".join(parts[:3]) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def storage_errors(operation: str, *, missing_is_content: bool = True) -> Iterator[None]:
+    """Turn a store failure raised inside the block into StorageFailure("<operation> failed: ...").
+
+    Raw reads keep missing files as they are (the sample's problem); output writes pass
+    missing_is_content=False. Anything else propagates unchanged: it is the data's doing.
+    """
+    try:
+        yield
+    except StorageFailure:
+        raise
+    except Exception as exc:
+        if is_storage_failure(exc, missing_is_content=missing_is_content):
+            # from None: the original message quotes the raw path, and tracebacks reach logs
+            raise StorageFailure(f"{operation} failed: {describe_failure(exc)}") from None
+        raise
 
 
 def check_url(url: str) -> str:
@@ -50,6 +168,30 @@ def filesystem(url: str, options: dict[str, Any] | None = None) -> tuple[fsspec.
     return fs, path
 
 
+_INHERITED: list[fsspec.AbstractFileSystem] = []
+
+
+def keep_inherited_filesystems() -> None:
+    """Call first in a forked child: never finalize a filesystem the parent opened.
+
+    An s3fs filesystem's session belongs to the fsspec event loop of the process that opened it. A
+    forked child gets copies of the parent's instances: the cached ones, which fsspec drops from
+    its cache there, and any the parent had let go but not yet garbage-collected. Finalized in the
+    child, each would have s3fs schedule its session's close on the child's own fsspec loop, which
+    aiohttp refuses ("Task exception was never retrieved ... attached to a different loop"). So the
+    cached ones stay referenced, and gc.freeze() takes every inherited object out of the cyclic
+    collector's reach; the sockets are copies, the parent still owns the sessions, and the child
+    opens its own filesystems on its own loop.
+    """
+    classes: list[type] = [fsspec.AbstractFileSystem]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        _INHERITED.extend(cls._cache.values())
+        cls.clear_instance_cache()
+    gc.freeze()
+
+
 def join(url: str, *parts: str) -> str:
     out = url.rstrip("/")
     for p in parts:
@@ -74,17 +216,28 @@ def local_copy(url: str, options: dict[str, Any] | None = None, suffix: str = ""
     if is_local(url):
         yield local_path(url)
         return
-    fs, path = filesystem(url, options)
     tmpdir = tempfile.mkdtemp(prefix="climb-")
     try:
         target = os.path.join(tmpdir, "data" + suffix)
-        fs.get(path, target)
+        with storage_errors("reading a raw file"):
+            fs, path = filesystem(url, options)
+            fs.get(path, target)
         yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def read_bytes(url: str, options: dict[str, Any] | None = None) -> bytes:
-    fs, path = filesystem(url, options)
-    with fs.open(path, "rb") as f:
-        return f.read()
+    """A raw file's bytes: the one way sources read whole files.
+
+    Raises:
+        StorageFailure: the store failed (see is_storage_failure); a missing file stays
+            FileNotFoundError, which the source reports as the sample's problem.
+    """
+    with storage_errors("reading a raw file"):
+        if is_local(url):
+            with open(local_path(url), "rb") as f:
+                return f.read()
+        fs, path = filesystem(url, options)
+        with fs.open(path, "rb") as f:
+            return f.read()

@@ -73,8 +73,9 @@ def mp4(buf: Any) -> torch.Tensor:
     OpenCV's FFmpeg backend reads from a path: its in-memory stream API crashed the interpreter
     here (opencv-python-headless 5.0.0), so the member goes through a temporary file.
     """
-    import cv2
+    from climb.transforms.video import video_cv2
 
+    cv2 = video_cv2()
     with tempfile.NamedTemporaryFile(suffix=".mp4", dir=_TMP) as f:
         f.write(buf)
         f.flush()

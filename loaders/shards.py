@@ -105,6 +105,25 @@ def parse_index(raw: bytes, shard: dict[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
+def carried_modalities(info: DatasetInfo, storage_options: dict[str, Any] | None, retry: RetryPolicy) -> tuple[str, ...]:
+    """The modality fields the dataset's samples carry, so a trainer knows which encoders to build.
+
+    The manifest lists them; a manifest written before it did stands in the first written sample's
+    `modalities` (one index and one small range read), which is exact for single-modality datasets
+    and the first sample's share of a multimodal one (reconvert to get the full list).
+    """
+    listed = info.manifest.get("modalities")
+    if listed is not None:
+        return tuple(listed)
+    shard = next((s for s in info.manifest["shards"] if s["num_samples"]), None)
+    if shard is None:
+        return ()
+    files = DatasetFiles(info.url, storage_options, retry, cache=None)
+    start, size = parse_index(files.read_file(shard["index"]), shard)[0]["members"][METADATA]
+    (meta,) = files.read_ranges([(shard["path"], shard["sha256"], start, start + size)])
+    return tuple(json.loads(bytes(meta))["modalities"])
+
+
 def wanted_members(modalities: tuple[str, ...] | None):
     """Predicate on member names (``image.png`` -> field ``image``); metadata is always read."""
     if modalities is None:

@@ -27,7 +27,7 @@ from climb.loaders.collate import batch_size_of, collate
 from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_specs
 from climb.loaders.io import RetryPolicy, ShardCache
 from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
-from climb.loaders.shards import DatasetInfo, SampleReader, open_dataset
+from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset
 
 STATE_VERSION = 1
 Transform = Callable[[dict[str, Any], np.random.Generator], dict[str, Any]]
@@ -216,6 +216,10 @@ class ClimbDataset(Stream):
 
     def epoch_length(self) -> int:
         return self.info.total if self.selection is None else int(sum(len(s) for s in self.selection))
+
+    def carried_modalities(self) -> tuple[str, ...]:
+        """The modality fields this dataset's samples carry (see shards.carried_modalities)."""
+        return carried_modalities(self.info, self.storage_options, self.retry)
 
     def order(self, epoch: int, cycle: int = 0, seed: int | None = None) -> np.ndarray:
         """int64 [N, 2] (shard, sample): the world-independent order of an epoch (of `seed`, default

@@ -39,7 +39,19 @@ class _QuietBeamImport(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
+class _StorageFailureReported(logging.Filter):
+    """Beam logs a failed bundle's traceback before re-raising it; a store failure is reported
+    once, as one line, by the command line (and its traceback with --debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from climb.storage import is_storage_failure
+
+        return not (record.exc_info and record.exc_info[1] is not None
+                    and is_storage_failure(record.exc_info[1], missing_is_content=False))
+
+
 logging.getLogger().addFilter(_QuietBeamImport())
+logging.getLogger("apache_beam.runners.common").addFilter(_StorageFailureReported())
 
 import apache_beam as beam  # noqa: E402 - after the filter, so the import stays quiet
 

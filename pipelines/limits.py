@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Iterable
 
 from climb.pipelines.sources import SourceError
-from climb.storage import filesystem, is_local, local_path
+from climb.storage import filesystem, is_local, local_path, storage_errors
 
 MAX_FILE_BYTES = 4 * 2**30
 MAX_PIXELS = 8192 * 8192 * 4
@@ -58,11 +58,13 @@ def check(name: str, declared: int, options: dict[str, Any], what: str) -> None:
 def check_raw_files(urls: Iterable[str], options: dict[str, Any]) -> None:
     """Refuse non-regular and oversized files by metadata alone (one stat per file, no read).
 
-    Missing files pass: the source's read() reports them with its own message.
+    Missing files pass: the source's read() reports them with its own message. A store that fails
+    (connection reset, timeout, refused credentials) raises StorageFailure: not the file's fault.
     """
     for url in urls:
         try:
-            kind, size, path = _stat(url, options.get("storage_options"))
+            with storage_errors("checking a raw file's size"):
+                kind, size, path = _stat(url, options.get("storage_options"))
         except OSError:
             continue
         name = path.rsplit("/", 1)[-1]

@@ -26,6 +26,7 @@ from climb.pipelines.job import Job, Worker
 from climb.pipelines.stages import Row, plan_specs, process_batch, write_shard
 from climb.pipelines.summary import Summary
 from climb.pipelines.worklist import WorkList
+from climb.storage import keep_inherited_filesystems
 
 PR_SET_PDEATHSIG = 1
 
@@ -55,6 +56,7 @@ def die_with_parent(parent: int) -> None:
 def _start(job: Job, parent: int) -> None:
     global _WORKER
     die_with_parent(parent)
+    keep_inherited_filesystems()
     _WORKER = Worker.start(job)
 
 

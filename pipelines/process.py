@@ -1,8 +1,14 @@
-"""Decode, standardize, validate and encode one sample; every failure becomes a quarantine entry.
+"""Decode, standardize, validate and encode one sample; a failure of its content is quarantined.
 
 `process_item` is the whole per-sample unit of work. It never raises for a bad sample: the result is
 always one of three entry kinds (written / quarantined / excluded), so a conversion accounts for
-every discovered sample whatever happens inside a source.
+every discovered sample whatever happens inside a source. It does raise `StorageFailure` when the
+store fails (reading raw bytes, writing Zarr arrays): that is not the sample's fault, and
+quarantining it would let an outage silently change the dataset. The runner then retries the
+bundle, or the run fails before its manifest is written.
+
+Quarantine entries name the sample by its pseudonymous key, never by raw path, and their messages
+are scrubbed of paths and of the raw files' names (transforms/redact.py).
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ from climb.pipelines.writers.wds_tar import Fragment, make_fragment
 from climb.pipelines.writers.zarr_store import write_array
 from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
 from climb.schemas.tasks import TASKS
-from climb.storage import filesystem, is_local, local_path
+from climb.storage import (
+    StorageFailure, describe_failure, filesystem, is_local, is_storage_failure, local_path, storage_errors,
+)
+from climb.transforms.redact import redact
 from climb.transforms.safe_text import safe_tree
 
 MAX_MESSAGE = 500
@@ -55,28 +64,30 @@ def file_digest(url: str, storage_options: dict[str, Any]) -> bytes:
     re-read the whole recording for every sample. Local files are read with a plain open: fsspec's
     filesystem lookup, info and file object cost more than hashing a small file.
     """
-    if is_local(url):
-        path = local_path(url)
-        st = os.stat(path)
-        key = (url, st.st_size, st.st_mtime)
-        opener = partial(open, path, "rb")
-    else:
-        fs, path = filesystem(url, storage_options)
-        info = fs.info(path)
-        key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
-        opener = partial(fs.open, path, "rb")
-    if key in _DIGESTS:
-        _DIGESTS.move_to_end(key)
-        return _DIGESTS[key]
-    with opener() as f:
-        _DIGESTS[key] = hashlib.file_digest(f, "sha256").digest()
+    with storage_errors("reading a raw file"):
+        if is_local(url):
+            path = local_path(url)
+            st = os.stat(path)
+            key = (url, st.st_size, st.st_mtime)
+            opener = partial(open, path, "rb")
+        else:
+            fs, path = filesystem(url, storage_options)
+            info = fs.info(path)
+            key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
+            opener = partial(fs.open, path, "rb")
+        if key in _DIGESTS:
+            _DIGESTS.move_to_end(key)
+            return _DIGESTS[key]
+        with opener() as f:
+            _DIGESTS[key] = hashlib.file_digest(f, "sha256").digest()
     if len(_DIGESTS) > _DIGEST_CACHE_SIZE:
         _DIGESTS.popitem(last=False)
     return _DIGESTS[key]
 
 
 def source_sha256(item: WorkItem, storage_options: dict[str, Any]) -> str | None:
-    """Fingerprint of the raw bytes and raw label row of a sample (None if a file cannot be read)."""
+    """Fingerprint of the raw bytes and raw label row of a sample (None if a file is missing or
+    unreadable for its own reasons; a failing store raises StorageFailure)."""
     from climb.pipelines.writers.members import json_bytes
 
     digest = hashlib.sha256()
@@ -90,13 +101,23 @@ def source_sha256(item: WorkItem, storage_options: dict[str, Any]) -> str | None
 
 
 def _quarantine(item: WorkItem, stage: str, exc: BaseException, fingerprint: str | None) -> dict[str, Any]:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The quarantine entry for a content failure; re-raises a failure of the store instead.
+
+    The classification looks through the whole exception chain, so a source that wrapped a
+    connection reset in its own SourceError still fails the bundle rather than the sample.
+    """
+    if isinstance(exc, StorageFailure):
+        raise exc
+    if is_storage_failure(exc):
+        raise StorageFailure(f"{stage} failed: {describe_failure(exc)}") from None
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
     return {
         "kind": "quarantined",
-        "source_path": item.rel_path,
+        "key": item.key,
         "stage": stage,
         "error_type": type(exc).__name__,
-        "message": message[:MAX_MESSAGE],
+        "message": redact(message, item.raw_names)[:MAX_MESSAGE],
         "source_sha256": fingerprint,
         "split": item.split,
     }
@@ -193,7 +214,18 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
     Returns:
         (entry, fragment): the entry describes the outcome (kind written/quarantined/excluded);
         the fragment holds the sample's tar blocks when it was written.
+
+    Raises:
+        StorageFailure: the raw store or the output store failed; the message names the sample by
+            its key (an operator resolves it with `climb inspect --locate`).
     """
+    try:
+        return _process(ctx, info, item)
+    except StorageFailure as exc:
+        raise StorageFailure(f"sample {item.key}: {exc}") from None
+
+
+def _process(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, Any], Fragment | None]:
     try:
         check_raw_files(item.record.paths, ctx.options)
     except Exception as exc:  # noqa: BLE001 - refused before any byte is read (pipelines/limits.py)
@@ -202,7 +234,8 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
     try:
         sample = info.read(item.record, ctx.options)
     except Excluded as exc:
-        return {"kind": "excluded", "source_path": item.rel_path, "reason": str(exc), "source_sha256": fingerprint}, None
+        reason = redact(str(exc), item.raw_names)
+        return {"kind": "excluded", "key": item.key, "reason": reason, "source_sha256": fingerprint}, None
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - any source failure is a quarantine reason, decoder panics
@@ -228,7 +261,7 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
             sample.arrays["tabular"] = safe_tree(sample.arrays["tabular"])
         stored = [_store_in_zarr(ctx, item, sample, meta, f) for f in _zarr_fields(ctx, sample)]
         fragment = make_fragment(item.key, encode_members(sample.arrays, meta))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a Zarr write that failed in the store re-raises
         return _quarantine(item, "encode", exc, fingerprint), None
     entry = {
         "kind": "written",
@@ -237,6 +270,7 @@ def process_item(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[s
         "order": item.order,
         "subject": item.subject,
         "labels": sample.labels,
+        "modalities": meta["modalities"],
         "size": len(fragment.data),
         "source_sha256": fingerprint,
         "volumes": stored,

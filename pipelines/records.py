@@ -6,18 +6,25 @@ must not depend on the runner (key, split, order), so the parallel part only dec
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
 from climb.schemas.sample import Record
+from climb.storage import is_local, local_path
 from climb.transforms.phi import pseudonymize
+from climb.transforms.redact import raw_names
 from climb.transforms.splits import assign_split, order_key
 
 
 @dataclass(frozen=True)
 class WorkItem:
-    """A record with everything the pipeline decided about it before decoding."""
+    """A record with everything the pipeline decided about it before decoding.
+
+    `raw_names` are the names of the record's raw files and ids (transforms/redact.py): messages
+    about the sample are scrubbed of them before they reach quarantine.jsonl or a log.
+    """
 
     record: Record
     key: str
@@ -25,15 +32,28 @@ class WorkItem:
     study: str | None
     split: str
     order: str
-    rel_path: str
+    raw_names: tuple[str, ...] = ()
     group: str = ""
     split_moved: bool = False
 
 
-def relative_path(path: str, raw_url: str) -> str:
-    """The record's first file relative to the raw root, for the quarantine log."""
+def _root(path: str, raw_url: str) -> str | None:
+    """raw_url as spelled in `path`: sources build file URLs from the absolute folder, so a
+    relative local RAW_URL (`climb convert dicom raw out`) is matched by its absolute form too."""
     root = raw_url.rstrip("/")
     if path.startswith(root + "/"):
+        return root
+    if is_local(raw_url):
+        absolute = os.path.abspath(local_path(raw_url)).rstrip("/")
+        if path.startswith(absolute + "/"):
+            return absolute
+    return None
+
+
+def relative_path(path: str, raw_url: str) -> str:
+    """A record's file relative to the raw root (the names a message about it could quote)."""
+    root = _root(path, raw_url)
+    if root is not None:
         return path[len(root) + 1:]
     return path.rsplit("/", 1)[-1]
 
@@ -45,8 +65,8 @@ def escapes_root(path: str, raw_url: str) -> bool:
     record must not make the pipeline read outside the raw folder. Paths that never started
     under raw_url (a source's deliberate second root) are not judged here.
     """
-    root = raw_url.rstrip("/")
-    if not path.startswith(root + "/"):
+    root = _root(path, raw_url)
+    if root is None:
         return False
     inner = posixpath.normpath(path[len(root) + 1:].lstrip("/"))  # root//.. is root/..
     return inner == ".." or inner.startswith("../")
@@ -86,7 +106,9 @@ def iter_prepared(
     Records are sorted by their raw sample id first, so the result does not depend on the order in
     which the source listed files. A second record with the same sample id, and a record naming a
     file outside raw_url through `..` (escapes_root), are quarantined (stage "discover"), never
-    silently merged or read. Sorting puts records with the same sample id next to each other, so a
+    silently merged or read; such an entry's key is `discover_key` (a duplicate shares its sample key
+    with the record that was converted, so the keyed hash of its raw file stands in for it). Sorting
+    puts records with the same sample id next to each other, so a
     duplicate is found by comparing with the previous key: the driver holds the sorted records and
     one split per group, not a second list of every item.
     """
@@ -96,13 +118,12 @@ def iter_prepared(
     previous: str | None = None
     first_split: dict[str, str] = {}
     for rec in ordered:
-        rel = relative_path(rec.source_path, raw_url)
-        sample_key = pseudonymize(rec.sample_id, key, f"sample:{rec.source}")
+        sample_key = record_key(rec, key)
         if sample_key == previous:
             quarantined.append(
                 {
                     "kind": "quarantined",
-                    "source_path": rel,
+                    "key": discover_key(rec, key, raw_url),
                     "stage": "discover",
                     "error_type": "DuplicateKey",
                     "message": "another file of this source has the same sample id; only the first is converted",
@@ -115,7 +136,7 @@ def iter_prepared(
             quarantined.append(
                 {
                     "kind": "quarantined",
-                    "source_path": rel,
+                    "key": discover_key(rec, key, raw_url),
                     "stage": "discover",
                     "error_type": "UnsafePath",
                     "message": "a file path built from the raw data leaves RAW_URL through '..'; not read",
@@ -132,10 +153,40 @@ def iter_prepared(
             study=None if rec.study_id is None else pseudonymize(rec.study_id, key, "study"),
             split=assign_split(group, salt, fractions, rec.official_split),
             order=order_key(salt, sample_key),
-            rel_path=rel,
+            raw_names=raw_names(
+                [relative_path(p, raw_url) for p in rec.paths],
+                (rec.sample_id, rec.subject_id, rec.study_id, rec.group_id),
+                public=rec.source,
+            ),
             group=group,
         )
         yield one_split_per_group(item, first_split)
+
+
+def record_key(record: Record, key: bytes) -> str:
+    """The sample's pseudonymous key (`__key__` of its tar record, its name in quarantine.jsonl)."""
+    return pseudonymize(record.sample_id, key, f"sample:{record.source}")
+
+
+def locate(records: Iterable[Record], *, key: bytes, raw_url: str, limit: int | None = None) -> dict[str, str]:
+    """key -> the raw file (the URL its source built) for every key a conversion of `records` can write.
+
+    Mirrors prepare(): the same order and limit, sample keys for the first record of each sample
+    id, discover_key for every record (which names duplicates and unsafe paths in quarantine.jsonl).
+    """
+    ordered = sorted(records, key=lambda r: (r.sample_id, r.paths))
+    if limit is not None:
+        ordered = ordered[:limit]
+    found: dict[str, str] = {}
+    for rec in ordered:
+        found.setdefault(record_key(rec, key), rec.source_path)
+        found[discover_key(rec, key, raw_url)] = rec.source_path
+    return found
+
+
+def discover_key(record: Record, key: bytes, raw_url: str) -> str:
+    """The pseudonymous key of a record rejected at discovery: a keyed hash of its raw file path."""
+    return pseudonymize(relative_path(record.source_path, raw_url), key, f"raw-file:{record.source}")
 
 
 def one_split_per_group(item: WorkItem, first_split: dict[str, str]) -> WorkItem:

@@ -158,6 +158,7 @@ class Summary:
     excluded: int = 0
     source_fingerprint: int = 0
     split_samples: Counter = field(default_factory=Counter)
+    modalities: Counter = field(default_factory=Counter)  # written samples carrying each field
     split_conflicts: int = 0
     reasons: Counter = field(default_factory=Counter)
     exclusions: Counter = field(default_factory=Counter)
@@ -177,6 +178,7 @@ class Summary:
         if kind == "written":
             self.written += 1
             self.split_samples[entry["split"]] += 1
+            self.modalities.update(entry["modalities"])
             self.split_conflicts += 1 if entry.get("split_moved") else 0
             self.volumes.extend(entry.get("volumes", ()))
             for name in task_names:
@@ -200,6 +202,7 @@ class Summary:
         self.quarantined += other.quarantined
         self.excluded += other.excluded
         self.split_samples.update(other.split_samples)
+        self.modalities.update(other.modalities)
         self.split_conflicts += other.split_conflicts
         self.reasons.update(other.reasons)
         self.exclusions.update(other.exclusions)

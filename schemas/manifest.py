@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from climb.schemas.sample import MODALITIES
+
 MANIFEST_VERSION = "2"
 
 REQUIRED_KEYS = (
@@ -78,4 +80,22 @@ def validate_manifest(manifest: dict[str, Any]) -> list[str]:
     split_total = sum(int(s.get("num_samples", 0)) for s in manifest["splits"].values())
     if split_total != counts["written"]:
         errors.append(f"splits hold {split_total} samples but counts.written is {counts['written']}")
+    errors.extend(_modality_problems(manifest))
     return errors
+
+
+def _modality_problems(manifest: dict[str, Any]) -> list[str]:
+    """`modalities` (absent from manifests written before it existed) lists schema fields, sorted, once each."""
+    if "modalities" not in manifest:
+        return []
+    listed = manifest["modalities"]
+    if not isinstance(listed, list) or not all(isinstance(m, str) for m in listed):
+        return ["modalities must be a list of field names"]
+    unknown = [m for m in listed if m not in MODALITIES]
+    if unknown:
+        return [f"modalities names {unknown}, which are not schema fields {list(MODALITIES)}"]
+    if listed != sorted(set(listed)):
+        return ["modalities must be sorted and name each field once"]
+    if bool(listed) != bool(manifest["counts"]["written"]):
+        return [f"modalities {listed} disagree with {manifest['counts']['written']} written samples"]
+    return []

@@ -79,7 +79,7 @@ class View:
         return out
 
 
-_VIEW_KEYS = {"view_version", "name", "where", "datasets", "holdout_tasks", "holdout_datasets"}
+VIEW_KEYS = {"view_version", "name", "where", "datasets", "holdout_tasks", "holdout_datasets"}
 _DATASET_KEYS = {"url", "where", "weight", "catalog_sha256"}
 
 
@@ -87,9 +87,9 @@ def parse_view(data: Any, origin: str = "view") -> View:
     """Validate a view's parsed YAML/JSON; errors name the field and say what to write."""
     if not isinstance(data, Mapping):
         raise ViewError(f"{origin}: a view is a mapping with `datasets:` (a list of {{url: ...}}), got {type(data).__name__}")
-    unknown = set(data) - _VIEW_KEYS
+    unknown = set(data) - VIEW_KEYS
     if unknown:
-        raise ViewError(f"{origin}: unknown key(s) {sorted(unknown)}; a view has {sorted(_VIEW_KEYS)}")
+        raise ViewError(f"{origin}: unknown key(s) {sorted(unknown)}; a view has {sorted(VIEW_KEYS)}")
     if str(data.get("view_version", VIEW_VERSION)) != VIEW_VERSION:
         raise ViewError(f"{origin}: view_version {data['view_version']!r} is not supported (this climb reads {VIEW_VERSION})")
     raw = data.get("datasets")

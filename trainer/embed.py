@@ -39,17 +39,19 @@ class Embedded:
     without_modality: int = 0  # samples of the split that lack the modality
 
 
-def open_split(url: str, split: str, modality: str, tasks: Sequence[str] | None, storage_options: dict | None = None):
-    """A ClimbDataset over one split in manifest order, reading only the modality and metadata."""
+def open_split(url: str, split: str, modality: str, tasks: Sequence[str] | None, storage_options: dict | None = None,
+               where: str | None = None):
+    """A ClimbDataset over one split in manifest order, reading only the modality and metadata (and,
+    with a view filter `where`, only the samples it selects)."""
     from climb.loaders import ClimbDataset
 
     return ClimbDataset(url, split=split, shuffle=False, modalities=(modality,), tasks=tasks,
-                        storage_options=storage_options, tail="drop")
+                        storage_options=storage_options, tail="drop", where=where)
 
 
 def batches(url: str, split: str, modality: str, tasks: Sequence[str] | None, batch_size: int = 32,
-            storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
-    yield from open_split(url, split, modality, tasks, storage_options).loader(batch_size=batch_size)
+            storage_options: dict | None = None, where: str | None = None) -> Iterator[dict[str, Any]]:
+    yield from open_split(url, split, modality, tasks, storage_options, where).loader(batch_size=batch_size)
 
 
 def subject_of(meta: dict[str, Any], key: str) -> str:
@@ -59,14 +61,14 @@ def subject_of(meta: dict[str, Any], key: str) -> str:
 
 @torch.no_grad()
 def embed_split(encoder: nn.Module, modality: str, url: str, split: str, tasks: Sequence[str] = (),
-                batch_size: int = 32, storage_options: dict | None = None) -> Embedded:
-    """Run `encoder` over every sample of a split that has `modality`."""
+                batch_size: int = 32, storage_options: dict | None = None, where: str | None = None) -> Embedded:
+    """Run `encoder` over every sample of a split that has `modality` (and that a view filter selects)."""
     encoder.eval()
     keys, subjects, chunks, raw = [], [], [], []
     labels: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
     masks: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
     missing = 0
-    for batch in batches(url, split, modality, tuple(tasks), batch_size, storage_options):
+    for batch in batches(url, split, modality, tuple(tasks), batch_size, storage_options, where):
         embedded, rows = embed_rows(encoder, modality, batch)
         missing += len(batch["__key__"]) - len(rows)
         if not len(rows):

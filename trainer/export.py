@@ -7,23 +7,28 @@ fine-tuning, zero-shot transfer and embedding export on data the run never saw. 
 `torch.load(weights_only=True)`, so opening one never runs pickled code:
 
     format, format_version     "climb-encoder", ENCODER_FORMAT_VERSION
-    modality, encoder          schema field; {"class": name in ENCODERS, "kwargs": every constructor argument}
+    modality, encoder          schema field; {"factory": "module:callable", "kwargs": every keyword it was
+                               called with (output size and input channels included), "adapter": every
+                               input adapter argument, "dim"} (backbones.resolve)
     embedding_dim, state_dict  output size [B, dim]; the encoder's weights
     schema_version, code_version
-    manifests                  [{url, source, split, sha256 (of manifest.json), schema_version}] trained on
+    manifests                  [{url, source, split, sha256 (of manifest.json), schema_version, source_fingerprint}]
+                               trained on (`climb evaluate` refuses these datasets unless --allow-seen)
     tasks, holdout             the tasks the encoder was trained on; the held-out tasks and datasets
     step, config               training step and the run's whole Config
     readout                    {fusion, modalities, index, state_dict}: fusion + task heads with only this
                                modality present, the pretrained predictor that zero-shot transfer reads
 
-Every constructor argument is stored (not only `dim`), so a file still rebuilds the same network after
-an encoder's defaults change in a later climb.
+The factory is stored as an importable path with every argument (not a preset or registry name), so a
+file rebuilds the same network with one import, also after climb's presets change, and a backbone
+from MONAI or the user's own package loads exactly like climb's. Version 3 introduced this; files of
+versions 1 and 2 named one of climb's former fixed-size encoder classes, which no longer exist, and
+are refused with that reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import pickle
 from pathlib import Path
@@ -34,26 +39,18 @@ from torch import nn
 
 from climb.schemas.sample import SCHEMA_VERSION
 from climb.schemas.tasks import Task
-from climb.trainer.encoders import ENCODERS
+from climb.trainer.backbones import MODALITIES, Encoder
 from climb.trainer.fusion import FUSIONS
 from climb.trainer.heads import TaskHeads
 from climb.version import CODE_VERSION
 
 ENCODER_FORMAT = "climb-encoder"
-ENCODER_FORMAT_VERSION = 2
-
-
-def constructor_kwargs(cls: type[nn.Module], dim: int) -> dict[str, Any]:
-    """Every argument `cls(dim)` is built with, defaults included."""
-    bound = inspect.signature(cls).bind(dim)
-    bound.apply_defaults()
-    return dict(bound.arguments)
+ENCODER_FORMAT_VERSION = 3
 
 
 def encoder_record(
-    encoder: nn.Module,
+    encoder: Encoder,
     modality: str,
-    dim: int,
     *,
     manifests: Sequence[dict[str, Any]] = (),
     tasks: Sequence[Task] = (),
@@ -63,13 +60,12 @@ def encoder_record(
     readout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The file content for one encoder (see the module docstring for each key)."""
-    cls = ENCODERS[modality]
     return {
         "format": ENCODER_FORMAT,
         "format_version": ENCODER_FORMAT_VERSION,
         "modality": modality,
-        "encoder": {"class": cls.__name__, "kwargs": constructor_kwargs(cls, dim)},
-        "embedding_dim": dim,
+        "encoder": dict(encoder.record),
+        "embedding_dim": encoder.dim,
         "state_dict": {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()},
         "schema_version": SCHEMA_VERSION,
         "code_version": CODE_VERSION,
@@ -100,7 +96,7 @@ def save_encoders(folder: Path, model: nn.Module, cfg: Any, manifests: Sequence[
     for index, modality in enumerate(model.modalities):
         readout = {"fusion": cfg.fusion, "modalities": list(model.modalities), "index": index, "state_dict": readout_state}
         record = encoder_record(
-            model.encoders[modality], modality, model.dim, manifests=manifests, tasks=tasks,
+            model.encoders[modality], modality, manifests=manifests, tasks=tasks,
             holdout={"tasks": list(cfg.holdout_tasks), "datasets": list(cfg.holdout_datasets)},
             step=step, config=dataclasses.asdict(cfg), readout=readout,
         )
@@ -123,18 +119,23 @@ def read_encoder_file(path: str | os.PathLike, map_location: str | torch.device 
         raise ValueError(f"{path} is not a climb encoder file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if not isinstance(record, dict) or record.get("format") != ENCODER_FORMAT:
         raise ValueError(f"{path} is not a climb encoder file (no format {ENCODER_FORMAT!r}); {hint}")
-    if record.get("format_version") != ENCODER_FORMAT_VERSION:
-        raise ValueError(f"{path} has encoder format version {record.get('format_version')}; this climb reads "
-                         f"version {ENCODER_FORMAT_VERSION}")
-    if record.get("modality") not in ENCODERS or record["encoder"].get("class") != ENCODERS[record["modality"]].__name__:
-        raise ValueError(f"{path}: encoder {record['encoder'].get('class')!r} for modality {record.get('modality')!r} "
-                         f"is not one this climb has ({sorted(ENCODERS)})")
+    version = record.get("format_version")
+    if isinstance(version, int) and version < ENCODER_FORMAT_VERSION:
+        raise ValueError(f"{path} has encoder format version {version}, written by an older climb whose fixed-size "
+                         f"encoder classes no longer exist; this climb reads version {ENCODER_FORMAT_VERSION} (encoders "
+                         f"recorded as factory + arguments): retrain with this climb")
+    if version != ENCODER_FORMAT_VERSION:
+        raise ValueError(f"{path} has encoder format version {version}; this climb reads version {ENCODER_FORMAT_VERSION}")
+    spec = record.get("encoder") or {}
+    if record.get("modality") not in MODALITIES or not {"factory", "kwargs", "adapter", "dim"} <= set(spec):
+        raise ValueError(f"{path}: modality {record.get('modality')!r} with encoder keys {sorted(spec)} is not a climb "
+                         f"encoder record (modalities {list(MODALITIES)}; keys factory, kwargs, adapter, dim)")
     return record
 
 
-def build_encoder(record: dict[str, Any]) -> nn.Module:
-    """The encoder of a record, weights loaded, in eval mode."""
-    encoder = ENCODERS[record["modality"]](**record["encoder"]["kwargs"])
+def build_encoder(record: dict[str, Any]) -> Encoder:
+    """The encoder of a record, weights loaded, in eval mode (imports the recorded factory, nothing else)."""
+    encoder = Encoder(record["modality"], record["encoder"])
     encoder.load_state_dict(record["state_dict"])
     return encoder.eval()
 

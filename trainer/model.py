@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from climb.schemas.tasks import Task
-from climb.trainer.encoders import ENCODERS
+from climb.trainer.backbones import MODALITIES, build
 from climb.trainer.fusion import FUSIONS
 from climb.trainer.heads import TaskHeads
 
@@ -58,17 +58,25 @@ class MultimodalModel(nn.Module):
         dim: common embedding size of every encoder, the fusion and the heads.
         fusion: a key of FUSIONS (late, early, cross_attention, gated).
         scales: (mean, std) of each regression task's train targets (TaskHeads).
+        preset: encoder sizes, a key of backbones.PRESETS (base, small, tiny).
+        encoders: per modality, a backbone spec overriding the preset's (backbones.spec_for).
+        channels_last: 2D images reach their backbone in channels_last memory format (GPU speed).
     """
 
     def __init__(self, modalities: Sequence[str], tasks: Sequence[Task], dim: int = 64, fusion: str = "gated",
-                 scales: Mapping[str, tuple[float, float]] | None = None) -> None:
+                 scales: Mapping[str, tuple[float, float]] | None = None, preset: str = "base",
+                 encoders: Mapping[str, Mapping[str, Any]] | None = None, channels_last: bool = False) -> None:
         super().__init__()
-        unknown = [m for m in modalities if m not in ENCODERS]
+        unknown = [m for m in modalities if m not in MODALITIES]
         if unknown or fusion not in FUSIONS:
-            raise ValueError(f"unknown modalities {unknown} or fusion {fusion!r}; known: {list(ENCODERS)}, {list(FUSIONS)}")
+            raise ValueError(f"unknown modalities {unknown} or fusion {fusion!r}; known: {list(MODALITIES)}, {list(FUSIONS)}")
+        extra = sorted(set(encoders or {}) - set(MODALITIES))
+        if extra:
+            raise ValueError(f"encoder specs for unknown modalities {extra}; modalities are {list(MODALITIES)}")
         self.modalities = tuple(modalities)
         self.dim = dim
-        self.encoders = nn.ModuleDict({m: ENCODERS[m](dim) for m in self.modalities})
+        specs = encoders or {}
+        self.encoders = nn.ModuleDict({m: build(m, dim, preset, specs.get(m), channels_last) for m in self.modalities})
         self.fusion = FUSIONS[fusion](len(self.modalities), dim)
         self.heads = TaskHeads(tasks, dim, scales)
         # InfoNCE acts in a projected space (as in CLIP), so aligning modalities does not have to

@@ -5,6 +5,7 @@ Commands:
     climb train out/ptbxl/manifest.json out/chexpert/manifest.json --set steps=500 --set fusion=late
     climb train run.toml --set contrastive_weight=0.1 --set temperature=0.07
     climb train run.yaml --set resume=true                       # continue from out_dir/checkpoint.pt
+    climb train run.yaml --set encoder_preset=small --set 'encoders={"image": {"factory": "monai:DenseNet121"}}'
     torchrun --standalone --nproc_per_node=2 -m climb train run.yaml   # DDP, one process per device
 
 A config file (YAML or TOML) holds any fields of `Config`; arguments that are not config files are
@@ -39,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from climb.schemas.tasks import Task, get_task
-from climb.trainer.encoders import ENCODERS
+from climb.trainer.backbones import MODALITIES, PRESETS
 from climb.trainer.export import save_encoders
 from climb.trainer.heads import predict
 from climb.trainer.losses import contrastive_loss, multitask_loss
@@ -50,7 +51,8 @@ from climb.trainer.model import MultimodalModel
 @dataclass(frozen=True)
 class Config:
     # data
-    datasets: tuple[str, ...] = ()  # manifest URLs (path, file:// or s3://), one per dataset
+    datasets: tuple[str, ...] = ()  # manifest URLs (path, file:// or s3://) or view files (docs/views.md)
+    filters: tuple[str, ...] = ()  # per dataset, a view filter over its catalog ('' = every sample); views fill it
     weights: tuple[float, ...] = ()  # mixing weight per dataset, in `datasets` order; empty = equal
     modalities: tuple[str, ...] = ()  # schema fields to read; empty = every field the manifests hold
     tasks: tuple[str, ...] = ()  # registry tasks to train; empty = every task the manifests label
@@ -64,6 +66,10 @@ class Config:
     # model
     fusion: str = "gated"  # late | early | cross_attention | gated
     dim: int = 64  # embedding size shared by encoders, fusion and heads
+    encoder_preset: str = "base"  # encoder sizes: base (reference backbones) | small (CPU runs) | tiny (tests, demo)
+    # per modality, a backbone spec replacing the preset's: {factory, kwargs, adapter, out} (trainer/backbones.py);
+    # on the command line as JSON: --set 'encoders={"signal": {"kwargs": {"width": 32}}}'
+    encoders: dict[str, dict] = dataclasses.field(default_factory=dict)
     # losses
     contrastive_weight: float = 0.0  # weight of InfoNCE between modalities of one sample; 0 = off
     temperature: float = 0.07  # InfoNCE softmax temperature (CLIMB's value)
@@ -75,10 +81,12 @@ class Config:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    precision: str = "auto"  # auto (bf16 on GPUs that have it, else fp16; fp32 on CPU) | fp32 | bf16 | fp16 (GPU)
+    channels_last: bool = False  # 2D images in channels_last memory format (faster convolutions on GPUs)
     seed: int = 0  # seeds model init, per-step randomness and the loaders' shuffle
     # evaluation, logging, checkpoints
     eval_every: int = 200  # steps between validation passes; each also writes the checkpoint
-    eval_batches: int = 20  # validation batches per pass; 0 = the whole val split
+    eval_batches: int = 20  # validation batches per pass, all ranks together; 0 = the whole val split
     log_every: int = 10  # steps between training lines in metrics.jsonl
     out_dir: str = "climb-train"  # local folder for checkpoint.pt and metrics.jsonl
     resume: bool = False  # continue from out_dir/checkpoint.pt when it exists
@@ -90,6 +98,8 @@ class Config:
         from climb.trainer.losses import REGRESSION_LOSSES
 
         problems = []
+        if self.filters and len(self.filters) != len(self.datasets):
+            problems.append(f"{len(self.filters)} filters for {len(self.datasets)} datasets")
         if self.weights and len(self.weights) != len(self.datasets):
             problems.append(f"{len(self.weights)} weights for {len(self.datasets)} datasets")
         if self.task_weights and len(self.task_weights) != len(self.tasks):
@@ -98,14 +108,32 @@ class Config:
             problems.append(f"tasks {sorted(set(self.tasks) & set(self.holdout_tasks))} are both trained and held out")
         if self.fusion not in FUSIONS:
             problems.append(f"fusion {self.fusion!r} is not one of {sorted(FUSIONS)}")
+        if self.encoder_preset not in PRESETS:
+            problems.append(f"encoder_preset {self.encoder_preset!r} is not one of {sorted(PRESETS)}")
+        if set(self.encoders) - set(MODALITIES):
+            problems.append(f"encoders for unknown modalities {sorted(set(self.encoders) - set(MODALITIES))}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision {self.precision!r} is not one of {list(PRECISIONS)}")
         if self.regression_loss not in REGRESSION_LOSSES:
             problems.append(f"regression_loss {self.regression_loss!r} is not one of {sorted(REGRESSION_LOSSES)}")
         if problems:
             raise ValueError("; ".join(problems))
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 def _coerce(name: str, kind: Any, value: Any) -> Any:
-    """`value` as the type of field `name`, or ValueError; strings are parsed (from --set)."""
+    """`value` as the type of field `name`, or ValueError; strings are parsed (from --set; dicts as JSON)."""
+    if typing.get_origin(kind) is dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{name} takes a JSON object on the command line: {exc}") from None
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ValueError(f"{name} takes a mapping of modality -> spec mapping, got {value!r}")
+        return value
     if typing.get_origin(kind) is tuple:
         item = typing.get_args(kind)[0]
         if isinstance(value, str):
@@ -131,6 +159,16 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     raise ValueError(f"{name} takes {getattr(kind, '__name__', kind)}, got {value!r}")
 
 
+def _is_view(data: Any) -> bool:
+    """A view file (docs/views.md) rather than a trainer config: only view keys, and a view's own marks."""
+    from climb.schemas.views import VIEW_KEYS
+
+    if not isinstance(data, dict) or not data or set(data) - VIEW_KEYS:
+        return False
+    entries = data.get("datasets") or []
+    return "view_version" in data or "where" in data or "name" in data or any(isinstance(e, dict) for e in entries)
+
+
 def load_config(inputs: list[str], overrides: list[str]) -> Config:
     """Config from YAML/TOML files and manifest URLs (in order) plus `key=value` overrides."""
     import yaml
@@ -141,7 +179,11 @@ def load_config(inputs: list[str], overrides: list[str]) -> Config:
     for item in inputs:
         if item.endswith((".yaml", ".yml", ".toml")):
             text = Path(item).read_text()
-            values.update((tomllib.loads(text) if item.endswith(".toml") else yaml.safe_load(text)) or {})
+            data = (tomllib.loads(text) if item.endswith(".toml") else yaml.safe_load(text)) or {}
+            if _is_view(data):
+                manifests.append(item)  # a view file selects datasets like a manifest (expand_views)
+            else:
+                values.update(data)
         else:
             manifests.append(item)
     for item in overrides:
@@ -163,10 +205,10 @@ class Data:
     load_state_dict) and the model's inputs and outputs."""
 
     train: Any  # the training stream, e.g. a MixedDataset
-    val: Callable[[], Any] | None  # makes a fresh val stream, so every evaluation sees the same samples
+    val: Callable[[int, int], Any] | None  # (rank, world size) -> a fresh val stream: every pass sees the same samples
     modalities: tuple[str, ...]
     tasks: tuple[Task, ...]
-    manifests: tuple[dict, ...] = ()  # {url, source, split, sha256, schema_version} of each training dataset
+    manifests: tuple[dict, ...] = ()  # {url, source, split, sha256, schema_version, source_fingerprint} per training dataset
     scales: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)  # regression (mean, std)
 
 
@@ -175,17 +217,19 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
     without the held-out datasets and tasks."""
     from climb.loaders import ClimbDataset, MixedDataset
     from climb.loaders.zarr_patches import VolumePatches
-    from climb.pipelines.sources import get_source
     from climb.schemas.tasks import TASKS
     from climb.storage import storage_options
     from climb.trainer.holdout import held_in_datasets, training_tasks
 
     if not cfg.datasets:
         raise ValueError("no datasets: give manifest URLs on the command line or `datasets` in the config")
+    cfg = expand_views(cfg)
+    filters = dict(zip(cfg.datasets, cfg.filters or [""] * len(cfg.datasets)))
 
     def one(url: str, split: str, shuffle: bool, modalities: tuple[str, ...] | None, tasks: tuple[str, ...] | None) -> ClimbDataset:
         return ClimbDataset(url, split=split, seed=cfg.seed, shuffle=shuffle, modalities=modalities,
-                            tasks=tasks, storage_options=storage_options(url, cfg.s3_endpoint or None))
+                            tasks=tasks, storage_options=storage_options(url, cfg.s3_endpoint or None),
+                            where=filters[url] or None)
 
     opened = [one(u, "train", True, cfg.modalities or None, cfg.tasks or None) for u in cfg.datasets]
     keep = held_in_datasets(cfg.datasets, [d.info.manifest["source"] for d in opened], cfg.holdout_datasets)
@@ -197,24 +241,56 @@ def open_data(cfg: Config, rank: int, world_size: int) -> Data:
         raise ValueError("no task is left to train (all held out) and contrastive_weight is 0: nothing to learn")
     # The fields the kept sources write; the datasets are reopened to read only those members.
     modalities = cfg.modalities or tuple(dict.fromkeys(
-        m for i in keep
-        # a spec source's manifest carries its spec: a dataset converted from a user's YAML needs no registration
-        for m in get_source(opened[i].info.manifest["source"], opened[i].info.manifest["config"]["options"]).modalities
-        if m in ENCODERS))
+        m for i in keep for m in opened[i].carried_modalities() if m in MODALITIES))
     parts = [one(u, "train", True, modalities, tasks) for u in urls]
     patches = (VolumePatches(cfg.volume_patch, cfg.volume_patches, storage_options("s3://", cfg.s3_endpoint or None))
                if "volume" in modalities else None)  # the options reach only s3:// volumes
     train = MixedDataset(parts, weights=weights, seed=cfg.seed, rank=rank, world_size=world_size, transform=patches)
     with_val = [u for u, d in zip(urls, parts) if d.info.manifest["splits"].get("val", {}).get("num_samples")]
 
-    def val() -> MixedDataset:  # rank 0 evaluates alone, on the whole val split of every dataset
-        return MixedDataset([one(u, "val", False, modalities, tasks) for u in with_val], seed=cfg.seed, rank=0,
-                            world_size=1, transform=patches)
+    def val(rank: int, world_size: int) -> MixedDataset:  # each rank reads its share of every dataset's val split
+        return MixedDataset([one(u, "val", False, modalities, tasks) for u in with_val], seed=cfg.seed, rank=rank,
+                            world_size=world_size, transform=patches)
 
     manifests = tuple({"url": d.info.url, "source": d.info.manifest["source"], "split": d.info.split,
-                       "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version")} for d in parts)
+                       "sha256": d.info.sha256, "schema_version": d.info.manifest.get("schema_version"),
+                       "source_fingerprint": d.info.manifest.get("source_fingerprint")} for d in parts)
     scales = target_scales([d.info.manifest for d in parts], train.tasks)
     return Data(train, val if with_val else None, modalities, tuple(get_task(t) for t in train.tasks), manifests, scales)
+
+
+def expand_views(cfg: Config) -> Config:
+    """Replace each view file in `datasets` by the datasets it selects from, with their filters, weights
+    and hold-outs; manifests pass through. A pinned view whose catalogs changed is refused here."""
+    from climb.loaders.views import is_view_url, load_view, stale
+    from climb.storage import storage_options
+
+    if not any(is_view_url(u) for u in cfg.datasets):
+        return cfg
+    datasets, filters, weights = [], [], []
+    holdout_tasks, holdout_datasets = list(cfg.holdout_tasks), list(cfg.holdout_datasets)
+    for i, url in enumerate(cfg.datasets):
+        given = cfg.weights[i] if cfg.weights else 1.0
+        if not is_view_url(url):
+            datasets.append(url)
+            filters.append(cfg.filters[i] if cfg.filters else "")
+            weights.append(given)
+            continue
+        view = load_view(url, storage_options(url, cfg.s3_endpoint or None))
+        changed = [p for p in stale(view, storage_options(view.datasets[0].url, cfg.s3_endpoint or None)) if "not pinned" not in p]
+        if changed:
+            raise ValueError(f"view {url} is stale: " + "; ".join(changed))
+        for d in view.datasets:
+            where = " and ".join(f"({w})" for w in (view.where, d.where) if w) or "True"
+            datasets.append(d.url)
+            filters.append(where)
+            weights.append(given * d.weight)
+        holdout_tasks += [t for t in view.holdout_tasks if t not in holdout_tasks and t not in cfg.tasks]
+        holdout_datasets += [d for d in view.holdout_datasets if d not in holdout_datasets]
+    if len(set(datasets)) != len(datasets):
+        raise ValueError("a dataset is named twice across the views and manifests given; combine the filters in one view")
+    return dataclasses.replace(cfg, datasets=tuple(datasets), filters=tuple(filters), weights=tuple(weights),
+                               holdout_tasks=tuple(holdout_tasks), holdout_datasets=tuple(holdout_datasets))
 
 
 def target_scales(manifests: Sequence[dict], tasks: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -241,6 +317,19 @@ def target_scales(manifests: Sequence[dict], tasks: Sequence[str]) -> dict[str, 
     return out
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a run (None = fp32). bf16 needs no loss scaling and works on CPU too."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("precision fp16 needs a GPU (CPU autocast supports bf16)")
+        return torch.float16
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def to_device(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.to(device, non_blocking=True)
@@ -249,9 +338,12 @@ def to_device(obj: Any, device: torch.device) -> Any:
     return obj
 
 
-def batches(data: Data, cfg: Config, epoch: int) -> Iterator[tuple[int, dict]]:
-    """Training batches forever, as (epoch, batch); each new epoch reshuffles through set_epoch."""
-    loader = data.train.loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+def batches(data: Data, cfg: Config, epoch: int, pin_memory: bool = False) -> Iterator[tuple[int, dict]]:
+    """Training batches forever, as (epoch, batch); each new epoch reshuffles through set_epoch.
+
+    pin_memory (GPU runs) puts batches in page-locked memory, so to_device's non_blocking copies overlap
+    with compute."""
+    loader = data.train.loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=pin_memory)
     while True:
         data.train.set_epoch(epoch)
         for batch in loader:
@@ -284,21 +376,42 @@ def losses(model: torch.nn.Module, batch: dict, tasks: dict[str, Task], cfg: Con
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: Data, cfg: Config, device: torch.device) -> dict:
-    """AUROC / macro-F1 / MAE per task on (up to eval_batches of) the val split."""
+def evaluate(model: torch.nn.Module, data: Data, cfg: Config, device: torch.device, rank: int = 0, world_size: int = 1) -> dict:
+    """AUROC / macro-F1 / MAE per task on (up to eval_batches of) the val split, sharded across ranks.
+
+    Every rank scores its own share of the val stream; the per-sample scores are gathered to every rank
+    (the gather is also the barrier: no rank runs ahead while another is still validating) and a sample
+    the loaders' `wrap` tail repeated to even out the ranks counts once. The metrics are computed over
+    the samples sorted by key, so they do not depend on the world size.
+    """
     model.eval()
     tasks = {t.name: t for t in data.tasks}
-    acc = MetricAccumulator(tasks)
-    loader = data.val().loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+    limit = -(-cfg.eval_batches // world_size) if cfg.eval_batches else 0
+    rows: list[tuple[tuple[str, str], dict[str, tuple]]] = []  # ((dataset, key), {task: (score, label, mask)})
+    loader = data.val(rank, world_size).loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                               pin_memory=device.type == "cuda")
     for i, batch in enumerate(loader):
-        if cfg.eval_batches and i >= cfg.eval_batches:
+        if limit and i >= limit:
             break
         batch = to_device(batch, device)
         logits, _, _ = model(batch)
-        for name, task in tasks.items():
-            if name in batch["labels"]:  # a batch holds only the tasks its datasets label
-                acc.update(name, predict(task, logits[name]), batch["labels"][name], batch["label_mask"][name])
+        scored = {name: (predict(task, logits[name]).float().cpu().numpy(), batch["labels"][name].cpu().numpy(),
+                         batch["label_mask"][name].cpu().numpy())
+                  for name, task in tasks.items() if name in batch["labels"]}  # a batch holds only its datasets' tasks
+        for j, key in enumerate(batch["__key__"]):
+            rows.append(((str(batch["meta"][j].get("dataset", "")), key), {n: (s[j], y[j], m[j]) for n, (s, y, m) in scored.items()}))
+    if world_size > 1:
+        gathered: list[Any] = [None] * world_size
+        dist.all_gather_object(gathered, rows)
+        rows = [row for part in gathered for row in part]
     model.train()
+    unique = dict(sorted(rows, key=lambda r: r[0]))
+    acc = MetricAccumulator(tasks)
+    for name in tasks:
+        entries = [v[name] for v in unique.values() if name in v]
+        if entries:
+            scores, labels, masks = (torch.from_numpy(np.stack(col)) for col in zip(*entries))
+            acc.update(name, scores, labels, masks)
     return acc.compute()
 
 
@@ -349,12 +462,15 @@ def train(cfg: Config, data: Data, rank: int = 0, world_size: int = 1, device: t
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     tasks = {t.name: t for t in data.tasks}
-    model = MultimodalModel(data.modalities, data.tasks, cfg.dim, cfg.fusion, data.scales).to(device)
+    model = MultimodalModel(data.modalities, data.tasks, cfg.dim, cfg.fusion, data.scales, cfg.encoder_preset,
+                            cfg.encoders, cfg.channels_last).to(device)
+    if cfg.channels_last and "image" in model.encoders:
+        model.encoders["image"].to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # AMP on GPU only: bf16 where supported (no scaler needed), else fp16 with loss scaling. CPU runs fp32.
-    amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+    # Mixed precision: bf16 (no scaler needed) or, on GPUs without it, fp16 with loss scaling.
+    amp_dtype = autocast_dtype(cfg.precision, device)
+    amp = amp_dtype is not None
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     start, epoch = 0, 0
     ckpt_path = out / "checkpoint.pt"
     if cfg.resume and ckpt_path.exists():
@@ -370,7 +486,7 @@ def train(cfg: Config, data: Data, rank: int = 0, world_size: int = 1, device: t
     end = min(cfg.steps, cfg.stop_at or cfg.steps)
     main = rank == 0
     log = (out / "metrics.jsonl").open("a") if main else None
-    stream = batches(data, cfg, epoch)
+    stream = batches(data, cfg, epoch, pin_memory=device.type == "cuda")
     history: list[float] = []
     bar = tqdm(range(start, end), initial=start, total=end, disable=not (main and cfg.progress), desc="train")
     tic = time.perf_counter()
@@ -399,11 +515,16 @@ def train(cfg: Config, data: Data, rank: int = 0, world_size: int = 1, device: t
             log.write(json.dumps(line) + "\n")
             log.flush()
         if done % cfg.eval_every == 0 or done == end:
-            if data.val is not None and main:
-                log.write(json.dumps({"step": done, "split": "val", "metrics": evaluate(model, data, cfg, device)}) + "\n")
-                log.flush()
+            if data.val is not None:  # every rank validates its share (evaluate gathers)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    metrics = evaluate(model, data, cfg, device, rank, world_size)
+                if log:
+                    log.write(json.dumps({"step": done, "split": "val", "metrics": metrics}) + "\n")
+                    log.flush()
             if main:
                 save_checkpoint(ckpt_path, done, epoch, model, optimizer, scaler, data, cfg)
+            if world_size > 1:
+                dist.barrier()  # nobody continues (or exits at stop_at) before the checkpoint is on disk
     bar.close()
     if log:
         log.close()

@@ -13,13 +13,14 @@ def primary_metric(report: dict[str, Any]) -> str:
     return "mae" if report["task"]["type"] == "regression" else "auroc"
 
 
-def _cell(entry: dict[str, Any] | None) -> str:
-    """'0.812 [0.701, 0.905]', or 'n/a' for an undefined metric."""
-    if not entry or entry.get("value") is None:
+def _cell(entry: dict[str, Any] | None, key: str = "value") -> str:
+    """'0.812 [0.701, 0.905] sd 0.041' (sd: spread over seeds), or 'n/a' for an undefined metric."""
+    if not entry or entry.get(key) is None:
         return "n/a"
     low, high = entry.get("low"), entry.get("high")
     interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-    return f"{entry['value']:.3f}{interval}"
+    spread = f" sd {entry['seed_std']:.3f}" if entry.get("seed_std") is not None else ""
+    return f"{entry[key]:+.3f}{interval}" if key == "difference" else f"{entry[key]:.3f}{interval}{spread}"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -36,8 +37,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Trained on the {train['split']} split ({train['pool']} labelled samples; {train['left_out_test_subjects']} more left out "
         f"because their subject is in the test split), scored on the {test['split']} split ({test['labelled']} samples, "
         f"{test['subjects']} subjects).",
-        f"Values are means over seeds {report['settings']['seeds']}; brackets: {boot['level']:.0%} bootstrap interval over "
-        f"{boot['unit']}s ({boot['replicates']} replicates).",
+        f"Values are means over seeds {report['settings']['seeds']} (k <= {report['settings']['small_k']}: at least "
+        f"{report['settings']['small_k_seeds']} seeds); sd: standard deviation over seeds (the shot draw); brackets: "
+        f"{boot['level']:.0%} bootstrap interval resampling {boot['unit']}s and seeds ({boot['replicates']} replicates).",
         "",
         "| method | k | shots | " + " | ".join(METRIC_NAMES[n] for n in names) + " | n |",
         "|---|---|---|" + "---|" * len(names) + "---|",
@@ -47,6 +49,16 @@ def markdown(report: dict[str, Any]) -> str:
         shots = "/".join(str(s) for s in row["shots"])
         cells = " | ".join(_cell(row["metrics"].get(n)) for n in names)
         lines.append(f"| {row['method']} | {k} | {shots} | {cells} | {row['n']} |")
+    if "comparison" in report:
+        comparison = report["comparison"]
+        lines += ["", f"Paired differences against the baseline {comparison['baseline']['path']} "
+                      f"({comparison['difference']}; p: share of replicates where the encoder did not beat it):", "",
+                  "| method | k | " + " | ".join(METRIC_NAMES[n] for n in names) + " |", "|---|---|" + "---|" * len(names)]
+        for row in comparison["rows"]:
+            k = "-" if row["k"] is None else str(row["k"])
+            cells = " | ".join(_cell(row["metrics"].get(n), "difference") + (
+                f" p {row['metrics'][n]['share_not_above_zero']:.2f}" if n in row["metrics"] else "") for n in names)
+            lines.append(f"| {row['method']} | {k} | {cells} |")
     zero = report["zero_shot"]
     lines.append("")
     if "classes" in zero:

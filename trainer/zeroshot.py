@@ -6,7 +6,9 @@ are read as an equivalence (symmetric and transitive), and a task is trivially l
 Nothing is guessed from similar-looking names; a task with no linked class is refused.
 
 Each linked class is scored one-vs-rest with the probability the pretrained head gives its linked
-class; classes without a link are left out of the metrics (the report lists them).
+class; classes without a link are left out of the metrics (the report lists them). The target task's
+own head is never used, even when the encoder was pretrained on it (evaluating such a task needs
+--allow-seen): reading it would be supervised prediction, not zero-shot transfer.
 """
 
 from __future__ import annotations
@@ -62,14 +64,14 @@ def equivalents(task: str, cls: str, registry: Mapping[str, Task] = TASKS) -> se
 
 
 def class_links(target: Task, pretrained: Sequence[Task], registry: Mapping[str, Task] = TASKS) -> list[ClassLink | None]:
-    """For each class of `target`, the pretrained class that scores it (None = no link).
+    """For each class of `target`, the pretrained class of another task that scores it (None = no link).
 
-    The target's own head wins when it was pretrained; otherwise the first linked task by name.
+    The first linked task by name; never the target's own head.
     """
-    heads = {t.name: {norm_code(c): i for i, c in enumerate(t.classes)} for t in pretrained}
+    heads = {t.name: {norm_code(c): i for i, c in enumerate(t.classes)} for t in pretrained if t.name != target.name}
     links: list[ClassLink | None] = []
     for index, cls in enumerate(target.classes):
-        found = sorted(equivalents(target.name, cls, registry), key=lambda k: (k[0] != target.name, k))
+        found = sorted(equivalents(target.name, cls, registry))
         hit = next(((task, heads[task][c]) for task, c in found if c in heads.get(task, {})), None)
         links.append(ClassLink(index, *hit) if hit else None)
     return links

@@ -2,12 +2,36 @@
 
 Frames are uint8 [T, H, W] (grayscale) or [T, H, W, 3] (RGB order), the schema's `video` field.
 Decoders hand frames over in their own order (OpenCV: BGR); `bgr_to_rgb` is the one place that
-order is fixed.
+order is fixed, and `video_cv2` the one place OpenCV is set up for the code that reads and writes
+video files.
 """
 
 from __future__ import annotations
 
+import os
+from types import ModuleType
+
 import numpy as np
+
+FFMPEG_QUIET = "-8"  # AV_LOG_QUIET
+
+
+def video_cv2() -> ModuleType:
+    """cv2, with FFmpeg's and OpenCV's own logging kept to errors climb does not report itself.
+
+    FFmpeg (inside OpenCV) prints complaints about a damaged container straight to stderr, and
+    OpenCV warns when its FFmpeg backend cannot open a file. climb already quarantines such a
+    file with the reason (or raises), so both would only repeat it as unattributed noise in the
+    middle of progress bars. OpenCV reads OPENCV_FFMPEG_LOGLEVEL once, when it first loads FFmpeg
+    in a process (writing a video loads it too), so every climb path that opens or writes a video
+    file gets cv2 from here. A level the user set (OPENCV_FFMPEG_LOGLEVEL, OPENCV_LOG_LEVEL) wins.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET)
+    import cv2
+
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    return cv2
 
 COLOR_MODES = ("rgb", "gray")
 

@@ -57,8 +57,9 @@ def write_short_cine(path: str | os.PathLike, n_frames: int) -> Path:
 
 def write_video_file(path: str | os.PathLike, frames: np.ndarray, fps: float) -> Path:
     """Write RGB frames with OpenCV: MJPG in .avi (EchoNet's container), mp4v in .mp4."""
-    import cv2
+    from climb.transforms.video import video_cv2
 
+    cv2 = video_cv2()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fourcc = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"

@@ -1,4 +1,10 @@
-"""`climb inspect`: what a converted dataset holds, at a glance (or as JSON for scripts)."""
+"""`climb inspect`: what a converted dataset holds, at a glance (or as JSON for scripts).
+
+Outputs name samples by pseudonymous key only. `--locate RAW_URL` is the operator's way back:
+with the dataset's HMAC key it re-runs the source's discovery over the raw tree and prints
+key -> raw file for the quarantined samples (or for the keys asked for). Its output names raw
+files, so it is printed, never written into the dataset.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ def summarize(dataset_url: str, options: dict[str, Any] | None = None) -> dict[s
             entry = reasons.setdefault(key, {"stage": q["stage"], "error_type": q["error_type"], "message": q["message"], "count": 0, "examples": []})
             entry["count"] += 1
             if len(entry["examples"]) < 3:
-                entry["examples"].append(q["source_path"])
+                entry["examples"].append(q["key"])
     sizes = [s["bytes"] for s in manifest["shards"]]
     return {
         "dataset": dataset_url,
@@ -101,7 +107,85 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def quarantined(dataset_url: str, options: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The lines of the dataset's quarantine.jsonl (empty when nothing was quarantined)."""
+    fs, root = filesystem(dataset_url, options)
+    path = f"{root.rstrip('/')}/quarantine.jsonl"
+    if not fs.exists(path):
+        return []
+    return [json.loads(line) for line in fs.cat_file(path).decode("utf-8").splitlines()]
+
+
+def locate(
+    dataset_url: str,
+    raw_url: str,
+    hmac_key: bytes,
+    keys: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    raw_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Resolve sample keys back to raw files by re-running the recorded conversion's discovery.
+
+    Args:
+        dataset_url: the converted dataset (its manifest gives source, options and limit).
+        raw_url: the raw tree it was converted from.
+        hmac_key: the key it was converted with (checked against the manifest's key id).
+        keys: keys to resolve; default: every quarantined sample.
+
+    Returns:
+        one row per key: key, raw_path (URL under raw_url, or None when discovery no longer finds
+        it) and, for quarantined keys, stage and error_type.
+    """
+    from climb.errors import UserError
+    from climb.pipelines.records import locate as key_index
+    from climb.pipelines.sources import get_source
+    from climb.transforms.phi import key_id
+
+    manifest = load_manifest(dataset_url, options)
+    config = manifest["config"]
+    if config.get("hmac_key_id") != key_id(hmac_key):
+        raise UserError(
+            f"this HMAC key (id {key_id(hmac_key)}) is not the one {dataset_url} was converted with "
+            f"(id {config.get('hmac_key_id')}): keys cannot be resolved without it"
+        )
+    info = get_source(manifest["source"])
+    discover_options = {**info.defaults, **config.get("options", {}), "storage_options": raw_options or {}}
+    index = key_index(info.discover(raw_url, discover_options), key=hmac_key, raw_url=raw_url, limit=config.get("limit"))
+    reasons = {q["key"]: q for q in quarantined(dataset_url, options)}
+    wanted = keys if keys else sorted(reasons)
+    rows = []
+    for k in wanted:
+        row: dict[str, Any] = {"key": k, "raw_path": index.get(k)}
+        if k in reasons:
+            row.update(stage=reasons[k]["stage"], error_type=reasons[k]["error_type"])
+        rows.append(row)
+    return rows
+
+
+def render_locations(rows: list[dict[str, Any]]) -> str:
+    """key, reason and raw file per line; keys discovery did not find say so."""
+    if not rows:
+        return "no quarantined samples"
+    lines = []
+    for r in rows:
+        reason = f"{r['stage']}:{r['error_type']}" if "stage" in r else "-"
+        lines.append(f"{r['key']}  {reason:<28} {r['raw_path'] or '(not found under RAW_URL)'}")
+    return "\n".join(lines)
+
+
 def cli_inspect(args) -> int:
-    summary = summarize(args.dataset_url, storage_options(args.dataset_url, args.s3_endpoint))
+    options = storage_options(args.dataset_url, args.s3_endpoint)
+    if args.locate:
+        from climb.transforms.phi import load_key
+
+        rows = locate(args.dataset_url, args.locate, load_key(args.hmac_key_file), args.key, options,
+                      storage_options(args.locate, args.s3_endpoint))
+        print(json.dumps(rows, indent=2) if args.json else render_locations(rows))
+        return 1 if any(r["raw_path"] is None for r in rows) else 0
+    if args.key:
+        from climb.errors import UserError
+
+        raise UserError("--key needs --locate RAW_URL: keys resolve against the raw tree")
+    summary = summarize(args.dataset_url, options)
     print(json.dumps(summary, indent=2) if args.json else render(summary))
     return 0

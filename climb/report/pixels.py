@@ -136,13 +136,14 @@ def volume_planes(
 
 def video_frames(mp4: bytes) -> np.ndarray:
     """Every frame of a stored `video.mp4` member, BGR uint8 [T, H, W, 3] (cv2 reads files, not bytes)."""
-    import cv2
+    from climb.transforms.video import video_cv2
 
+    cv2 = video_cv2()
     with tempfile.TemporaryDirectory(prefix="climb-preview-") as tmp:
         path = os.path.join(tmp, "video.mp4")
         with open(path, "wb") as f:
             f.write(mp4)
-        cap = cv2.VideoCapture(path)
+        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
         frames = []
         try:
             while True:

@@ -8,9 +8,14 @@ forwards HTTP/1.1 requests to an upstream server and injects, per request:
 - slowdown: an HTTP 503 with S3's `SlowDown` XML error body, without forwarding the request;
 - reset: the response head and about half of its body reach the client, then a TCP reset
   (a response without a body is reset before its head);
-- bandwidth: request and response bodies paced to `bandwidth` bytes per second.
+- bandwidth: request and response bodies paced to `bandwidth` bytes per second;
+- outage: every request inside a window is refused, by a TCP reset before any response byte
+  (`outage_mode="reset"`) or an HTTP 503 ServiceUnavailable (`outage_mode="503"`). The window is
+  counted in requests (`outage_start`, `outage_requests`: deterministic, no sleeps) or in seconds
+  since start()/reset_counts() (`outage_after`, `outage_seconds`); a length of None never ends.
+  It stands for a store that goes away mid-run, which retries may or may not outlast.
 
-Each kind has its own rate (probability per request). Decisions are deterministic: the n-th request
+Each kind but the outage has its own rate (probability per request). Decisions are deterministic: the n-th request
 the proxy receives gets the draw hash(seed, kind, n), whatever its bucket, key or connection. So a
 sequential client meets exactly the same faults on every run with the same seed, concurrent clients
 meet the same number of faults among the first N requests, and a retried request gets a fresh draw.
@@ -25,7 +30,8 @@ API:
         proxy.url                                  # http://127.0.0.1:<port>, point clients here
         proxy.endpoint                             # the S3Endpoint with url replaced (same credentials)
         proxy.faults = Faults()                    # change faults at any time (e.g. none while uploading)
-        proxy.counts                               # {"requests", "latency", "slowdown", "reset", "bandwidth"}
+        proxy.faults = Faults(outage_start=100, outage_requests=20)   # requests 100-119 refused
+        proxy.counts                               # {"requests", "latency", "slowdown", "reset", "bandwidth", "outage"}
         faults.chosen(n)                           # the kinds the n-th request gets (pure, for tests)
         proxy.reset_counts()                       # zero counts, restart the fault sequence
 
@@ -50,6 +56,7 @@ from urllib.parse import urlsplit
 from climb.s3.endpoint import S3Endpoint
 
 KINDS = ("latency", "slowdown", "reset", "bandwidth")
+OUTAGE_MODES = ("reset", "503")
 _MAX_HEAD = 64 * 1024
 _BLOCK = 64 * 1024
 
@@ -64,6 +71,11 @@ class Faults:
         slowdown_rate: share of requests answered 503 SlowDown.
         reset_rate: share of responses cut by a TCP reset mid-body.
         bandwidth: bytes per second for bodies of capped requests; applied at `bandwidth_rate`.
+        outage_start, outage_requests: refuse requests number outage_start .. +outage_requests-1
+            (counted from 0 since start()/reset_counts(); outage_requests None: all later ones).
+        outage_after, outage_seconds: refuse requests arriving outage_after .. +outage_seconds
+            seconds after start()/reset_counts() (outage_seconds None: all later ones).
+        outage_mode: "reset" (TCP reset, no response) or "503" (ServiceUnavailable).
     """
 
     seed: int = 0
@@ -73,6 +85,11 @@ class Faults:
     reset_rate: float = 0.0
     bandwidth: float = 0.0
     bandwidth_rate: float = 0.0
+    outage_start: int | None = None
+    outage_requests: int | None = None
+    outage_after: float | None = None
+    outage_seconds: float | None = None
+    outage_mode: str = "reset"
 
     def __post_init__(self) -> None:
         for name in ("latency_rate", "slowdown_rate", "reset_rate", "bandwidth_rate"):
@@ -82,6 +99,22 @@ class Faults:
             raise ValueError("latency_rate needs latency > 0 seconds")
         if self.bandwidth_rate and self.bandwidth <= 0:
             raise ValueError("bandwidth_rate needs bandwidth > 0 bytes/s")
+        if self.outage_mode not in OUTAGE_MODES:
+            raise ValueError(f"outage_mode must be one of {OUTAGE_MODES}, got {self.outage_mode!r}")
+        if self.outage_start is not None and self.outage_after is not None:
+            raise ValueError("give the outage window in requests (outage_start) or in seconds (outage_after), not both")
+        for name in ("outage_start", "outage_requests", "outage_after", "outage_seconds"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+
+    def in_outage(self, n: int, elapsed: float) -> bool:
+        """Whether the n-th request, arriving `elapsed` seconds after the start, is refused."""
+        if self.outage_start is not None:
+            return n >= self.outage_start and (self.outage_requests is None or n < self.outage_start + self.outage_requests)
+        if self.outage_after is not None:
+            return elapsed >= self.outage_after and (self.outage_seconds is None or elapsed < self.outage_after + self.outage_seconds)
+        return False
 
     def rate(self, kind: str) -> float:
         return getattr(self, f"{kind}_rate")
@@ -231,14 +264,16 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def _slowdown_response(resource: str, request_id: str, with_body: bool) -> bytes:
+def _slowdown_response(resource: str, request_id: str, with_body: bool,
+                       code: str = "SlowDown", message: str = "Please reduce your request rate.") -> bytes:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
         f"<Resource>{resource}</Resource><RequestId>{request_id}</RequestId></Error>"
     ).encode()
+    reason = "Slow Down" if code == "SlowDown" else "Service Unavailable"
     head = (
-        "HTTP/1.1 503 Slow Down\r\n"
+        f"HTTP/1.1 503 {reason}\r\n"
         "Content-Type: application/xml\r\n"
         f"Content-Length: {len(body) if with_body else 0}\r\n"
         f"x-amz-request-id: {request_id}\r\n"
@@ -265,6 +300,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._counts: collections.Counter[str] = collections.Counter()
         self._sequence = 0
+        self._started = time.monotonic()
         self._listener: socket.socket | None = None
         self._stopping = False
         self._threads: set[threading.Thread] = set()
@@ -284,13 +320,14 @@ class FaultProxy:
     def counts(self) -> dict[str, int]:
         """Requests seen and faults injected so far, by kind."""
         with self._lock:
-            return {"requests": self._counts["requests"], **{k: self._counts[k] for k in KINDS}}
+            return {"requests": self._counts["requests"], **{k: self._counts[k] for k in (*KINDS, "outage")}}
 
     def reset_counts(self) -> None:
-        """Zero the counters and restart the fault sequence at request 0."""
+        """Zero the counters and restart the fault sequence (and the outage clock) at request 0."""
         with self._lock:
             self._counts.clear()
             self._sequence = 0
+            self._started = time.monotonic()
 
     def start(self) -> str:
         """Listen on a free 127.0.0.1 port; returns the proxy URL."""
@@ -299,6 +336,7 @@ class FaultProxy:
         listener = socket.create_server(("127.0.0.1", 0))
         self._listener = listener
         self._stopping = False
+        self._started = time.monotonic()
         self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         self._spawn(self._accept_loop, listener)
         return self.url
@@ -367,6 +405,9 @@ class FaultProxy:
             n = self._sequence
             self._sequence += 1
             self._counts["requests"] += 1
+            if faults.in_outage(n, time.monotonic() - self._started):
+                self._counts["outage"] += 1
+                return frozenset({"outage"})
             chosen = faults.chosen(n)
             for kind in chosen:
                 self._counts[kind] += 1
@@ -387,12 +428,17 @@ class FaultProxy:
                 method, _, rest = request.first.partition(" ")
                 chosen = self._decide()
                 expects = request.get("expect").lower() == "100-continue"
-                if "slowdown" in chosen:
+                if "outage" in chosen and self.faults.outage_mode == "reset":
+                    crfile.close()
+                    _reset(client)
+                    return
+                if "outage" in chosen or "slowdown" in chosen:
                     if not expects:
                         _copy_body(request, crfile, None, _Pacer(0), True, False)
                     target = rest.rsplit(" ", 1)[0]
                     request_id = f"climbfault{self._counts['requests']:08d}"
-                    client.sendall(_slowdown_response(urlsplit(target).path, request_id, method != "HEAD"))
+                    code = ("ServiceUnavailable", "The store is unavailable.") if "outage" in chosen else ("SlowDown", "Please reduce your request rate.")
+                    client.sendall(_slowdown_response(urlsplit(target).path, request_id, method != "HEAD", *code))
                     return
                 if "latency" in chosen:
                     time.sleep(self.faults.latency)

@@ -26,7 +26,7 @@ IMAGES = "train_images"
 
 
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
-    tree = RawTree(raw_url, options)
+    tree = RawTree(raw_url, options, marker="train.csv")
     _, rows = tree.sheet(tree.require("train.csv"))
     listed = set()
     for row in rows:

@@ -1,6 +1,7 @@
 """CheXpert v1.0 (Stanford): chest radiograph JPGs labelled with 14 findings by a report labeler.
 
-Layout (the folder that holds the sheets is RAW_URL; CheXpert-v1.0 or CheXpert-v1.0-small):
+Layout (the folder that holds the sheets is RAW_URL, CheXpert-v1.0 or CheXpert-v1.0-small, or the
+folder directly above it):
 
     train.csv, valid.csv   Path, Sex, Age, Frontal/Lateral, AP/PA, then the 14 finding columns
     train/patientNNNNN/studyN/viewN_frontal.jpg, valid/...
@@ -91,7 +92,7 @@ def _relative(path: str) -> str:
 
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     check_policy(options)
-    tree = RawTree(raw_url, options)
+    tree = RawTree(raw_url, options, marker="train.csv")
     listed: set[str] = set()
     for sheet, split in SHEETS.items():
         header, rows = tree.sheet(tree.require(sheet))

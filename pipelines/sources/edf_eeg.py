@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from climb.pipelines.sources import SourceError
-from climb.storage import filesystem, local_copy
+from climb.storage import filesystem, local_copy, storage_errors
 from climb.transforms import signal as sig
 
 
@@ -36,26 +36,37 @@ def edf_duration(url: str, options: dict[str, Any]) -> float | None:
     None (read() then quarantines the file with pyedflib's reason, once) for: a non-regular file
     (a FIFO would block discovery forever, /dev/zero never ends), an unreadable header, and a
     header declaring more data records than the file holds (a lying header would otherwise make
-    discovery list millions of windows).
+    discovery list millions of windows). A failing store raises StorageFailure: a header that
+    could not be fetched is not a broken header (the recording would lose its windows).
     """
     fs, path = filesystem(url, options.get("storage_options"))
     try:
-        info = fs.info(path)
-        if info.get("type") != "file":
-            return None
-        with fs.open(path, "rb") as f:
-            head = f.read(256)
-            n_records, record_s, n_signals = int(head[236:244]), float(head[244:252]), int(head[252:256])
-            if n_records < 0 or record_s <= 0 or not 0 < n_signals <= 4096:
-                return None
-            f.seek(256 + 216 * n_signals)
-            per_record = sum(int(f.read(8)) for _ in range(n_signals))
+        with storage_errors("reading an EDF header"):
+            header = _header(fs, path)
     except (OSError, ValueError):
         return None
+    if header is None:
+        return None
+    size, head, n_records, record_s, n_signals, per_record = header
     sample_bytes = 3 if head[:1] == b"\xff" else 2  # BDF: 24-bit samples; EDF: 16-bit
-    if 256 * (n_signals + 1) + n_records * per_record * sample_bytes > int(info.get("size") or 0):
+    if 256 * (n_signals + 1) + n_records * per_record * sample_bytes > size:
         return None
     return n_records * record_s
+
+
+def _header(fs, path: str) -> tuple[int, bytes, int, float, int, int] | None:
+    """(file size, first 256 bytes, data records, record seconds, signals, samples per record)."""
+    info = fs.info(path)
+    if info.get("type") != "file":
+        return None
+    with fs.open(path, "rb") as f:
+        head = f.read(256)
+        n_records, record_s, n_signals = int(head[236:244]), float(head[244:252]), int(head[252:256])
+        if n_records < 0 or record_s <= 0 or not 0 < n_signals <= 4096:
+            return None
+        f.seek(256 + 216 * n_signals)
+        per_record = sum(int(f.read(8)) for _ in range(n_signals))
+    return int(info.get("size") or 0), head, n_records, record_s, n_signals, per_record
 
 
 def pyedflib_reason(exc: Exception) -> str:

@@ -30,7 +30,7 @@ def _stem(rel: str) -> str:
 
 
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
-    tree = RawTree(raw_url, options)
+    tree = RawTree(raw_url, options, marker=SHEET)
     _, rows = tree.sheet(tree.require(SHEET))
     images = {_stem(rel): rel for rel in tree.files("", (".jpg",))}
     listed = set()

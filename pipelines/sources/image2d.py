@@ -22,6 +22,8 @@ import numpy as np
 
 from climb.pipelines.limits import MAX_PIXELS, check, check_dicom_pixels, image_header_pixels, limit
 from climb.pipelines.sources import SourceError
+from climb import storage
+from climb.pipelines.sources.rawroot import dataset_folder
 from climb.storage import filesystem
 
 IMAGE_DEFAULTS: dict[str, Any] = {"size": 224, "out_dtype": "uint8", "clahe": None}
@@ -29,11 +31,15 @@ DICOM_DEFAULTS: dict[str, Any] = {**IMAGE_DEFAULTS, "window": "auto"}
 
 
 class RawTree:
-    """A raw dataset folder on any fsspec filesystem: find sheets and files, build record URLs."""
+    """A raw dataset folder on any fsspec filesystem: find sheets and files, build record URLs.
 
-    def __init__(self, raw_url: str, options: dict[str, Any]):
+    With `marker` (a file only the dataset's root holds), RAW_URL may also be the folder directly
+    above the dataset's (pipelines/sources/rawroot.py).
+    """
+
+    def __init__(self, raw_url: str, options: dict[str, Any], marker: str | None = None):
         self.fs, root = filesystem(raw_url, options.get("storage_options"))
-        self.root = root.rstrip("/")
+        self.root = root.rstrip("/") if marker is None else dataset_folder(self.fs, root, marker, raw_url)
         self.prefix = "" if "://" not in raw_url else raw_url.split("://", 1)[0] + "://"
 
     def url(self, rel: str) -> str:
@@ -86,13 +92,12 @@ def image_settings(options: dict[str, Any]) -> tuple[int | None, str, float | No
 
 
 def read_bytes(url: str, options: dict[str, Any]) -> bytes:
-    """A file's bytes; a file the label sheet names but the folder lacks is a SourceError."""
-    fs, path = filesystem(url, options.get("storage_options"))
+    """A file's bytes; a file the label sheet names but the folder lacks is a SourceError (the
+    sample's problem), a failing store a StorageFailure (climb.storage.read_bytes)."""
     try:
-        with fs.open(path, "rb") as f:
-            return f.read()
+        return storage.read_bytes(url, options.get("storage_options"))
     except FileNotFoundError:
-        raise SourceError(f"image file listed in the label sheet is missing: {path.rsplit('/', 1)[-1]}") from None
+        raise SourceError(f"image file listed in the label sheet is missing: {url.rsplit('/', 1)[-1]}") from None
 
 
 def decode_image(data: bytes, color: bool, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -32,7 +32,7 @@ def image_path(subject_id: str, study_id: str, dicom_id: str) -> str:
 
 def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     check_policy(options)
-    tree = RawTree(raw_url, options)
+    tree = RawTree(raw_url, options, marker="mimic-cxr-*-split.csv*")
     _, splits = tree.sheet(tree.require("mimic-cxr-*-split.csv*"))
     header, label_rows = tree.sheet(tree.require("mimic-cxr-*-chexpert.csv*"))
     columns = finding_columns("mimic-cxr", header)

@@ -3,7 +3,8 @@
 Layout: ``ptbxl_database.csv`` (one row per ECG: ecg_id, patient_id, scp_codes as a dict string
 {statement: likelihood}, strat_fold 1-10, filename_lr / filename_hr, ...), ``scp_statements.csv``
 (statement -> diagnostic_class), ``records500/NN000/NNNNN_hr.{hea,dat}`` (500 Hz) and
-``records100/NN000/NNNNN_lr.{hea,dat}`` (100 Hz).
+``records100/NN000/NNNNN_lr.{hea,dat}`` (100 Hz). RAW_URL is the folder holding
+``ptbxl_database.csv`` or the folder directly above it (where PhysioNet's zip unpacks).
 
 One sample per ECG: float32 [12, T] in mV, leads I, II, III, aVR, aVL, aVF, V1-V6. The official
 split wins: strat_fold 1-8 train, 9 val, 10 test (the folds are patient-disjoint and 9/10 were
@@ -11,9 +12,10 @@ validated by a cardiologist); subjects are patient_id, so a patient's ECGs share
 
 Labels (all statements count whatever their likelihood, as in PTB-XL's own example code, unless
 `min_likelihood` says otherwise): `ecg_superclass` from scp_statements.csv's diagnostic_class (the
-registry holds that map; discover() refuses a scp_statements.csv that disagrees with it), masked when
-a record has no diagnostic statement; `ecg_harmonized` through CLIMB's SCP lists. Statements that map
-nowhere are listed in meta["unmapped_codes"].
+registry holds that map; discover() refuses a scp_statements.csv that disagrees with it, not one
+that lists only some statements), masked when a record has no diagnostic statement;
+`ecg_harmonized` through CLIMB's SCP lists. Statements that map nowhere are listed in
+meta["unmapped_codes"].
 
 Options: sampling_rate 500 | 100 (which tree to read), length_s (crop/pad; default 10), quality
 quarantine | mask (flat, NaN or clipped leads), bandpass_hz "low,high" and notch_hz (off by default),
@@ -31,6 +33,7 @@ import pandas as pd
 
 from climb.pipelines.sources import Excluded, SourceError, SourceInfo
 from climb.pipelines.sources import physio
+from climb.pipelines.sources.rawroot import dataset_folder
 from climb.pipelines.sources.wfdb_ecg import read_ecg
 from climb.schemas.sample import Record, Sample
 from climb.schemas.task_defs.ecg import PTBXL_SCP_TO_SUPERCLASS
@@ -56,14 +59,21 @@ def fold_split(fold: int) -> str:
 
 
 def check_statements(text: str) -> None:
-    """Refuse a scp_statements.csv whose diagnostic classes differ from the registry's map."""
+    """Refuse a scp_statements.csv that disagrees with the registry's superclass map.
+
+    It disagrees when it gives a statement another diagnostic class, or lists a diagnostic
+    statement the map lacks (its records would lose that label silently). A sheet listing only
+    some of the statements (a trimmed release, a subset) agrees on those it lists and is accepted.
+    """
     table = pd.read_csv(io.StringIO(text), index_col=0)
     diagnostic = table[table["diagnostic"] == 1]
     found = {str(code).strip(): str(cls).strip() for code, cls in diagnostic["diagnostic_class"].items()}
-    if found != PTBXL_SCP_TO_SUPERCLASS:
-        differ = sorted(set(found.items()) ^ set(PTBXL_SCP_TO_SUPERCLASS.items()))
-        raise ValueError(f"scp_statements.csv disagrees with climb's PTB-XL superclass map on {differ[:5]}; "
-                         "update schemas/task_defs/ecg.py for this PTB-XL version")
+    differ = sorted((code, cls, PTBXL_SCP_TO_SUPERCLASS.get(code)) for code, cls in found.items()
+                    if PTBXL_SCP_TO_SUPERCLASS.get(code) != cls)
+    if differ:
+        shown = "; ".join(f"{code}: sheet {cls}, climb {ours or 'no class'}" for code, cls, ours in differ[:5])
+        raise ValueError(f"scp_statements.csv disagrees with climb's PTB-XL superclass map on {len(differ)} "
+                         f"statement(s) ({shown}); update schemas/task_defs/ecg.py for this PTB-XL version")
 
 
 def scp_codes(cell: Any) -> dict[str, float] | str:
@@ -84,10 +94,8 @@ def discover(raw_url: str, options: dict[str, Any]) -> Iterator[Record]:
     opts = physio.settings(options, PARSERS, DEFAULTS)
     fs, root = filesystem(raw_url, options.get("storage_options"))
     prefix = raw_url.split("://", 1)[0] + "://" if "://" in raw_url else ""
-    root = root.rstrip("/")
+    root = dataset_folder(fs, root, "ptbxl_database.csv", raw_url)
     sheet = f"{root}/ptbxl_database.csv"
-    if not fs.exists(sheet):
-        raise FileNotFoundError(f"{raw_url} has no ptbxl_database.csv; is this the PTB-XL root folder?")
     if fs.exists(f"{root}/scp_statements.csv"):
         check_statements(fs.cat_file(f"{root}/scp_statements.csv").decode("utf-8"))
     table = pd.read_csv(io.BytesIO(fs.cat_file(sheet)), dtype={"filename_lr": str, "filename_hr": str})

@@ -17,7 +17,7 @@ import numpy as np
 
 from climb.pipelines.limits import MAX_PIXELS, LimitExceeded, check_dicom_pixels
 from climb.pipelines.sources import SourceError
-from climb.transforms.video import bgr_to_rgb, resize_frames, sample_indices, set_color, to_uint8
+from climb.transforms.video import bgr_to_rgb, resize_frames, sample_indices, set_color, to_uint8, video_cv2
 
 VIDEO_DEFAULTS: dict[str, Any] = {"num_frames": None, "fps": None, "size": None, "color": "rgb"}
 
@@ -28,11 +28,11 @@ def decode_video(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, f
     Decoding stops with LimitExceeded once the frames read so far pass `max_pixels` (width x height
     x frames; pipelines/limits.py): a container's frame count can lie, so it is enforced as read.
     """
-    import cv2
-
+    cv2 = video_cv2()
     if not os.path.exists(path):
         raise SourceError("the video file is missing")
-    cap = cv2.VideoCapture(path)
+    # FFmpeg only: on a file it refuses, OpenCV's fallback AVI reader would print its own complaint
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise SourceError("OpenCV cannot open the video (unknown container or codec, or not a video)")

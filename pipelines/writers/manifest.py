@@ -90,6 +90,7 @@ def manifest_from_totals(
             "excluded": totals.excluded,
         },
         "splits": splits,
+        "modalities": sorted(totals.modalities),
         "shards": sorted(shards, key=lambda s: s["path"]),
         "volumes": sorted(totals.volumes, key=lambda v: v["path"]),
         "tasks": tasks_section(totals, task_names),
@@ -105,17 +106,23 @@ def manifest_from_totals(
     return manifest
 
 
-def quarantine_lines(entries: list[dict[str, Any]]) -> bytes:
-    """quarantine.jsonl: one line per quarantined sample, sorted, without internal fields.
+QUARANTINE_FIELDS = ("key", "stage", "error_type", "message")
 
-    Paths and messages echo raw data (file names, sheet cells), so they pass spreadsheet_safe.
+
+def quarantine_lines(entries: list[dict[str, Any]]) -> bytes:
+    """quarantine.jsonl: one line per quarantined sample (key, stage, error_type, message), sorted.
+
+    The file ships with the dataset, so a line names the sample by its pseudonymous key, never by
+    raw path (`climb inspect --locate` maps keys back to files for whoever holds the HMAC key);
+    messages arrive scrubbed of paths and names (pipelines/process.py) and echo decoder text, so
+    they pass spreadsheet_safe.
     """
     rows = [
-        {k: spreadsheet_safe(str(e.get(k))) for k in ("source_path", "stage", "error_type", "message")}
+        {k: spreadsheet_safe(str(e.get(k))) for k in QUARANTINE_FIELDS}
         for e in entries
         if e["kind"] == "quarantined"
     ]
-    rows.sort(key=lambda r: (r["source_path"], r["stage"]))
+    rows.sort(key=lambda r: (r["key"], r["stage"]))
     return b"".join(json_bytes(r) + b"\n" for r in rows)
 
 

@@ -67,8 +67,9 @@ def mp4_bytes(frames: np.ndarray, fps: float) -> bytes:
     H.264 is not available in the pinned opencv-python-headless wheel; mp4v is, and encodes the same
     frames to the same bytes run after run. Grayscale frames are stored as 3 equal channels.
     """
-    import cv2
+    from climb.transforms.video import video_cv2
 
+    cv2 = video_cv2()
     if frames.ndim not in (3, 4):
         raise ValueError(f"video frames must be [T,H,W] or [T,H,W,3], got shape {frames.shape}")
     t, h, w = frames.shape[:3]

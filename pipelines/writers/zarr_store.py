@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from climb.storage import filesystem, join
+from climb.storage import filesystem, join, storage_errors
 
 CHUNK_TARGET_BYTES = 2 * 2**20
 
@@ -54,25 +54,31 @@ def write_array(
 
     Returns:
         {"path": "volumes.zarr/<name>", "shape", "dtype", "chunks", "sha256", "bytes"}.
+
+    Raises:
+        StorageFailure: the store refused or lost the write (any OSError or network error, a
+            missing folder included: nothing about the sample decides where outputs go). The
+            array's name and URL stay out of the message.
     """
     import zarr
     from zarr.codecs import BloscCodec
 
     shuffle = "bitshuffle" if array.dtype.kind in "iu" else "shuffle"
     chunks = chunk_shape(array.shape, array.dtype.itemsize)
-    arr = zarr.create_array(
-        store=_store(join(root_url, name), storage_options),
-        shape=array.shape,
-        chunks=chunks,
-        dtype=array.dtype,
-        compressors=[BloscCodec(cname="zstd", clevel=5, shuffle=shuffle, typesize=array.dtype.itemsize)],
-        attributes=attrs,
-        overwrite=True,
-        zarr_format=3,
-        fill_value=0,
-    )
-    arr[...] = array
-    digest, size = hash_tree(join(root_url, name), storage_options)
+    with storage_errors("writing a Zarr array", missing_is_content=False):
+        arr = zarr.create_array(
+            store=_store(join(root_url, name), storage_options),
+            shape=array.shape,
+            chunks=chunks,
+            dtype=array.dtype,
+            compressors=[BloscCodec(cname="zstd", clevel=5, shuffle=shuffle, typesize=array.dtype.itemsize)],
+            attributes=attrs,
+            overwrite=True,
+            zarr_format=3,
+            fill_value=0,
+        )
+        arr[...] = array
+        digest, size = hash_tree(join(root_url, name), storage_options)
     return {
         "path": f"volumes.zarr/{name}",
         "shape": list(array.shape),

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from climb.pipelines.convert import ConvertConfig, convert
-from climb.transforms.phi import DEMO_KEY
+from tests.helpers import convert_demo
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +25,6 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for name, (write, options) in writers.items():
         write(root / "raw" / name)
-        convert(ConvertConfig(source=name, raw_url=str(root / "raw" / name), out_url=str(root / "out"),
-                              shard_size=60_000, options=options, workers=1), DEMO_KEY)
+        convert_demo(name, root / "raw" / name, root / "out", options=options, shard_size=60_000, workers=1)
         out[name] = root / "out" / name
     return out

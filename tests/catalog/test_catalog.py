@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -13,21 +12,7 @@ import pytest
 
 from climb.pipelines.catalog import build_catalog
 from climb.schemas.catalog import catalog_rows, catalog_table, member_shape, merge_fields, infer_fields
-
-
-def shard_samples(dataset: Path) -> dict[str, dict]:
-    """key -> {split, shard, json, members} read straight from the tar files."""
-    out: dict[str, dict] = {}
-    for shard in sorted((dataset / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                key, ext = member.name.split(".", 1)
-                entry = out.setdefault(key, {"shard": f"shards/{shard.name}", "members": {}})
-                data = tar.extractfile(member).read()
-                entry["members"][ext] = data
-                if ext == "json":
-                    entry["json"] = json.loads(data)
-    return out
+from tests.helpers import read_samples
 
 
 @pytest.fixture(scope="module")
@@ -39,44 +24,41 @@ def test_one_row_per_written_sample_with_its_key_split_and_shard(datasets, catal
     for name, path in datasets.items():
         manifest = json.loads((path / "manifest.json").read_text())
         table = catalogs[name]["table"]
-        samples = shard_samples(path)
+        samples = read_samples(path)
         assert table.num_rows == manifest["counts"]["written"] == len(samples)
         for row in table.to_pylist():
             sample = samples[row["key"]]
             assert row["shard"] == sample["shard"]
-            assert row["split"] == sample["json"]["split"]
+            assert row["split"] == sample["meta"]["split"]
             assert row["dataset"] == name
 
 
 def test_member_byte_ranges_point_at_the_member_bytes(datasets, catalogs):
     path = datasets["mimic-iv"]
-    samples = shard_samples(path)
+    samples = read_samples(path)
     for row in catalogs["mimic-iv"]["table"].to_pylist():
         blob = (path / row["shard"]).read_bytes()
         for m in row["members"]:
-            assert blob[m["offset"]:m["offset"] + m["size"]] == samples[row["key"]]["members"][m["name"]]
+            assert blob[m["offset"]:m["offset"] + m["size"]] == samples[row["key"]]["raw"][m["name"]]
 
 
 def test_labels_are_typed_by_the_registry_and_null_where_masked(datasets, catalogs):
     table = catalogs["vindr-cxr"]["table"]
     assert str(table.schema.field("label.cxr_findings").type) == "list<element: int8>"
-    samples = shard_samples(datasets["vindr-cxr"])
+    samples = read_samples(datasets["vindr-cxr"])
     for row in table.to_pylist():
-        assert row["label.cxr_findings"] == samples[row["key"]]["json"]["labels"]["cxr_findings"]
+        assert row["label.cxr_findings"] == samples[row["key"]]["meta"]["labels"]["cxr_findings"]
     mimic = catalogs["mimic-iv"]["table"]
     assert str(mimic.schema.field("label.in_hospital_mortality").type) == "int16"
     assert str(mimic.schema.field("label.length_of_stay").type) == "double"
 
 
 def test_shapes_come_from_the_stored_members(datasets, catalogs):
-    import cv2
-
-    samples = shard_samples(datasets["mimic-iv"])
+    samples = read_samples(datasets["mimic-iv"])
     for row in catalogs["mimic-iv"]["table"].to_pylist():
-        members = samples[row["key"]]["members"]
-        image = cv2.imdecode(np.frombuffer(members["image.png"], np.uint8), cv2.IMREAD_UNCHANGED)
-        assert row["shape.image"] == list(image.shape)
-        assert row["shape.signal"] == list(np.load(io.BytesIO(members["signal.npy"])).shape)
+        sample = samples[row["key"]]
+        assert row["shape.image"] == list(sample["image"].shape)
+        assert row["shape.signal"] == list(sample["signal"].shape)
 
 
 def test_scalar_metadata_becomes_meta_columns(catalogs):

@@ -644,3 +644,89 @@ def write_phi_ptbxl_corpus(root: Path) -> Path:
     cut = sorted((root / "records500").rglob("*.dat"))[0]
     cut.write_bytes(cut.read_bytes()[:1000])  # one record quarantined: its message must not leak either
     return root
+
+
+# Hospital exports name folders and files after the patient: what must never reach an output or a log
+MRN = "MRN40718236"
+PATIENT_FOLDER = f"VANTERPOOL^OSWIN_{MRN}"
+NAME_NEEDLES = ("VANTERPOOL", "OSWIN", MRN, "40718236")
+
+
+def plant_names(root: Path, renames: dict[str, str]) -> None:
+    """Rename a raw tree's folders and files after a patient: every relative path has each key
+    replaced by its value, and label sheets and WFDB headers that name the files are rewritten."""
+    for path in sorted((p for p in root.rglob("*") if p.is_file()), reverse=True):
+        rel = path.relative_to(root).as_posix()
+        new = rel
+        for old, name in renames.items():
+            new = new.replace(old, name)
+        if path.suffix in (".csv", ".hea"):
+            text = path.read_text()
+            for old, name in renames.items():
+                text = text.replace(old, name)
+            path.write_text(text)
+        if new != rel:
+            (root / new).parent.mkdir(parents=True, exist_ok=True)
+            path.rename(root / new)
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def truncate(path: Path) -> None:
+    """Cut a file to a third: the sample is quarantined, and its message must not leak either."""
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 3)])
+
+
+def write_named_dicom_corpus(root: Path) -> Path:
+    """`dicom`: a patient folder with two images and one truncated one, all named after the MRN."""
+    folder = root / PATIENT_FOLDER
+    folder.mkdir(parents=True)
+    shutil.copy(pydicom_file("CT_small.dcm"), folder / f"{MRN}_chest.dcm")
+    shutil.copy(pydicom_file("MR_small.dcm"), folder / f"{MRN}_head.dcm")
+    shutil.copy(pydicom_file("CT_small.dcm"), folder / f"{MRN}_cut.dcm")
+    truncate(folder / f"{MRN}_cut.dcm")
+    return root
+
+
+def write_named_nifti_corpus(root: Path) -> Path:
+    """`nifti`: a patient folder with a volume and a truncated copy."""
+    from nibabel.testing import data_path
+
+    folder = root / PATIENT_FOLDER
+    folder.mkdir(parents=True)
+    shutil.copy(Path(data_path) / "anatomical.nii", folder / f"{MRN}_brain.nii")
+    shutil.copy(Path(data_path) / "anatomical.nii", folder / f"{MRN}_cut.nii")
+    truncate(folder / f"{MRN}_cut.nii")
+    return root
+
+
+def write_named_chexpert_corpus(root: Path) -> Path:
+    """`chexpert`: the first patient's folder and frontal views named after the patient, in the
+    tree and in the sheets' Path column; one of them truncated."""
+    from climb.corpora.imaging2d import write_chexpert_corpus as write_real
+
+    write_real(root, patients=2)
+    plant_names(root, {"patient00001/": f"patient00001_{PATIENT_FOLDER}/", "view1_frontal": f"{MRN}_view1_frontal"})
+    truncate(next(root.rglob(f"{MRN}_view1_frontal.jpg")))
+    return root
+
+
+def write_named_ptbxl_corpus(root: Path) -> Path:
+    """`ptbxl`: the first records folder and record named after the patient (sheet, headers, files)."""
+    pristine_ptbxl(root)
+    plant_names(root, {"/00000/": f"/{PATIENT_FOLDER}/", "00001_hr": f"{MRN}_00001_hr", "00001_lr": f"{MRN}_00001_lr"})
+    truncate(next(root.rglob(f"{MRN}_00001_hr.dat")))
+    return root
+
+
+def write_named_tuab_corpus(root: Path) -> Path:
+    """`tuab`: recordings in a patient folder, named after the MRN; one with a broken header."""
+    from climb.corpora.eeg import _tuab_file
+
+    good = root / "edf/train/normal/01_tcp_ar" / PATIENT_FOLDER / f"{MRN}_s001_t000.edf"
+    broken = root / "edf/train/abnormal/01_tcp_ar" / PATIENT_FOLDER / f"{MRN}_s002_t000.edf"
+    _tuab_file(good, 250, 25, "REF", 0)
+    _tuab_file(broken, 250, 20, "REF", 9)
+    broken.write_bytes(_edf_field(broken.read_bytes(), 252, 4, b"xx"))
+    return root

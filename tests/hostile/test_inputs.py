@@ -15,8 +15,8 @@ import pytest
 from climb.cli import main
 from climb.pipelines.sources import source_names
 from climb.pipelines.verify import verify
-from climb.transforms.safe_text import spreadsheet_safe
 from tests.hostile import generate
+from tests.helpers import by_file, quarantine_lines
 
 CORPORA = ("dicom", "nifti", "lndb", "aptos", "chexpert", "video", "ptbxl", "tuab")
 FORMULA_START = ("=", "+", "@")
@@ -66,9 +66,9 @@ def converted(request, runs):
     return runs(request.param)
 
 
-def quarantine(dataset: Path) -> dict[str, dict]:
-    lines = (dataset / "quarantine.jsonl").read_text(encoding="utf-8").splitlines()
-    return {row["source_path"]: row for row in map(json.loads, lines)}
+def quarantine(corpus, dataset: Path, key_file: Path) -> dict[str, dict]:
+    """raw file (relative to the corpus root) -> its quarantine line, keys resolved as --locate does."""
+    return by_file(dataset, corpus.root, key_file.read_bytes().strip())
 
 
 def json_strings(value):
@@ -106,16 +106,16 @@ def test_the_job_finishes_and_every_sample_is_accounted_for(converted):
     assert counts["discovered"] == counts["written"] + counts["quarantined"] + counts["excluded"]
     assert counts["discovered"] >= corpus.good + len(corpus.cases)
     assert counts["written"] == corpus.good + corpus.count("written")
-    assert len(quarantine(dataset)) == counts["quarantined"]
+    assert len(quarantine_lines(dataset)) == counts["quarantined"]
 
 
-def test_every_hostile_file_is_quarantined_with_a_reason_that_names_the_problem(converted):
+def test_every_hostile_file_is_quarantined_with_a_reason_that_names_the_problem(converted, key_file):
     corpus, _, dataset, _ = converted
-    rows = quarantine(dataset)
+    rows = quarantine(corpus, dataset, key_file)
     for case in corpus.cases:
         if case.outcome != "quarantined":
             continue
-        row = rows.get(spreadsheet_safe(case.path))
+        row = rows.get(case.path)
         assert row is not None, f"{case.kind} {case.path!r} was not quarantined"
         assert case.reason in row["message"].lower(), f"{case.kind}: {row['message']!r} does not say {case.reason!r}"
 
@@ -142,11 +142,11 @@ def test_an_unusable_label_sheet_stops_the_job_with_one_clear_line(index, tmp_pa
     assert not (tmp_path / "out" / case.source / "manifest.json").exists()
 
 
-def test_decompression_bombs_are_refused_in_bounded_memory(runs):
+def test_decompression_bombs_are_refused_in_bounded_memory(runs, key_file):
     """The 1.5 MB PNG decodes to 2.7 GB (5.2 GB peak, 50 s in cv2 on this machine) if opened."""
-    _, code, dataset, peak_mb = runs("aptos")
+    corpus, code, dataset, peak_mb = runs("aptos")
     assert code == 0
-    assert "bomb" in quarantine(dataset)["train_images/bomb.png"]["message"]
+    assert "bomb" in quarantine(corpus, dataset, key_file)["train_images/bomb.png"]["message"]
     assert peak_mb < 1500, f"peak RSS {peak_mb} MB"
 
 

@@ -1,5 +1,8 @@
 """Planted identifiers (names, birth dates, MRNs, addresses, accession numbers) never leave a
-conversion: not in shards, .idx, Zarr, manifest, croissant, quarantine, nor the CLI's output."""
+conversion: not in shards, .idx, Zarr, manifest, croissant, quarantine, nor the CLI's output.
+Nor do raw folder and file names named after the patient (`VANTERPOOL^OSWIN_MRN40718236/`,
+`MRN40718236_chest.dcm`): quarantine.jsonl names samples by key, and `climb inspect --locate`
+is the operator's only way back to the file."""
 
 from __future__ import annotations
 
@@ -56,6 +59,41 @@ def test_no_planted_identifier_reaches_any_output_or_log(source, tmp_path, key_f
     assert manifest["counts"]["quarantined"] > 0 or source not in WITH_QUARANTINE
     findings = scan_dataset(dataset, identifiers, logs={"convert": convert_log, "inspect": inspect_log, "verify": verify_log})
     assert findings == [], "\n".join(map(str, findings))
+
+
+# every source whose raw layout lets an export choose folder and file names (mimic-iv's tables
+# have fixed names); each tree holds a truncated or broken file, so a quarantine message is tested too
+NAMED_SOURCES = ("dicom", "nifti", "chexpert", "ptbxl", "tuab")
+
+
+@pytest.mark.parametrize("source", NAMED_SOURCES)
+def test_no_raw_folder_or_file_name_reaches_any_output_or_log(source, tmp_path, key_file, capfd):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    getattr(generate, f"write_named_{source}_corpus")(raw)
+    assert any(generate.PATIENT_FOLDER in str(p) and generate.MRN in p.name for p in raw.rglob("*")), "names were planted"
+    code, convert_log = cli(["convert", source, str(raw), str(out), "--hmac-key-file", str(key_file)], capfd)
+    dataset = out / source
+    _, inspect_log = cli(["inspect", str(dataset)], capfd)
+    _, json_log = cli(["inspect", str(dataset), "--json"], capfd)
+    _, verify_log = cli(["verify", str(dataset)], capfd)
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert code == 0 and manifest["counts"]["written"] > 0 and manifest["counts"]["quarantined"] > 0
+    logs = {"convert": convert_log, "inspect": inspect_log, "inspect --json": json_log, "verify": verify_log}
+    findings = scan_dataset(dataset, generate.NAME_NEEDLES, logs=logs)
+    assert findings == [], "\n".join(map(str, findings))
+
+
+@pytest.mark.parametrize("source", ("dicom", "tuab"))
+def test_the_operator_with_the_key_resolves_quarantined_keys_to_the_named_files(source, tmp_path, key_file, capfd):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    getattr(generate, f"write_named_{source}_corpus")(raw)
+    cli(["convert", source, str(raw), str(out), "--hmac-key-file", str(key_file), "--no-progress"], capfd)
+    quarantined = [json.loads(line)["key"] for line in (out / source / "quarantine.jsonl").read_text().splitlines()]
+    code, located = cli(["inspect", str(out / source), "--locate", str(raw), "--hmac-key-file", str(key_file)], capfd)
+    assert code == 0
+    lines = located.splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(quarantined)
+    assert all(f"{generate.PATIENT_FOLDER}/{generate.MRN}_" in line for line in lines), located
 
 
 def test_the_scanner_finds_an_identifier_escaped_inside_a_tar_json_member(tmp_path):

@@ -6,7 +6,6 @@ so each test file asserts on one conversion without paying for it again.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +13,7 @@ import pytest
 
 from climb.corpora import imaging2d
 from climb.transforms.phi import DEMO_KEY, pseudonymize
-from tests.helpers import convert_demo, read_samples
+from tests.helpers import convert_demo, located, read_samples
 
 WRITERS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "chexpert": imaging2d.write_chexpert_corpus,
@@ -46,7 +45,7 @@ def corpus(tmp_path_factory) -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def converted(corpus, tmp_path_factory) -> Callable[[str], tuple[dict, dict, dict, list]]:
-    """name -> (corpus, manifest, samples by raw sample id, quarantine rows), converted once."""
+    """name -> (corpus, manifest, samples by raw sample id, quarantine rows as (raw path, line)), converted once."""
     cache: dict[str, tuple] = {}
 
     def get(name: str) -> tuple[dict, dict, dict, list]:
@@ -56,7 +55,7 @@ def converted(corpus, tmp_path_factory) -> Callable[[str], tuple[dict, dict, dic
             manifest = convert_demo(name, raw["root"], out)
             by_key = read_samples(out / name)
             samples = {sid: by_key[sample_key(name, sid)] for sid in raw["expected"] if sample_key(name, sid) in by_key}
-            quarantine = [json.loads(line) for line in (out / name / "quarantine.jsonl").read_text().splitlines()]
+            quarantine = located(out / name, raw["root"])
             cache[name] = (raw, manifest, samples, quarantine)
         return cache[name]
 

@@ -57,7 +57,7 @@ def test_chexpert_pixels_are_the_jpg_resized_with_padding(converted):
 
 def test_chexpert_quarantines_a_missing_and_an_undecodable_jpg(converted):
     raw, _, _, quarantine = converted("chexpert")
-    reasons = {row["source_path"]: row["message"] for row in quarantine}
+    reasons = {path: row["message"] for path, row in quarantine}
     for path, reason in raw["quarantined"].items():
         assert reason in reasons[path]
 
@@ -76,6 +76,25 @@ def test_chexpert_uncertain_policies(corpus):
 def test_chexpert_refuses_an_unknown_policy(corpus):
     with pytest.raises(SourceError, match="uncertain"):
         list(chexpert.discover(corpus("chexpert")["root"], {"uncertain": "random"}))
+
+
+def test_chexpert_given_the_folder_above_the_dataset_lists_the_same_records(tmp_path):
+    from climb.corpora.imaging2d import write_chexpert_corpus
+
+    inner = tmp_path / "download" / "CheXpert-v1.0-small"
+    write_chexpert_corpus(inner)
+    above = [(r.sample_id, r.paths, r.official_split) for r in chexpert.discover(str(inner.parent), {})]
+    assert above and above == [(r.sample_id, r.paths, r.official_split) for r in chexpert.discover(str(inner), {})]
+
+
+def test_chexpert_given_a_folder_above_two_copies_names_both(tmp_path):
+    from climb.corpora.imaging2d import write_chexpert_corpus
+
+    for name in ("CheXpert-v1.0", "CheXpert-v1.0-small"):
+        write_chexpert_corpus(tmp_path / name, patients=1)
+    with pytest.raises(SourceError, match=rf"train.csv is not in {tmp_path} but in 2 of its subfolders "
+                                          rf"\({tmp_path}/CheXpert-v1.0, {tmp_path}/CheXpert-v1.0-small\)"):
+        list(chexpert.discover(str(tmp_path), {}))
 
 
 def test_finding_columns_are_found_by_name_not_position():

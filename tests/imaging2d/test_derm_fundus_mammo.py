@@ -27,7 +27,7 @@ def test_ham10000_counts(converted):
     raw, manifest, _, quarantine = converted("ham10000")
     assert manifest["counts"] == {"discovered": len(raw["expected"]) + 2, "written": len(raw["expected"]),
                                   "quarantined": 1, "excluded": 1}
-    assert "no file of that name" in quarantine[0]["message"]
+    assert "no file of that name" in quarantine[0][1]["message"]
 
 
 def test_ham10000_no_lesion_is_in_two_splits(converted):
@@ -105,7 +105,7 @@ def test_cbis_counts_and_official_splits(converted):
                                   "quarantined": 2, "excluded": 1}
     for sample_id, sample in samples.items():
         assert sample["meta"]["split"] == raw["expected"][sample_id]["split"]
-    messages = " | ".join(row["message"] for row in quarantine)
+    messages = " | ".join(row["message"] for _, row in quarantine)
     assert "DICOM file has no pixel data" in messages and "no full mammogram series" in messages
 
 

@@ -38,7 +38,7 @@ def test_counts_splits_and_bad_inputs(converted):
     raw, manifest, _, quarantine = converted("vindr-cxr")
     assert manifest["counts"] == {"discovered": 11, "written": 8, "quarantined": 2, "excluded": 1}
     assert {k: v["num_samples"] for k, v in manifest["splits"].items()} == raw["splits"]
-    messages = {row["source_path"].split(".")[0]: row["message"] for row in quarantine}
+    messages = {path.split(".")[0]: row["message"] for path, row in quarantine}
     assert "DICOM file has no pixel data" in messages[next(k for k, v in raw["quarantined"].items() if v == "no pixel data")]
     assert "missing" in messages[next(k for k, v in raw["quarantined"].items() if v == "missing")]
 

@@ -5,7 +5,6 @@ Corpora are read-only inputs; every test converts into its own tmp_path.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from climb.corpora.imaging3d import write_kits_corpus, write_lndb_corpus, write_rspect_corpus
 from climb.corpora.video import write_echonet_corpus, write_video_corpus
+from tests.helpers import by_file
 
 
 def _corpus(factory, writer, name: str) -> tuple[Path, dict[str, Any]]:
@@ -45,6 +45,6 @@ def video_corpus(tmp_path_factory):
     return _corpus(tmp_path_factory, write_video_corpus, "video")
 
 
-def quarantine(dataset: Path) -> dict[str, dict[str, Any]]:
-    lines = (dataset / "quarantine.jsonl").read_text().splitlines()
-    return {q["source_path"]: q for q in map(json.loads, lines)}
+def quarantine(dataset: Path, raw: Path) -> dict[str, dict[str, Any]]:
+    """raw file (relative to raw) -> quarantine line, keys resolved as `climb inspect --locate` does."""
+    return by_file(dataset, raw)

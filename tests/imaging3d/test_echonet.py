@@ -35,7 +35,7 @@ def test_corpus_converts_with_official_splits_labels_and_reasons(echonet_corpus,
     dataset = tmp_path / "echonet"
     assert manifest["counts"] == expected["counts"]
     assert {name: s["num_samples"] for name, s in manifest["splits"].items()} == {"train": 2, "val": 1, "test": 1}
-    reasons = quarantine(dataset)
+    reasons = quarantine(dataset, raw)
     assert "OpenCV cannot open" in reasons["Videos/0X5E6F708192A3B4C5.avi"]["message"]
     assert "missing" in reasons["Videos/0X6F708192A3B4C5D6.avi"]["message"]
     by_split = {}

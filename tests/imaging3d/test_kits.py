@@ -25,10 +25,10 @@ def converted(kits_corpus, tmp_path_factory):
     return convert_demo("kits", raw, out), out / "kits", expected
 
 
-def test_corpus_converts_with_counts_labels_and_reasons(converted):
+def test_corpus_converts_with_counts_labels_and_reasons(converted, kits_corpus):
     manifest, dataset, expected = converted
     assert manifest["counts"] == expected["counts"]
-    reasons = quarantine(dataset)
+    reasons = quarantine(dataset, kits_corpus[0])
     assert "expected a 3D CT volume" in reasons["dataset/case_00003/imaging.nii.gz"]["message"]
     assert "No such file" in reasons["dataset/case_00004/imaging.nii.gz"]["message"]
     labels = sorted(json.loads(r["json"])["labels"]["kidney_tumor_malignancy"] is None for r in records(dataset))

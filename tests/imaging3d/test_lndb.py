@@ -91,10 +91,10 @@ def converted(lndb_corpus, tmp_path_factory):
     return convert_demo("lndb", raw, out), out / "lndb", expected
 
 
-def test_corpus_converts_with_counts_and_reasons(converted):
+def test_corpus_converts_with_counts_and_reasons(converted, lndb_corpus):
     manifest, dataset, expected = converted
     assert manifest["counts"] == expected["counts"]
-    reasons = quarantine(dataset)
+    reasons = quarantine(dataset, lndb_corpus[0])
     assert "data block is short" in reasons["data/LNDb-0003.mhd"]["message"]
     assert "missing" in reasons["data/LNDb-0005.mhd"]["message"]
 

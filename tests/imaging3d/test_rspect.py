@@ -53,10 +53,10 @@ def converted(rspect_corpus, tmp_path_factory):
     return convert_demo("rspect", raw, out), out / "rspect", expected
 
 
-def test_corpus_converts_with_counts_labels_and_geometry_reasons(converted):
+def test_corpus_converts_with_counts_labels_and_geometry_reasons(converted, rspect_corpus):
     manifest, dataset, expected = converted
     assert manifest["counts"] == expected["counts"]
-    lines = quarantine(dataset)
+    lines = quarantine(dataset, rspect_corpus[0])
     assert len(lines) == 4
     reasons = {name: [q["message"] for path, q in lines.items() if info[0] in path] for name, info in expected["series"].items()}
     assert "1 missing slice" in reasons["missing"][0]

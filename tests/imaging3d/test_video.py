@@ -30,10 +30,10 @@ def converted(video_corpus, tmp_path_factory):
     return convert_demo("video", raw, out, options=LABELLED), out / "video", expected
 
 
-def test_corpus_converts_with_labels_subjects_and_reasons(converted):
+def test_corpus_converts_with_labels_subjects_and_reasons(converted, video_corpus):
     manifest, dataset, expected = converted
     assert manifest["counts"] == expected["counts"]
-    reasons = quarantine(dataset)
+    reasons = quarantine(dataset, video_corpus[0])
     assert "OpenCV cannot open" in reasons["clips/p06_broken.mp4"]["message"]
     assert "missing" in reasons["clips/p08_missing.mp4"]["message"]
     metas = [json.loads(r["json"]) for r in records(dataset)]

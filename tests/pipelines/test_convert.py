@@ -15,7 +15,7 @@ from climb.pipelines.verify import verify
 from climb.schemas.manifest import validate_manifest
 from climb.transforms.image import dicom_to_image
 from climb.transforms.phi import DEMO_KEY
-from tests.helpers import convert_demo, records, tree_bytes
+from tests.helpers import by_file, convert_demo, located, quarantine_lines, records, tree_bytes
 
 
 def test_dicom_corpus_converts_every_file_and_counts_add_up(dicom_corpus, tmp_path):
@@ -95,8 +95,8 @@ def test_broken_files_are_quarantined_with_reasons_and_counts_add_up(broken_corp
     manifest = convert_demo("dicom", broken_corpus, tmp_path / "out")
     counts = manifest["counts"]
     assert counts == {"discovered": 7, "written": 2, "quarantined": 5, "excluded": 0}
-    lines = [json.loads(line) for line in (tmp_path / "out" / "dicom" / "quarantine.jsonl").read_text().splitlines()]
-    reasons = {q["source_path"]: q for q in lines}
+    lines = quarantine_lines(tmp_path / "out" / "dicom")
+    reasons = by_file(tmp_path / "out" / "dicom", broken_corpus)
     assert set(reasons) == {"truncated.dcm", "not_dicom.dcm", "zero.dcm", "dangling.dcm", "no_pixels.dcm"}
     assert "no pixel data" in reasons["no_pixels.dcm"]["message"]
     assert all(q["stage"] == "read" and q["error_type"] and q["message"] for q in lines)
@@ -113,8 +113,8 @@ def test_nifti_with_a_lying_header_is_quarantined(nifti_corpus, tmp_path):
     (nifti_corpus / "liar.nii").write_bytes(bytes(raw))
     manifest = convert_demo("nifti", nifti_corpus, tmp_path / "out")
     assert manifest["counts"]["quarantined"] == 1
-    line = json.loads((tmp_path / "out" / "nifti" / "quarantine.jsonl").read_text())
-    assert line["source_path"] == "liar.nii" and "voxels" in line["message"]
+    (path, line), = located(tmp_path / "out" / "nifti", nifti_corpus)
+    assert path == "liar.nii" and "voxels" in line["message"]
 
 
 def test_same_inputs_give_byte_identical_output_whatever_the_discovery_order(dicom_corpus, tmp_path, monkeypatch):

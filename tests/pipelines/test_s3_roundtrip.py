@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import s3fs
 
@@ -48,6 +50,29 @@ def test_cli_convert_and_verify_against_s3(dicom_corpus, s3_bucket, monkeypatch,
     assert main(["convert", "dicom", f"{s3_bucket.url}/raw", f"{s3_bucket.url}/out", "--s3-endpoint", url, "--no-progress"]) == 0
     assert main(["verify", f"{s3_bucket.url}/out/dicom", "--s3-endpoint", url]) == 0
     assert "9 written" in capsys.readouterr().out
+
+
+TWO_CONVERSIONS = """
+import sys
+from climb.pipelines.convert import ConvertConfig, convert
+from climb.transforms.phi import DEMO_KEY
+bucket, endpoint = sys.argv[1:]
+for source in ("dicom", "nifti", "dicom"):
+    convert(ConvertConfig(source=source, raw_url=f"{bucket}/raw/{source}", out_url=f"{bucket}/out", s3_endpoint=endpoint,
+                          workers=2, batch_size=1, overwrite=True, progress=False), DEMO_KEY)
+"""
+
+
+def test_s3_conversions_one_after_another_with_decode_workers_print_nothing(dicom_corpus, nifti_corpus, s3_bucket):
+    # decode workers are forked from a process holding the previous conversion's S3 sessions;
+    # finalized in a worker, those sessions used to log "Task exception was never retrieved"
+    fs = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    fs.put(str(dicom_corpus), f"{s3_bucket.name}/raw/dicom", recursive=True)
+    fs.put(str(nifti_corpus), f"{s3_bucket.name}/raw/nifti", recursive=True)
+    proc = subprocess.run([sys.executable, "-c", TWO_CONVERSIONS, s3_bucket.url, s3_bucket.endpoint.url],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "" and proc.stderr == ""
 
 
 def test_finalize_reads_staged_files_that_a_cached_listing_does_not_show(s3_bucket):

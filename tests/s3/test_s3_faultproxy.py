@@ -72,33 +72,33 @@ def test_reset_cuts_responses_mid_body_at_the_configured_rate(obj):
     assert abs(len(failed) / REQUESTS - 0.1) < 0.05
 
 
-def test_latency_delays_requests_at_the_configured_rate(obj):
+def _seconds_of_faulted_gets(obj, faults: Faults, kind: str, n: int = 60) -> list[float]:
+    """Seconds of each of n GETs that the proxy's seeded draw gave `kind`, after checking that all
+    succeeded and that the proxy injected `kind` into exactly those, at about 25 %.
+
+    Which requests are faulted is known in advance (Faults.chosen), so nothing is inferred from
+    wall-clock times: only lower bounds on time are asserted, which machine load cannot break.
+    """
     bucket, key = obj
-    n, faults = 60, Faults(seed=3, latency=0.05, latency_rate=0.25)
     with FaultProxy(bucket.endpoint, faults) as proxy:
         results = _get_many(proxy, bucket.name, key, n)
         counts = proxy.counts
-    delayed = [i for i in range(n) if "latency" in faults.chosen(i)]
+    picked = [i for i in range(n) if kind in faults.chosen(i)]
     assert all(outcome == "ok" for outcome, _ in results)
-    assert len(delayed) == counts["latency"]
-    assert abs(len(delayed) / n - 0.25) < 0.1
-    # a lower bound only: a loaded machine makes requests slower, never faster
-    assert all(results[i][1] >= 0.05 for i in delayed)
+    assert len(picked) == counts[kind]
+    assert abs(len(picked) / n - 0.25) < 0.1
+    return [results[i][1] for i in picked]
+
+
+def test_latency_delays_requests_at_the_configured_rate(obj):
+    delayed = _seconds_of_faulted_gets(obj, Faults(seed=3, latency=0.05, latency_rate=0.25), "latency")
+    assert min(delayed) >= 0.05
 
 
 def test_bandwidth_cap_paces_bodies_at_the_configured_rate(obj):
-    bucket, key = obj
-    n, cap = 60, 2_000_000
-    faults = Faults(seed=4, bandwidth=cap, bandwidth_rate=0.25)
-    with FaultProxy(bucket.endpoint, faults) as proxy:
-        results = _get_many(proxy, bucket.name, key, n)
-        counts = proxy.counts
-    capped = [i for i in range(n) if "bandwidth" in faults.chosen(i)]
-    assert all(outcome == "ok" for outcome, _ in results)
-    assert len(capped) == counts["bandwidth"]
-    assert abs(len(capped) / n - 0.25) < 0.1
-    # the body is paced: no capped request beats the cap, however idle or loaded the machine
-    assert max(len(OBJECT) / results[i][1] for i in capped) < 1.02 * cap
+    cap = 2_000_000
+    capped = _seconds_of_faulted_gets(obj, Faults(seed=4, bandwidth=cap, bandwidth_rate=0.25), "bandwidth")
+    assert max(len(OBJECT) / seconds for seconds in capped) < 1.02 * cap
 
 
 def test_same_seed_injects_the_same_faults(obj):
@@ -127,3 +127,38 @@ def test_s3fs_with_retries_reads_correctly_through_5_percent_slowdowns(s3_bucket
     assert b"".join(chunks) == data
     assert counts["requests"] >= 65 + counts["slowdown"], "one HEAD and 64 range GETs, plus retries"
     assert counts["slowdown"] >= 2, "the read did meet throttling"
+
+
+@pytest.mark.parametrize("mode, outcome", [("reset", "ConnectionClosedError"), ("503", "ServiceUnavailable")])
+def test_an_outage_refuses_exactly_the_requests_of_its_window(obj, mode, outcome):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(outage_start=5, outage_requests=10, outage_mode=mode)) as proxy:
+        results = [o for o, _ in _get_many(proxy, bucket.name, key, 20)]
+        counts = proxy.counts
+    assert results == ["ok"] * 5 + [outcome] * 10 + ["ok"] * 5
+    assert counts["outage"] == 10 and counts["requests"] == 20
+
+
+def test_an_open_ended_outage_lasts_until_the_faults_change(obj):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(outage_start=3)) as proxy:
+        before = [o for o, _ in _get_many(proxy, bucket.name, key, 8)]
+        proxy.faults = Faults()
+        after = [o for o, _ in _get_many(proxy, bucket.name, key, 2)]
+    assert before == ["ok"] * 3 + ["ConnectionClosedError"] * 5 and after == ["ok", "ok"]
+
+
+def test_an_outage_window_in_seconds_starts_at_the_clock_of_reset_counts(obj):
+    bucket, key = obj
+    with FaultProxy(bucket.endpoint, Faults(outage_after=0.0, outage_seconds=3600.0, outage_mode="503")) as proxy:
+        assert [o for o, _ in _get_many(proxy, bucket.name, key, 2)] == ["ServiceUnavailable"] * 2
+        proxy.faults = Faults(outage_after=3600.0)
+        proxy.reset_counts()
+        assert [o for o, _ in _get_many(proxy, bucket.name, key, 2)] == ["ok", "ok"]
+
+
+def test_an_outage_window_is_given_in_requests_or_seconds_not_both():
+    with pytest.raises(ValueError, match="not both"):
+        Faults(outage_start=1, outage_after=1.0)
+    with pytest.raises(ValueError, match="outage_mode"):
+        Faults(outage_start=1, outage_mode="drop")

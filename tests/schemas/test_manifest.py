@@ -65,3 +65,23 @@ def test_shard_entries_need_their_hash():
 def test_counts_must_be_integers():
     errors = validate_manifest(broken(lambda m: m["counts"].update(excluded="1")))
     assert errors == ["counts.excluded must be an integer"]
+
+
+def test_modalities_may_be_absent_from_a_manifest_written_before_they_were_listed():
+    assert "modalities" not in SOUND and validate_manifest(SOUND) == []
+
+
+def test_modalities_listing_sorted_schema_fields_are_sound():
+    assert validate_manifest(broken(lambda m: m.update(modalities=["image", "signal"]))) == []
+
+
+@pytest.mark.parametrize("listed, problem", [
+    (["signal", "image"], "modalities must be sorted and name each field once"),
+    (["signal", "signal"], "modalities must be sorted and name each field once"),
+    (["ecg"], "modalities names ['ecg'], which are not schema fields"),
+    ("signal", "modalities must be a list of field names"),
+    ([], "modalities [] disagree with 7 written samples"),
+])
+def test_modalities_that_are_not_a_sorted_list_of_schema_fields_are_refused(listed, problem):
+    errors = validate_manifest(broken(lambda m: m.update(modalities=listed)))
+    assert len(errors) == 1 and errors[0].startswith(problem)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
 from climb.corpora.eeg import write_sleep_edf_corpus, write_tuab_corpus
 from climb.transforms.phi import DEMO_KEY, pseudonymize
-from tests.helpers import convert_demo
+from tests.helpers import by_file, convert_demo
 
 
 def sample_key(source: str, sample_id: str) -> str:
@@ -18,13 +17,9 @@ def sample_key(source: str, sample_id: str) -> str:
     return pseudonymize(sample_id, DEMO_KEY, f"sample:{source}")
 
 
-def quarantine(dataset: Path) -> dict[str, dict]:
-    """source_path -> quarantine entry (one entry per file)."""
-    return {entry["source_path"]: entry for entry in quarantine_entries(dataset)}
-
-
-def quarantine_entries(dataset: Path) -> list[dict]:
-    return [json.loads(line) for line in (dataset / "quarantine.jsonl").read_text().splitlines()]
+def quarantine(dataset: Path, raw: Path) -> dict[str, dict]:
+    """raw file (relative to raw) -> quarantine entry (one entry per file), keys resolved as --locate does."""
+    return by_file(dataset, raw)
 
 
 @pytest.fixture(scope="session")

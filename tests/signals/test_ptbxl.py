@@ -12,7 +12,7 @@ from climb.corpora.ecg import PTBXL_RECORDS, real_ecg
 from climb.pipelines.sources import ptbxl
 from climb.schemas.manifest import validate_manifest
 from climb.transforms.signal import ECG_LEADS
-from tests.helpers import read_samples
+from tests.helpers import read_samples, without_file_names
 
 from .conftest import quarantine, sample_key
 
@@ -54,12 +54,13 @@ def test_counts_add_up_and_the_manifest_is_valid(ptbxl_corpus, ptbxl_converted):
 
 
 def test_every_bad_record_is_quarantined_with_its_reason(ptbxl_corpus, ptbxl_converted):
-    entries = quarantine(ptbxl_converted[0])
+    entries = quarantine(ptbxl_converted[0], ptbxl_corpus[0])
     expected = ptbxl_corpus[1]["quarantined"]
     assert set(entries) == set(expected)
     for path, message in expected.items():
         assert entries[path]["stage"] == "read"
-        assert entries[path]["message"].startswith(message), entries[path]["message"]
+        # the corpus's expected reason, less the raw file names quarantine.jsonl never carries
+        assert entries[path]["message"].startswith(without_file_names(message)), entries[path]["message"]
 
 
 def test_signals_equal_wfdb_reads_in_standard_lead_order(ptbxl_corpus, shards):
@@ -152,3 +153,29 @@ def test_a_scp_statements_sheet_that_disagrees_with_the_registry_is_refused(ptbx
     path.write_text(path.read_text().replace("IMI,inferior myocardial infarction,1.0,,,MI", "IMI,inferior myocardial infarction,1.0,,,CD"))
     with pytest.raises(ValueError, match="disagrees"):
         list(ptbxl.discover(str(root), {}))
+
+
+def test_a_scp_statements_sheet_listing_only_some_statements_that_agree_is_accepted(ptbxl_corpus, tmp_path):
+    root = tmp_path / "ptbxl"
+    shutil.copytree(ptbxl_corpus[0], root)
+    path = root / "scp_statements.csv"
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, *(row for row in rows if not row.startswith(("IMI,", "LVH,", "NDT,")))]) + "\n")
+    assert {r.sample_id for r in ptbxl.discover(str(root), {})} == {r.sample_id for r in ptbxl.discover(str(ptbxl_corpus[0]), {})}
+
+
+def test_a_diagnostic_statement_the_registry_lacks_is_a_disagreement(ptbxl_corpus, tmp_path):
+    root = tmp_path / "ptbxl"
+    shutil.copytree(ptbxl_corpus[0], root)
+    with (root / "scp_statements.csv").open("a") as f:
+        f.write("XMI,a statement climb does not know,1.0,,,MI,XMI\n")
+    with pytest.raises(ValueError, match=r"1 statement\(s\) \(XMI: sheet MI, climb no class\)"):
+        list(ptbxl.discover(str(root), {}))
+
+
+def test_the_folder_above_the_dataset_lists_the_same_records(ptbxl_corpus, tmp_path):
+    inner = tmp_path / "download" / "ptb-xl-1.0.3"
+    shutil.copytree(ptbxl_corpus[0], inner)
+    above = [(r.sample_id, r.paths) for r in ptbxl.discover(str(inner.parent), {})]
+    assert above == [(r.sample_id, r.paths) for r in ptbxl.discover(str(inner), {})]
+    assert len(above) == ptbxl_corpus[1]["counts"]["discovered"]

@@ -10,9 +10,9 @@ import pytest
 
 from climb.pipelines.sources import Excluded, sleep_edf
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import located, read_samples
 
-from .conftest import quarantine_entries, sample_key
+from .conftest import sample_key
 
 # Hand-checked R&K annotation -> AASM stage index (W, N1, N2, N3, REM); unscored epochs are masked.
 STAGE = {"Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage 2": 2, "Sleep stage 3": 3, "Sleep stage 4": 3,
@@ -32,9 +32,9 @@ def test_counts_add_up_and_bad_epochs_are_quarantined_with_reasons(sleep_corpus,
     dataset, manifest = sleep_converted
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == sleep_corpus[1]["counts"]
-    entries = quarantine_entries(dataset)
-    assert Counter(e["source_path"] for e in entries) == {p: n for p, (n, _) in sleep_corpus[1]["quarantined"].items()}
-    messages = sorted(e["message"] for e in entries)
+    entries = located(dataset, sleep_corpus[0])
+    assert Counter(path for path, _ in entries) == {p: n for p, (n, _) in sleep_corpus[1]["quarantined"].items()}
+    messages = sorted(e["message"] for _, e in entries)
     assert "annotation 'Sleep stage W' at 180-210 s lies outside the recording (0-180 s)" in messages
     assert "annotation 'Sleep stage W' at 210-240 s lies outside the recording (0-180 s)" in messages
     assert messages.count("broken EDF header: the file is not EDF(+) or BDF(+) compliant (Number of Datarecords)") == 2

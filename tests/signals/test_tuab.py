@@ -12,9 +12,9 @@ from scipy.signal import resample_poly
 from climb.corpora.eeg import TUAB_FILES
 from climb.pipelines.sources import tuab
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import located, read_samples
 
-from .conftest import quarantine_entries, sample_key
+from .conftest import sample_key
 
 # BIOT's TUAB montage in the file's own (old 10-20) electrode names, written out by hand.
 TCP_TUH = ("FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-O2",
@@ -30,10 +30,10 @@ def test_counts_add_up_and_bad_recordings_are_quarantined_per_window(tuab_corpus
     dataset, manifest = tuab_converted
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == tuab_corpus[1]["counts"]
-    entries = quarantine_entries(dataset)
-    assert Counter(e["source_path"] for e in entries) == {path: n for path, (n, _) in tuab_corpus[1]["quarantined"].items()}
-    for entry in entries:
-        assert entry["message"].startswith(tuab_corpus[1]["quarantined"][entry["source_path"]][1]), entry["message"]
+    entries = located(dataset, tuab_corpus[0])
+    assert Counter(path for path, _ in entries) == {path: n for path, (n, _) in tuab_corpus[1]["quarantined"].items()}
+    for path, entry in entries:
+        assert entry["message"].startswith(tuab_corpus[1]["quarantined"][path][1]), entry["message"]
 
 
 def test_windows_equal_the_pyedflib_recording_in_tcp_montage_resampled_to_200_hz(tuab_corpus, shards):

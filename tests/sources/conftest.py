@@ -8,14 +8,13 @@ file asserts on one conversion without paying for it again.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from climb.transforms.phi import DEMO_KEY, pseudonymize
-from tests.helpers import convert_demo
+from tests.helpers import convert_demo, located
 
 # source name -> "climb.corpora module:writer"
 WRITERS: dict[str, str] = {
@@ -42,8 +41,9 @@ def sample_key(source: str, sample_id: str) -> str:
     return pseudonymize(sample_id, DEMO_KEY, f"sample:{source}")
 
 
-def quarantine_entries(dataset: Path) -> list[dict]:
-    return [json.loads(line) for line in (dataset / "quarantine.jsonl").read_text().splitlines()]
+def quarantine_entries(dataset: Path, raw: Path) -> list[tuple[str, dict]]:
+    """(raw file relative to raw, quarantine line) per line: keys resolved as `climb inspect --locate` does."""
+    return located(dataset, raw)
 
 
 def splits_by(samples: dict[str, dict[str, Any]], field: str) -> dict[Any, set[str]]:

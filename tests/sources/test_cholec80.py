@@ -11,7 +11,7 @@ from climb.pipelines.sources import SourceError, cholec80
 from climb.pipelines.sources.video_io import decode_video
 from climb.schemas.manifest import validate_manifest
 from climb.schemas.task_defs.dedicated import CHOLEC80_PHASES
-from tests.helpers import read_samples
+from tests.helpers import as_quarantined, read_samples
 
 from .conftest import quarantine_entries, sample_key
 
@@ -24,13 +24,13 @@ def cholec_run(converted):
 
 
 def test_counts_add_up_and_unannotated_or_short_videos_are_quarantined(cholec_run):
-    _, description, manifest, dataset, _ = cholec_run
+    raw, description, manifest, dataset, _ = cholec_run
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == description["counts"]
-    entries = quarantine_entries(dataset)
-    assert Counter(e["source_path"] for e in entries) == {p: n for p, (n, _) in description["quarantined"].items()}
-    for entry in entries:
-        assert entry["message"].startswith(description["quarantined"][entry["source_path"]][1]), entry["message"]
+    entries = quarantine_entries(dataset, raw)
+    assert Counter(path for path, _ in entries) == {p: n for p, (n, _) in description["quarantined"].items()}
+    for path, entry in entries:
+        assert entry["message"].startswith(as_quarantined(description["quarantined"][path][1], path, "cholec80")), entry["message"]
 
 
 def test_frames_carry_the_phase_and_tools_of_their_annotation_rows(cholec_run):

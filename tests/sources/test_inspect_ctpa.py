@@ -9,7 +9,7 @@ import zarr
 
 from climb.pipelines.sources import inspect_ctpa
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import as_quarantined, read_samples
 
 from .conftest import quarantine_entries, sample_key
 
@@ -22,13 +22,13 @@ def inspect_run(converted):
 
 
 def test_counts_add_up_and_missing_or_broken_volumes_are_quarantined(inspect_run):
-    _, description, manifest, dataset, _ = inspect_run
+    raw, description, manifest, dataset, _ = inspect_run
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == description["counts"]
-    entries = {e["source_path"]: e["message"] for e in quarantine_entries(dataset)}
+    entries = {path: e["message"] for path, e in quarantine_entries(dataset, raw)}
     assert set(entries) == set(description["quarantined"])
     for path, start in description["quarantined"].items():
-        assert entries[path].startswith(start), entries[path]
+        assert entries[path].startswith(as_quarantined(start, path, "inspect")), entries[path]
 
 
 def test_labels_are_climbs_five_classes_from_the_flags(inspect_run):

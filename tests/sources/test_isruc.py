@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from climb.pipelines.sources import Excluded, isruc
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import as_quarantined, read_samples
 
 from .conftest import quarantine_entries, sample_key, splits_by
 
@@ -26,13 +26,13 @@ def isruc_run(converted):
 
 
 def test_counts_add_up_and_unscorable_epochs_are_quarantined_with_reasons(isruc_run):
-    _, description, manifest, dataset, _ = isruc_run
+    raw, description, manifest, dataset, _ = isruc_run
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == description["counts"]
-    entries = quarantine_entries(dataset)
-    assert Counter(e["source_path"] for e in entries) == {p: n for p, (n, _) in description["quarantined"].items()}
-    for entry in entries:
-        assert entry["message"].startswith(description["quarantined"][entry["source_path"]][1]), entry["message"]
+    entries = quarantine_entries(dataset, raw)
+    assert Counter(path for path, _ in entries) == {p: n for p, (n, _) in description["quarantined"].items()}
+    for path, entry in entries:
+        assert entry["message"].startswith(as_quarantined(description["quarantined"][path][1], path, "isruc")), entry["message"]
 
 
 def test_labels_are_scorer_one_and_both_scorers_are_kept(isruc_run):

@@ -6,7 +6,7 @@ import pytest
 
 from climb.pipelines.sources import Excluded, cmmd, vindr_mammo
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import as_quarantined, read_samples
 
 from .conftest import quarantine_entries, sample_key, splits_by
 
@@ -31,13 +31,14 @@ def cmmd_run(converted):
 
 @pytest.mark.parametrize("name", ["vindr-mammo", "cmmd"])
 def test_counts_add_up_and_bad_rows_are_quarantined_with_reasons(converted, name):
-    _, description, manifest, dataset = converted(name)
+    raw, description, manifest, dataset = converted(name)
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == description["counts"]
-    entries = {e["source_path"]: e["message"] for e in quarantine_entries(dataset)}
+    entries = {path: e["message"] for path, e in quarantine_entries(dataset, raw)}
     assert set(entries) == set(description["quarantined"])
     for path, start in description["quarantined"].items():
-        assert entries[path].startswith(start), entries[path]
+        # sheet rows are named file#row: the row's id is a raw id too
+        assert entries[path].startswith(as_quarantined(start, path, name, (path.rsplit("#", 1)[-1],))), entries[path]
 
 
 def test_vindr_labels_match_the_breast_level_sheet(vindr):

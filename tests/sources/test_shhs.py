@@ -10,7 +10,7 @@ import pytest
 
 from climb.pipelines.sources import SourceError, shhs
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import as_quarantined, read_samples
 
 from .conftest import quarantine_entries, sample_key, splits_by
 
@@ -25,13 +25,13 @@ def shhs_run(converted):
 
 
 def test_counts_add_up_and_unscorable_recordings_are_quarantined_with_reasons(shhs_run):
-    _, description, manifest, dataset, _ = shhs_run
+    raw, description, manifest, dataset, _ = shhs_run
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == description["counts"]
-    entries = quarantine_entries(dataset)
-    assert Counter(e["source_path"] for e in entries) == {p: n for p, (n, _) in description["quarantined"].items()}
-    for entry in entries:
-        assert entry["message"].startswith(description["quarantined"][entry["source_path"]][1]), entry["message"]
+    entries = quarantine_entries(dataset, raw)
+    assert Counter(path for path, _ in entries) == {p: n for p, (n, _) in description["quarantined"].items()}
+    for path, entry in entries:
+        assert entry["message"].startswith(as_quarantined(description["quarantined"][path][1], path, "shhs")), entry["message"]
 
 
 def test_labels_follow_the_profusion_stages(shhs_run):

@@ -11,7 +11,7 @@ from scipy.signal import resample_poly
 
 from climb.pipelines.sources import SourceError, tuev
 from climb.schemas.manifest import validate_manifest
-from tests.helpers import read_samples
+from tests.helpers import as_quarantined, read_samples
 
 from .conftest import quarantine_entries, sample_key, splits_by
 
@@ -28,13 +28,13 @@ def tuev_run(converted):
 
 
 def test_counts_add_up_and_bad_events_are_quarantined_with_reasons(tuev_run):
-    _, description, manifest, dataset, _ = tuev_run
+    raw, description, manifest, dataset, _ = tuev_run
     assert validate_manifest(manifest) == []
     assert manifest["counts"] == description["counts"]
-    entries = quarantine_entries(dataset)
-    assert Counter(e["source_path"] for e in entries) == Counter(list(description["quarantined"]))
-    for entry in entries:
-        assert entry["message"].startswith(description["quarantined"][entry["source_path"]]), entry["message"]
+    entries = quarantine_entries(dataset, raw)
+    assert Counter(path for path, _ in entries) == Counter(list(description["quarantined"]))
+    for path, entry in entries:
+        assert entry["message"].startswith(as_quarantined(description["quarantined"][path], path, "tuev")), entry["message"]
 
 
 def test_every_event_line_is_a_sample_labelled_by_its_code(tuev_run):

@@ -94,8 +94,8 @@ class SyntheticStream(torch.utils.data.IterableDataset):
             yield synthetic_sample(self.seed, index, self.modalities)
         self.position = 0
 
-    def loader(self, batch_size: int, num_workers: int = 0) -> torch.utils.data.DataLoader:
-        return torch.utils.data.DataLoader(self, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
+    def loader(self, batch_size: int, num_workers: int = 0, **kwargs) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self, batch_size=batch_size, num_workers=num_workers, collate_fn=collate, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:

@@ -13,7 +13,7 @@ from climb.trainer.model import MultimodalModel
 from tests.helpers import convert_demo
 
 FAST = ["--set", "steps=3", "--set", "batch_size=4", "--set", "eval_every=3", "--set", "log_every=1",
-        "--set", "dim=16", "--set", "progress=false"]
+        "--set", "dim=16", "--set", "progress=false", "--set", "encoder_preset=tiny"]
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,6 @@ def test_climb_train_learns_from_volume_patches_read_from_zarr(tmp_path):
     ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
     assert ckpt["modalities"] == ["volume"] and ckpt["tasks"] == ["kidney_tumor_malignancy"]
     torch.manual_seed(0)  # the run's seed: the same initial weights
-    initial = MultimodalModel(["volume"], [get_task("kidney_tumor_malignancy")], dim=16).state_dict()
-    first_conv = "encoders.volume.net.0.weight"
+    initial = MultimodalModel(["volume"], [get_task("kidney_tumor_malignancy")], dim=16, preset="tiny").state_dict()
+    first_conv = "encoders.volume.net.conv1.weight"
     assert not torch.equal(ckpt["model"][first_conv], initial[first_conv])  # patches reached the 3D CNN

@@ -14,7 +14,7 @@ from .conftest import MODALITIES, TASKS, synthetic_sample
 
 def _model(fusion: str) -> MultimodalModel:
     torch.manual_seed(0)
-    return MultimodalModel(MODALITIES, TASKS, dim=16, fusion=fusion)
+    return MultimodalModel(MODALITIES, TASKS, dim=16, fusion=fusion, preset="tiny")
 
 
 def test_the_fixture_batch_really_misses_modalities_and_labels(batch):

@@ -15,7 +15,7 @@ FAST = ("signal", "tabular", "text", "graph")  # the cheap encoders; the loop is
 def _data(seed: int = 0) -> Data:
     return Data(
         train=SyntheticStream(seed, modalities=FAST),
-        val=lambda: SyntheticStream(99, size=32, modalities=FAST),
+        val=lambda rank, world_size: SyntheticStream(99, size=32, modalities=FAST),
         modalities=FAST,
         tasks=TASKS,
     )
@@ -23,7 +23,8 @@ def _data(seed: int = 0) -> Data:
 
 def _config(tmp_path, **changes) -> Config:
     base = dict(steps=20, batch_size=8, dim=16, lr=3e-3, warmup_steps=5, eval_every=10, eval_batches=2,
-                log_every=5, out_dir=str(tmp_path), progress=False, fusion="gated", contrastive_weight=0.1)
+                log_every=5, out_dir=str(tmp_path), progress=False, fusion="gated", contrastive_weight=0.1,
+                encoder_preset="tiny")
     return Config(**{**base, **changes})
 
 
@@ -101,3 +102,34 @@ def test_checkpoint_holds_everything_needed_to_resume(tmp_path):
     assert ckpt["data"] == {"epoch": 0, "position": 80}
     assert {"model", "optimizer", "scaler", "rng"} <= set(ckpt)
     assert ckpt["tasks"] == [t.name for t in TASKS]
+
+
+def test_encoder_specs_and_precision_come_from_the_config_and_the_command_line(tmp_path):
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text("encoders:\n  image: {factory: 'monai:DenseNet121', adapter: {size: 320}}\nencoder_preset: small\n")
+    cfg = load_config([str(yaml_file)], ['encoders={"signal": {"kwargs": {"width": 32}}}', "precision=bf16",
+                                         "channels_last=true"])
+    assert cfg.encoders == {"signal": {"kwargs": {"width": 32}}}  # --set replaces the field, as for every field
+    assert cfg.encoder_preset == "small" and cfg.precision == "bf16" and cfg.channels_last is True
+    assert load_config([str(yaml_file)], []).encoders["image"]["adapter"] == {"size": 320}
+    with pytest.raises(ValueError, match="JSON"):
+        load_config([], ["encoders={signal"])
+    with pytest.raises(ValueError, match="encoder_preset"):
+        Config(encoder_preset="huge")
+
+
+def test_precision_picks_the_autocast_dtype_and_refuses_fp16_on_a_cpu():
+    from climb.trainer.train import autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(ValueError, match="GPU"):
+        autocast_dtype("fp16", cpu)
+
+
+def test_bf16_autocast_trains_on_the_cpu_and_keeps_fp32_weights(tmp_path):
+    losses = train(_config(tmp_path, steps=4, eval_every=4, precision="bf16"), _data())
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert {v.dtype for v in state["model"].values() if v.is_floating_point()} == {torch.float32}

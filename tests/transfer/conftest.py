@@ -43,7 +43,7 @@ def tuab(tmp_path_factory) -> Path:
 
 def quick_config(out_dir: Path, datasets: tuple[str, ...], **changes) -> Config:
     base = dict(datasets=datasets, steps=3, batch_size=4, dim=16, eval_every=3, eval_batches=1, log_every=1,
-                warmup_steps=1, progress=False, out_dir=str(out_dir))
+                warmup_steps=1, progress=False, out_dir=str(out_dir), encoder_preset="tiny")
     return Config(**{**base, **changes})
 
 

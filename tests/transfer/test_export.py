@@ -19,7 +19,7 @@ def _model(run) -> MultimodalModel:
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     cfg = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
     data = open_data(cfg, 0, 1)
-    model = MultimodalModel(state["modalities"], data.tasks, cfg.dim, cfg.fusion)
+    model = MultimodalModel(state["modalities"], data.tasks, cfg.dim, cfg.fusion, preset=cfg.encoder_preset, encoders=cfg.encoders)
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -28,7 +28,8 @@ def test_the_file_holds_the_documented_keys_and_opens_with_weights_only(pretrain
     record = torch.load(pretrained / "encoders" / "signal.pt", weights_only=True)
     assert record["format"] == "climb-encoder" and record["format_version"] == ENCODER_FORMAT_VERSION
     assert record["modality"] == "signal" and record["embedding_dim"] == 16
-    assert record["encoder"]["class"] == "SignalEncoder" and record["encoder"]["kwargs"]["dim"] == 16
+    assert record["encoder"]["factory"] == "climb.trainer.networks:ResNet1d" and record["encoder"]["kwargs"]["dim"] == 16
+    assert record["encoder"]["kwargs"]["in_channels"] == record["encoder"]["adapter"]["channels"] == 32
     assert record["schema_version"] == "1.0.0"
     assert [m["source"] for m in record["manifests"]] == ["challenge-ecg"]
     assert all(len(m["sha256"]) == 64 for m in record["manifests"])
@@ -60,3 +61,38 @@ def test_a_training_checkpoint_or_a_newer_format_is_refused_with_the_reason(pret
     save_record({**record, "format_version": ENCODER_FORMAT_VERSION + 1}, tmp_path / "future.pt")
     with pytest.raises(ValueError, match=f"format version {ENCODER_FORMAT_VERSION + 1}"):
         read_encoder_file(tmp_path / "future.pt")
+
+
+def test_a_file_of_an_older_format_is_refused_with_the_reason(pretrained, tmp_path):
+    record = read_encoder_file(pretrained / "encoders" / "signal.pt")
+    old = {**record, "format_version": 2, "encoder": {"class": "SignalEncoder", "kwargs": {"dim": 16}}}
+    save_record(old, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="version 2, written by an older climb.*retrain"):
+        read_encoder_file(tmp_path / "old.pt")
+
+
+def test_a_file_rebuilds_its_backbone_by_import_without_climbs_registry_or_presets(pretrained, challenge, monkeypatch):
+    from climb.trainer import backbones
+
+    expected = load_encoder(pretrained / "encoders" / "signal.pt")
+    monkeypatch.setattr(backbones, "CLIMB_FACTORIES", {})
+    monkeypatch.setattr(backbones, "PRESETS", {})
+    encoder = load_encoder(pretrained / "encoders" / "signal.pt")
+    batch = _batch(challenge)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(batch["signal"], batch.get("signal_mask")),
+                                   expected(batch["signal"], batch.get("signal_mask")))
+
+
+def test_a_monai_backbone_round_trips_through_its_file(tmp_path):
+    from climb.trainer.backbones import build
+    from climb.trainer.export import encoder_record
+
+    torch.manual_seed(0)
+    encoder = build("image", 8, "tiny").eval()
+    save_record(encoder_record(encoder, "image"), tmp_path / "image.pt")
+    record = torch.load(tmp_path / "image.pt", weights_only=True)
+    assert record["encoder"]["factory"] == "monai.networks.nets:DenseNet"
+    image = torch.randint(0, 255, (2, 40, 40, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(load_encoder(tmp_path / "image.pt")(image), encoder(image))

@@ -1,5 +1,8 @@
 """`climb train` holds tasks and whole datasets out of pretraining, and says so in its encoder files."""
 
+import json
+import shutil
+
 import pytest
 import torch
 
@@ -43,6 +46,17 @@ def test_open_data_trains_without_the_held_out_dataset_and_task(ptbxl, challenge
     assert [t.name for t in data.tasks] == ["ecg_harmonized"]
     assert [m["source"] for m in data.manifests] == ["ptbxl"]
     assert [d.info.manifest["source"] for d in data.train.datasets] == ["ptbxl"]
+
+
+def test_open_data_builds_encoders_for_the_modalities_the_manifest_lists(ptbxl, tmp_path):
+    # the manifest, not the source's code, is what the trainer trusts: a listed field gets an encoder
+    copy = tmp_path / "ptbxl"
+    shutil.copytree(ptbxl, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["modalities"] == ["signal"]
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "modalities": ["image", "signal"]}))
+    assert open_data(quick_config(tmp_path, (str(ptbxl),)), 0, 1).modalities == ("signal",)
+    assert open_data(quick_config(tmp_path, (str(copy),)), 0, 1).modalities == ("image", "signal")
 
 
 def test_climb_train_writes_encoder_files_naming_what_was_trained_on_and_held_out(ptbxl, challenge, tmp_path):

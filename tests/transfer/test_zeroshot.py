@@ -28,9 +28,14 @@ def test_links_work_in_reverse_and_unlinked_classes_stay_unscored():
         "other": None, "afib": None, "hyp": "ecg_superclass/HYP"}
 
 
-def test_a_task_pretrained_itself_is_scored_by_its_own_head_first():
+def test_a_task_pretrained_itself_is_never_scored_by_its_own_head():
     links = class_links(SUPERCLASS, [HARMONIZED, SUPERCLASS])
-    assert {link.task for link in links} == {"ecg_superclass"}
+    assert {link.task for link in links if link} == {"ecg_harmonized"}
+
+
+def test_a_task_whose_only_link_is_its_own_head_has_nothing_to_score():
+    with pytest.raises(NoMappedClasses):
+        zero_shot_links(SUPERCLASS, [SUPERCLASS])
 
 
 def test_a_task_with_no_linked_class_is_refused_with_a_clear_message():
