@@ -141,3 +141,103 @@ def write_molecule_corpus(root: str | os.PathLike, *, n_hiv: int = 40, nci: bool
             shutil.copyfile(nci_dir() / name, root / "nci" / name)
         out["nci"] = {name: root / "nci" / name for name in ("first_200.props.sdf", "first_5K.smi")}
     return out
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("".join(f"{line}\n" for line in lines))
+
+
+def write_proteins_corpus(root: str | os.PathLike, *, n_graphs: int = 30, seed: int = 0) -> dict[str, Any]:
+    """Write a PROTEINS corpus in the TU Dortmund text format under ``root/PROTEINS``.
+
+    Small synthetic graphs (4-11 nodes: a ring plus random chords, each undirected edge listed both
+    ways as TU does), node labels 0-2 and one node attribute, graph labels 1 (enzyme) / 2. Hostile
+    rows: a graph_indicator line naming graph ``n_graphs + 5`` (an extra node of no graph), an A line
+    that is not two ids, and an edge joining graphs 3 and 4 (both quarantined).
+
+    Returns:
+        counts, ``labels`` {graph id: TU label}, ``graphs`` {graph id: (node labels, attributes,
+        local edges)} of the good graphs, and ``quarantined`` {sample id: reason fragment}.
+    """
+    root = Path(root) / "PROTEINS"
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    indicator, node_labels, attributes, edge_lines, labels, graphs = [], [], [], [], {}, {}
+    first = 1
+    for g in range(1, n_graphs + 1):
+        n = int(rng.integers(4, 12))
+        pairs = {(i, (i + 1) % n) for i in range(n)} | {tuple(sorted(map(int, rng.choice(n, 2, replace=False)))) for _ in range(2)}
+        directed = sorted({(a, b) for a, b in pairs} | {(b, a) for a, b in pairs})
+        sse = [int(v) for v in rng.integers(0, 3, n)]
+        attr = [round(float(v), 3) for v in rng.uniform(0, 40, n)]
+        indicator += [str(g)] * n
+        node_labels += [str(v) for v in sse]
+        attributes += [f"{v}" for v in attr]
+        edge_lines += [f"{first + a}, {first + b}" for a, b in directed]
+        labels[g] = 1 + int(g % 3 == 0)
+        graphs[g] = (sse, attr, directed)
+        first += n
+    # hostile rows: a node of graph n_graphs + 5 (out of range), an A line that is not two ids,
+    # and an edge from graph 3's first node to graph 4's first node
+    indicator.append(str(n_graphs + 5))
+    node_labels.append("1")
+    attributes.append("1.0")
+    edge_lines.insert(5, "7, x")
+    start3 = 1 + sum(len(graphs[g][0]) for g in (1, 2))
+    edge_lines.append(f"{start3}, {start3 + len(graphs[3][0])}")
+    _write_lines(root / "PROTEINS_graph_indicator.txt", indicator)
+    _write_lines(root / "PROTEINS_node_labels.txt", node_labels)
+    _write_lines(root / "PROTEINS_node_attributes.txt", attributes)
+    _write_lines(root / "PROTEINS_A.txt", edge_lines)
+    _write_lines(root / "PROTEINS_graph_labels.txt", [str(labels[g]) for g in range(1, n_graphs + 1)])
+    quarantined = {
+        f"PROTEINS_graph_indicator.txt#{len(indicator)}": f"graph id {n_graphs + 5} is outside 1..{n_graphs}",
+        "PROTEINS_A.txt#6": "'7, x' is not two comma-separated node ids",
+        "PROTEINS#3": "joins nodes of graphs [3, 4]",
+        "PROTEINS#4": "joins nodes of graphs [3, 4]",
+    }
+    return {
+        "discovered": n_graphs + 2, "written": n_graphs - 2, "quarantined": 4, "excluded": 0,
+        "labels": labels, "graphs": {g: v for g, v in graphs.items() if g not in (3, 4)}, "quarantined_ids": quarantined,
+    }
+
+
+PPA_TAXA = 37
+
+
+def write_ppa_corpus(root: str | os.PathLike, *, n_graphs: int = 40, seed: int = 0) -> dict[str, Any]:
+    """Write an ogbg-ppa corpus in OGB's raw layout under ``root/ogbg_ppa``.
+
+    ``raw/{num_node_list,num_edge_list,edge,edge_feat,graph-label}.csv.gz`` (headerless, node ids
+    local to each graph, 7 scores in [0, 1] per edge) and ``split/species/{train,valid,test}.csv.gz``
+    (a species split: graphs cut by a species id, so the split is not a hash of the graph). Hostile
+    graph: the last one lists an edge to node ``n`` of an ``n``-node graph (quarantined).
+
+    Returns:
+        counts, ``rows`` [(label, split, edges [E, 2], edge_feat [E, 7], num_nodes)] per graph.
+    """
+    root = Path(root) / "ogbg_ppa"
+    (root / "raw").mkdir(parents=True, exist_ok=True)
+    (root / "split/species").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows, edges_all, feats_all = [], [], []
+    for g in range(n_graphs):
+        n = int(rng.integers(5, 15))
+        e = int(rng.integers(n, 3 * n))
+        edges = np.stack([rng.integers(0, n, e), rng.integers(0, n, e)], axis=1)
+        if g == n_graphs - 1:
+            edges[-1] = (0, n)
+        feats = np.round(rng.uniform(0, 1, (e, 7)), 3)
+        species = g % 7
+        split = "train" if species < 5 else "valid" if species == 5 else "test"
+        rows.append((int(g % PPA_TAXA), split, edges, feats, n))
+        edges_all += [[int(a), int(b)] for a, b in edges]
+        feats_all += [[float(v) for v in f] for f in feats]
+    _gz_csv(root / "raw/num_node_list.csv.gz", [[r[4]] for r in rows], None)
+    _gz_csv(root / "raw/num_edge_list.csv.gz", [[len(r[2])] for r in rows], None)
+    _gz_csv(root / "raw/graph-label.csv.gz", [[r[0]] for r in rows], None)
+    _gz_csv(root / "raw/edge.csv.gz", edges_all, None)
+    _gz_csv(root / "raw/edge_feat.csv.gz", feats_all, None)
+    for name in ("train", "valid", "test"):
+        _gz_csv(root / f"split/species/{name}.csv.gz", [[g] for g, r in enumerate(rows) if r[1] == name], None)
+    return {"discovered": n_graphs, "written": n_graphs - 1, "quarantined": 1, "excluded": 0, "rows": rows}

@@ -72,6 +72,8 @@ _MODULES: dict[str, str] = {
     "nifti": "climb.pipelines.sources.nifti",
     "connectome": "climb.pipelines.sources.connectome",
     "molecules": "climb.pipelines.sources.molecules",
+    "proteins": "climb.pipelines.sources.proteins",
+    "ogbg-ppa": "climb.pipelines.sources.ogbg_ppa",
     "mimic-iv": "climb.pipelines.sources.mimic_iv",
     "chexpert": "climb.pipelines.sources.chexpert",
     "mimic-cxr": "climb.pipelines.sources.mimic_cxr",
