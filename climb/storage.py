@@ -106,7 +106,8 @@ def describe_failure(exc: BaseException) -> str:
     """The failure's type and code, without its message (messages quote paths and URLs)."""
     parts = []
     for e in _chain(exc):
-        if isinstance(e, StorageFailure):
+        # a worker process's traceback, carried as text by concurrent.futures, is not a failure type
+        if isinstance(e, StorageFailure) or type(e).__name__ == "_RemoteTraceback":
             continue
         code = _client_error_code(e)
         label = type(e).__name__

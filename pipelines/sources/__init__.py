@@ -116,6 +116,11 @@ def register(name: str, module: str) -> None:
     _MODULES[name] = module
 
 
+def is_builtin(name: str) -> bool:
+    """A source that ships with climb (a module of this package or a shipped spec), not a plug-in."""
+    return name in spec_names() or _MODULES.get(name, "").startswith(__name__ + ".")
+
+
 def spec_names() -> list[str]:
     """Names of the shipped spec sources (the file name is the source name)."""
     return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
