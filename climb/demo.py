@@ -4,7 +4,7 @@
        VinDr-CXR chest X-ray DICOMs, RSPECT CT series (pydicom's CT_small in HU) and EchoNet echo videos
        (pydicom-data's 120-frame ultrasound cine)
     2. start a local S3 server (SeaweedFS) and upload the raw corpora     (skipped with --local)
-    3. convert each source with Apache Beam, s3:// in and s3:// out
+    3. convert each source (the conversion graph on its local executor), s3:// in and s3:// out
     4. verify every shard and Zarr array against its manifest
     5. train the reference multimodal model for a few steps, streaming from S3
     6. write a preview gallery and a verified local copy of the datasets, stop the server, and
@@ -124,7 +124,7 @@ def run_demo(out: Path, local: bool = False, keep_server: bool = False, train_st
             raw_root, data_root = f"s3://{RAW_BUCKET}", f"s3://{DATA_BUCKET}"
             print(f"  uploaded to s3://{RAW_BUCKET}/")
 
-        _step(3, f"converting with Apache Beam: {raw_root}/SOURCE -> {data_root}/SOURCE")
+        _step(3, f"converting: {raw_root}/SOURCE -> {data_root}/SOURCE")
         for src in sources:
             cfg = ConvertConfig(
                 source=src.name, raw_url=join(raw_root, src.name), out_url=data_root, s3_endpoint=endpoint_url,
