@@ -18,10 +18,10 @@ import pytest
 from climb.pipelines.sources import get_source
 from climb.pipelines.writers.record_types import dataset_options, meta_type
 from climb.schemas.json_member import conform
-from tests.interop.conftest import DATASETS, json_members
+from tests.interop.conftest import FAMILIES, json_members
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-NAMES = sorted(DATASETS)
+NAMES = FAMILIES
 
 
 @pytest.fixture
