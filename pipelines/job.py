@@ -11,6 +11,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from climb.pipelines.allocator import restore_adaptive_thresholds
 from climb.pipelines.keys import KeyRef, resolve
 from climb.pipelines.process import Context
 
@@ -45,6 +46,8 @@ class Worker:
     def start(cls, job: Job) -> "Worker":
         """Resolve the key reference and look up the source; once per worker (DoFn.setup, pool init)."""
         from climb.pipelines.sources import get_source
+
+        restore_adaptive_thresholds()
 
         key = resolve(job.key_ref)
         ctx = Context(

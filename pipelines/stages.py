@@ -134,10 +134,15 @@ def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> li
     if not isinstance(fs, LocalFileSystem):
         return fs.cat_ranges(paths, starts, ends)
     out = []
-    for path, start, end in zip(paths, starts, ends):
-        with open(path, "rb") as f:
+    files: dict[str, Any] = {}  # a shard's fragments sit ~32 to a staged file: open each once
+    try:
+        for path, start, end in zip(paths, starts, ends):
+            f = files.get(path) or files.setdefault(path, open(path, "rb"))
             f.seek(start)
             out.append(f.read(end - start))
+    finally:
+        for f in files.values():
+            f.close()
     return out
 
 

@@ -91,7 +91,7 @@ def flatten_meta(meta: Mapping[str, Any], prefix: str = "meta") -> dict[str, Any
         if prefix == "meta" and name in _NOT_META:
             continue
         column = f"{prefix}.{name}"
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):  # parsed JSON: a dict check is ~10x cheaper than the Mapping ABC
             out.update(flatten_meta(value, column))
         elif value is None or isinstance(value, (bool, int, float, str)):
             out[column] = value

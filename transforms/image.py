@@ -334,7 +334,9 @@ def dicom_to_image(
             stored pixel array [H, W] / [H, W, 3] of one frame.
         meta: with an array `src`, its DICOM attributes keyed by keyword (PhotometricInterpretation,
             BitsStored, PixelRepresentation, RescaleSlope, RescaleIntercept, WindowCenter,
-            WindowWidth, VOILUTFunction, PixelSpacing, ImagerPixelSpacing); ignored for a Dataset.
+            WindowWidth, VOILUTFunction, PixelSpacing, ImagerPixelSpacing). With a Dataset, optional:
+            its allow-listed attributes already read (transforms/phi.dicom_allowed_tags), so they
+            are not looked up in the Dataset a second time (its LUT sequences still are).
         window: grayscale VOI choice. None/"auto": the file's VOI LUT, else its first window,
             else min-max. "minmax": the image's own range. "full": the whole stored range,
             no modality transform. A CT preset name (lung, mediastinum, abdomen, climb) or
@@ -360,7 +362,11 @@ def dicom_to_image(
         from pydicom.pixels import pixel_array
 
         ds = src
-        params = display_params(ds)
+        if meta is None:
+            params = display_params(ds)
+        else:
+            luts = {name: ds.get(name) for name in ("ModalityLUTSequence", "VOILUTSequence")}
+            params = display_params({**meta, **luts})
         pixels = pixel_array(ds, raw=True)
     if params.photometric not in COLOR_SPACES + ("MONOCHROME1", "MONOCHROME2"):
         raise ValueError(f"cannot display photometric interpretation {params.photometric!r}")

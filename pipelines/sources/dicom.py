@@ -16,6 +16,7 @@ that protects against decompression bombs), `extensions` (file endings to pick u
 
 from __future__ import annotations
 
+import io
 from typing import Any, Iterator
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from climb.pipelines.limits import check_dicom_pixels
 from climb.pipelines.sources import SourceError, SourceInfo
 from climb.schemas.sample import Record, Sample
-from climb.storage import filesystem, local_copy
+from climb.storage import filesystem, read_bytes
 
 DEFAULT_EXTENSIONS = (".dcm", ".dicom", ".DCM", ".dic")
 
@@ -83,37 +84,39 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
     from climb.transforms.image import dicom_to_image
     from climb.transforms.phi import dicom_allowed_tags
 
-    with local_copy(record.paths[0], options.get("storage_options")) as path:
-        try:
-            ds = pydicom.dcmread(path)
-        except Exception as exc:  # noqa: BLE001 - pydicom raises many types for non-DICOM input
-            raise SourceError(f"not a readable DICOM file: {exc}") from exc
-        if "PixelData" not in ds and "FloatPixelData" not in ds:
-            raise SourceError("DICOM file has no pixel data")
-        rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-        frames = int(ds.get("NumberOfFrames") or 1)
-        if rows <= 0 or cols <= 0:
-            raise SourceError(f"invalid image size {rows}x{cols}")
-        check_dicom_pixels(ds, options)  # declared and codestream sizes, before decoding
-        tags = dicom_allowed_tags(ds)
-        window = options.get("window")
-        size = options.get("size")
-        out_dtype = options.get("out_dtype", "uint8")
-        colour = int(ds.get("SamplesPerPixel") or 1) == 3 or ds.get("PhotometricInterpretation") == "PALETTE COLOR"
-        if frames == 1 and not colour:
-            image, image_meta = dicom_to_image(ds, window=window, out_dtype=out_dtype, size=size)
-            return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags}, **_ids(ds))
-        if colour:
-            pixels, frame_meta = _colour_frames(ds)
-            frame_meta = {**tags, **frame_meta}
-        else:
-            pixels, frame_meta = pixel_array(ds, raw=True), tags
-        if frames == 1:
-            image, image_meta = dicom_to_image(pixels, frame_meta, window=window, out_dtype=out_dtype, size=size)
-            return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags}, **_ids(ds))
-        converted = [dicom_to_image(f, frame_meta, window=window, out_dtype="uint8", size=size) for f in pixels]
-        fps = _frame_rate(ds)
-        ids = _ids(ds)
+    # one read of the whole file, parsed from memory: pydicom's many small reads of a file
+    # object cost more than the copy (~20% of dcmread on a 25 KB CT slice)
+    data = read_bytes(record.paths[0], options.get("storage_options"))
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for non-DICOM input
+        raise SourceError(f"not a readable DICOM file: {exc}") from exc
+    if "PixelData" not in ds and "FloatPixelData" not in ds:
+        raise SourceError("DICOM file has no pixel data")
+    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    if rows <= 0 or cols <= 0:
+        raise SourceError(f"invalid image size {rows}x{cols}")
+    check_dicom_pixels(ds, options)  # declared and codestream sizes, before decoding
+    tags = dicom_allowed_tags(ds)
+    window = options.get("window")
+    size = options.get("size")
+    out_dtype = options.get("out_dtype", "uint8")
+    colour = int(ds.get("SamplesPerPixel") or 1) == 3 or ds.get("PhotometricInterpretation") == "PALETTE COLOR"
+    if frames == 1 and not colour:
+        image, image_meta = dicom_to_image(ds, tags, window=window, out_dtype=out_dtype, size=size)
+        return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags}, **_ids(ds))
+    if colour:
+        pixels, frame_meta = _colour_frames(ds)
+        frame_meta = {**tags, **frame_meta}
+    else:
+        pixels, frame_meta = pixel_array(ds, raw=True), tags
+    if frames == 1:
+        image, image_meta = dicom_to_image(pixels, frame_meta, window=window, out_dtype=out_dtype, size=size)
+        return Sample(arrays={"image": image}, meta={"image": image_meta, "dicom": tags}, **_ids(ds))
+    converted = [dicom_to_image(f, frame_meta, window=window, out_dtype="uint8", size=size) for f in pixels]
+    fps = _frame_rate(ds)
+    ids = _ids(ds)
     video = np.stack([frame for frame, _ in converted])
     first = converted[0][1]
     video_meta = {"fps": fps, "num_frames": int(video.shape[0]), **{k: v for k, v in first.items() if k != "voi"}}

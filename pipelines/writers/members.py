@@ -19,6 +19,10 @@ from typing import Any
 import numpy as np
 
 PNG_COMPRESSION = 1  # zlib level 1: 2x faster than 3 at <5% larger files; decoding speed is the same
+PNG_FILTER = "PAETH"
+"""One PNG row filter for every row instead of libpng's adaptive choice among all five: 25-50% less
+encoding time, files within 3% of the adaptive size (camera, astronaut, CT, MR, US, CR, RGB at 224 px
+and native size; docs/SCALING.md)."""
 VIDEO_FOURCC = "mp4v"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -35,7 +39,8 @@ def png_bytes(image: np.ndarray) -> bytes:
     arr = image
     if arr.ndim == 3:
         arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION, cv2.IMWRITE_PNG_FILTER, getattr(cv2, f"IMWRITE_PNG_FILTER_{PNG_FILTER}")]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr), params)
     if not ok:
         raise ValueError(f"PNG encoding failed for an array of shape {image.shape} and dtype {image.dtype}")
     return buf.tobytes()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+from collections import deque
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
 
@@ -117,7 +118,8 @@ def write_shard(fragments: Iterable[Fragment], out: BinaryIO, shard_name: str) -
     digest = hashlib.sha256()
     pos = 0
     samples = []
-    tail = b""
+    recent: deque[bytes] = deque()
+    recent_bytes = 0
     for frag in fragments:
         samples.append(
             {
@@ -130,8 +132,11 @@ def write_shard(fragments: Iterable[Fragment], out: BinaryIO, shard_name: str) -
         out.write(frag.data)
         digest.update(frag.data)
         pos += len(frag.data)
-        tail = (tail + frag.data)[-ZIP_SEARCH_WINDOW:]
-    end = end_of_archive(tail, pos)
+        recent.append(frag.data)
+        recent_bytes += len(frag.data)
+        while recent_bytes - len(recent[0]) >= ZIP_SEARCH_WINDOW:  # keep just enough to cover the window
+            recent_bytes -= len(recent.popleft())
+    end = end_of_archive(b"".join(recent)[-ZIP_SEARCH_WINDOW:], pos)
     out.write(end)
     digest.update(end)
     pos += len(end)
