@@ -110,9 +110,13 @@ def run_climb(raw: Path, out: Path, extra: list[str]) -> dict[str, Any]:
 
 
 def start_cluster(workers: int = 2):
+    """A LocalCluster whose workers hold the key climb's children are given (workers resolve the key
+    by environment variable name, as on a real cluster: docs/dask.md)."""
     import logging
 
     from dask.distributed import LocalCluster
+
+    os.environ.setdefault("CLIMB_HMAC_KEY", DEMO_KEY.decode())
 
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                         dashboard_address=None, silence_logs=logging.WARNING)

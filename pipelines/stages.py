@@ -31,7 +31,7 @@ from climb.pipelines.worklist import read_batch
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, parse_fragment, write_shard as write_tar
 from climb.schemas.catalog import HEADER_BYTES, catalog_rows, catalog_table
-from climb.storage import filesystem
+from climb.storage import filesystem, storage_errors
 
 STAGING = "_staging"
 
@@ -74,12 +74,14 @@ def process_batch(worker: Worker, batch_id: int, work_path: str) -> tuple[list[R
         elif entry["kind"] == "quarantined":
             quarantined.append(json_bytes(entry) + b"\n")
     fs, root = filesystem(job.dataset_url, job.storage_options)
-    if blobs:
-        fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
+    with storage_errors(f"staging batch {batch_id}", missing_is_content=False):
+        if blobs:
+            fs.pipe_file(f"{root}/{staged}", b"".join(blobs))
+        if quarantined:
+            fs.pipe_file(f"{root}/{quarantine_file}", b"".join(quarantined))
+        fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{attempt}-{len(items)}.done", b"")
     if quarantined:
-        fs.pipe_file(f"{root}/{quarantine_file}", b"".join(quarantined))
         summary.quarantine_files.append(quarantine_file)
-    fs.pipe_file(f"{root}/{STAGING}/batch-{batch_id:06d}-{attempt}-{len(items)}.done", b"")
     summary.workers[worker_id()] += 1
     return rows, sorted(subjects), summary
 
@@ -168,7 +170,8 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
     job = worker.job
     fs, root = filesystem(job.dataset_url, job.storage_options)
     name = spec["path"].rsplit("/", 1)[-1]
-    with tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
+    with storage_errors(f"writing {spec['path']}", missing_is_content=False), \
+            tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
         local = os.path.join(tmp, name)
         looked = CatalogTap(fragments(fs, root, spec["fragments"]))
         with open(local, "wb") as out:
