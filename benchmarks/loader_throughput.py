@@ -60,6 +60,7 @@ def write_dataset(root: Path, n: int, shard_bytes: int = SHARD_BYTES) -> Path:
         shards.append({"path": f"shards/{name}", "split": "train", "sha256": digest, "bytes": size,
                        "num_samples": end - start, "index": f"shards/train-{index:05d}.idx"})
     entries = [{"kind": "written", "key": f.key, "split": "train", "subject": f"p{i // 4}", "labels": {"eeg_abnormal": i % 2},
+                "modalities": ["image", "signal"],
                 "size": len(f.data), "source_sha256": hashlib.sha256(f.data).hexdigest(), "volume": None}
                for i, f in enumerate(fragments)]
     manifest = build_manifest(source="bench", config={"benchmark": "loader_throughput", "samples": n},
