@@ -21,7 +21,7 @@ from climb.pipelines.job import Job
 from climb.pipelines.stages import STAGING, pipe_atomic
 from climb.pipelines.summary import Summary
 from climb.pipelines.worklist import WORK
-from climb.pipelines.writers.documents import documents, pin_documents
+from climb.pipelines.writers.documents import documents, pin_documents, write_samples_index
 from climb.pipelines.writers.manifest import manifest_from_totals, quarantine_lines
 from climb.pipelines.writers.members import json_bytes
 from climb.storage import filesystem
@@ -78,10 +78,11 @@ def finalize(job: Job, expected: Expected, batches: Summary, shards: list[dict[s
         source=job.source, config=job.config, task_names=job.task_names, totals=totals,
         shards=[{k: s[k] for k in SHARD_FIELDS} for s in shards], subjects=subjects, catalog=catalog,
     )
-    docs = documents(manifest, quarantine_lines(_quarantine_entries(fs, root, totals.quarantine_files)), fs, root)
+    samples_pin = write_samples_index(fs, root, manifest)  # streamed shard by shard
+    docs = documents(manifest, quarantine_lines(_quarantine_entries(fs, root, totals.quarantine_files)), samples_pin)
     for name, data in docs.items():
         pipe_atomic(fs, f"{root}/{name}", data)
-    manifest = pin_documents(manifest, docs)
+    manifest = pin_documents(manifest, docs, [samples_pin])
     if job.run_log:
         _write_run_log(job, totals, shards)
     # staging goes before the commit point: a run killed in between leaves no manifest (and is

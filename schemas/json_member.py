@@ -107,7 +107,7 @@ SOURCE_META: dict[str, dict[str, Any]] = {
     },
     "chexpert": {**_CXR_POLICY, "age": FLOAT, "sex": STRING, "view": STRING, "projection": STRING},
     "mimic-cxr": {**_CXR_POLICY, "view": STRING},
-    "ham10000": {"age": FLOAT, "sex": STRING, "dx": STRING, "dx_type": STRING, "localization": STRING, "unmapped_labels": [STRING]},
+    "ham10000": {"age": FLOAT, "sex": STRING, "dx": STRING, "dx_type": STRING, "localization": STRING},
     "aptos": {"unmapped_labels": [STRING]},
     "ptbxl": {"age": FLOAT, "sex": STRING, "strat_fold": INT, "scp_codes": Map(FLOAT), "unmapped_codes": "tasks:[string]"},
     "challenge-ecg": {"age": FLOAT, "sex": STRING, "dx_codes": [STRING], "dx_map": STRING, "unmapped_codes": "tasks:[string]"},

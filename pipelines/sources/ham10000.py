@@ -58,7 +58,9 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
         raise Excluded("not in label sheet")
     if not record.paths:
         raise SourceError(f"image {record.sample_id} is listed in the metadata sheet but no file of that name exists")
-    label, unmapped = get_task("skin_lesion").map_codes("ham10000", [row["dx"]])
+    # an unmapped dx is masked; the raw value stays in meta["dx"] (no separate unmapped_labels list:
+    # a field null in nearly every record is one a type-guessing reader cannot type)
+    label, _ = get_task("skin_lesion").map_codes("ham10000", [row["dx"]])
     image, image_meta = read_image(record.paths[0], options, color=True)
     age = row.get("age", "")
     return Sample(
@@ -70,7 +72,6 @@ def read(record: Record, options: dict[str, Any]) -> Sample:
             "localization": row.get("localization") or None,
             "sex": row.get("sex") or None,
             "age": float(age) if age else None,
-            **({"unmapped_labels": unmapped} if unmapped else {}),
         },
         labels={"skin_lesion": label},
     )

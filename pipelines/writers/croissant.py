@@ -11,12 +11,11 @@ Files: one `cr:FileObject` per tar shard (sha256, size), per member kind a `cr:F
   and the member's bytes; `key` references `samples/key`, so members join to samples.
 
 Licence, citation and URL come from the source's registry entry (pipelines/sources/provenance.py).
-The description is a function of the manifest and samples.json, so a rebuild writes the same bytes.
+The description is a function of the manifest and samples.json's pin, so a rebuild writes the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from climb.pipelines.sources import get_source
@@ -98,12 +97,12 @@ def _key_field(record_set: str, file_set: str, suffix: str) -> dict[str, Any]:
     return _field(record_set, "key", "sc:Text", source, "the record's __key__ (keyed hash of the sample id)")
 
 
-def croissant(manifest: dict[str, Any], samples_json: bytes) -> dict[str, Any]:
+def croissant(manifest: dict[str, Any], samples_pin: dict[str, Any]) -> dict[str, Any]:
     """The Croissant JSON-LD of a finished conversion (before its documents are pinned).
 
     Args:
         manifest: the manifest as built (shards, splits, tasks).
-        samples_json: the bytes of samples.json (pinned here by sha256).
+        samples_pin: samples.json's {sha256, bytes} as written (pinned here).
     """
     source = manifest["source"]
     info = get_source(source, manifest["config"]["options"])
@@ -115,8 +114,8 @@ def croissant(manifest: dict[str, Any], samples_json: bytes) -> dict[str, Any]:
         for s in shards
     ]
     distribution.append({"@type": "cr:FileObject", "@id": "samples.json", "name": "samples.json", "contentUrl": "samples.json",
-                         "encodingFormat": "application/json", "sha256": hashlib.sha256(samples_json).hexdigest(),
-                         "contentSize": f"{len(samples_json)} B"})
+                         "encodingFormat": "application/json", "sha256": samples_pin["sha256"],
+                         "contentSize": f"{samples_pin['bytes']} B"})
     members = member_names(info.modalities)
     for member in members:
         pattern = f"{KEY_GLOB}.{member}"

@@ -45,7 +45,35 @@ def end_of_archive(tail: bytes, size: int) -> bytes:
     return b"\0" * (blocks * BLOCK)
 
 
+USTAR_MAX_SIZE = 8**11
+_USTAR_FIXED = (
+    (100, b"0000644\0"),  # mode
+    (108, b"0000000\0"),  # uid
+    (116, b"0000000\0"),  # gid
+    (136, b"00000000000\0"),  # mtime 0
+    (156, b"0"),  # regular file
+    (257, b"ustar\x0000"),  # magic and version
+)
+
+
 def _header(name: str, size: int) -> bytes:
+    """The USTAR header tarfile writes for a regular file `name` of `size` bytes with climb's fixed
+    fields, built directly (tarfile's TarInfo.tobuf was ~10% of a small sample's encoding time).
+    Names longer than the 100-byte field (USTAR splits them into a prefix) go through tarfile."""
+    encoded = name.encode("utf-8")
+    if len(encoded) > 100 or size >= USTAR_MAX_SIZE:
+        return _tarfile_header(name, size)
+    block = bytearray(BLOCK)
+    block[: len(encoded)] = encoded
+    for offset, value in _USTAR_FIXED:
+        block[offset: offset + len(value)] = value
+    block[124:136] = b"%011o\0" % size
+    block[148:156] = b" " * 8  # the checksum is summed with its own field as spaces
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def _tarfile_header(name: str, size: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mtime = 0
@@ -85,6 +113,16 @@ def make_fragment(key: str, members: dict[str, bytes]) -> Fragment:
     return Fragment(key=key, data=b"".join(parts), members=offsets)
 
 
+def _member(block: bytes) -> tuple[str, int]:
+    """(name, size) of a USTAR header block that `_header` wrote; anything else goes through tarfile,
+    which also checks the checksum and raises on a broken header."""
+    if len(block) == BLOCK and block[257:265] == b"ustar\x0000" and not block[345:346].strip(b"\0") \
+            and block[124:136].endswith(b"\0") and block[124:135].isdigit():
+        return block[:100].split(b"\0", 1)[0].decode("utf-8"), int(block[124:135], 8)
+    info = tarfile.TarInfo.frombuf(block, encoding="utf-8", errors="strict")
+    return info.name, info.size
+
+
 def parse_fragment(key: str, data: bytes) -> Fragment:
     """The Fragment `make_fragment` built for `key`, recovered from its tar blocks.
 
@@ -99,11 +137,11 @@ def parse_fragment(key: str, data: bytes) -> Fragment:
     pos = 0
     prefix = f"{key}."
     while pos < len(data):
-        info = tarfile.TarInfo.frombuf(data[pos:pos + BLOCK], encoding="utf-8", errors="strict")
-        if not info.name.startswith(prefix):
-            raise ValueError(f"fragment of {key!r} holds a member named {info.name!r}")
-        members[info.name[len(prefix):]] = (pos + BLOCK, info.size)
-        pos += BLOCK + info.size + len(_pad(info.size))
+        name, size = _member(data[pos:pos + BLOCK])
+        if not name.startswith(prefix):
+            raise ValueError(f"fragment of {key!r} holds a member named {name!r}")
+        members[name[len(prefix):]] = (pos + BLOCK, size)
+        pos += BLOCK + size + len(_pad(size))
     if pos != len(data):
         raise ValueError(f"fragment of {key!r} ends inside a member ({len(data)} bytes, member data to {pos})")
     return Fragment(key=key, data=data, members=members)

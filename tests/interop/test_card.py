@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from climb.pipelines.writers.card import card_bytes, feature
+from climb.pipelines.writers.members import json_bytes
 from climb.schemas.json_member import Map, Multi
+from tests.interop.conftest import json_members
 
 
 def front_matter(readme: bytes) -> dict:
@@ -76,3 +78,39 @@ def test_verify_names_a_changed_card(converted, tmp_path):
     assert verify(str(copy)) == []
     (copy / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n")
     assert [(p.path, p.reason) for p in verify(str(copy))] == [("README.md", "sha256 differs from the manifest")]
+
+
+def test_samples_json_is_every_records_index_in_shard_order(converted):
+    dataset, manifest = converted("mimic-iv")
+    written = json_members(dataset)
+    tasks = sorted(manifest["tasks"])
+    rows = [{"key": key, "split": meta["split"], "subject_id": meta["subject_id"],
+             "labels": {t: meta["labels"][t] for t in tasks}, "label_mask": {t: meta["label_mask"][t] for t in tasks}}
+            for key, meta in written.items()]  # json_members reads shards in path order, records in tar order
+    assert (dataset / "samples.json").read_bytes() == json_bytes({"samples": rows})
+
+
+def test_samples_json_is_streamed_one_shard_at_a_time(converted):
+    """Finalize holds one shard's records: the index reads a shard only when its chunk is wanted."""
+    from climb.pipelines.writers.documents import samples_index_chunks
+    from climb.storage import filesystem
+
+    dataset, manifest = converted("connectome")
+    fs, root = filesystem(str(dataset))
+    read: list[str] = []
+
+    class Recording:
+        def cat_file(self, path, *args, **kwargs):
+            return fs.cat_file(path, *args, **kwargs)
+
+        def cat_ranges(self, paths, *args, **kwargs):
+            read.extend(sorted(set(paths)))
+            return fs.cat_ranges(paths, *args, **kwargs)
+
+    shards = sorted(s["path"] for s in manifest["shards"])
+    chunks = samples_index_chunks(Recording(), root, manifest, tuple(manifest["tasks"]))
+    assert next(chunks) == b'{"samples":[' and read == []
+    next(chunks)
+    assert read == [f"{root}/{shards[0]}"]
+    rest = b"".join(chunks)
+    assert read == [f"{root}/{s}" for s in shards] and rest.endswith(b"]}")

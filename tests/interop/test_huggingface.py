@@ -18,10 +18,10 @@ import pytest
 from climb.pipelines.sources import get_source
 from climb.pipelines.writers.record_types import dataset_options, meta_type
 from climb.schemas.json_member import conform
-from tests.interop.conftest import DATASETS, json_members
+from tests.interop.conftest import FAMILIES, json_members
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-NAMES = sorted(DATASETS)
+NAMES = FAMILIES
 
 
 @pytest.fixture
@@ -109,3 +109,29 @@ def test_signal_and_tabular_members_decode_to_their_values(converted, load):
     assert signal is None or len(signal) == len(row["json"]["signal"]["channels"])
     assert set(row["tabular.json"]) >= {"age", "sex_female"}
     assert json.loads(json.dumps(row["tabular.json"])) == row["tabular.json"]
+
+
+def shards_by_split(dataset, manifest, last: str) -> dict[str, list[str]]:
+    """data_files for the webdataset builder, split `last` listed last (its first shard is the one the
+    builder guesses types from when given no features)."""
+    order = sorted(manifest["splits"], key=lambda split: split == last)
+    return {split: [str(dataset / s["path"]) for s in manifest["shards"] if s["split"] == split] for split in order}
+
+
+@pytest.mark.parametrize("source", ["ham10000", "connectome", "ptbxl"])
+def test_the_webdataset_builder_guesses_the_types_of_records_whose_first_five_hold_every_field(converted, load, source):
+    """Without features the builder types each field from the first five records of the last split
+    listed (here train, whose first records hold a value in every field): ham10000's raw `dx` no
+    longer comes with an `unmapped_labels` list that is null in nearly every record."""
+    dataset, manifest = converted(source)
+    loaded = load("webdataset", data_files=shards_by_split(dataset, manifest, "train"))
+    assert {split: loaded[split].num_rows for split in loaded} == {s: v["num_samples"] for s, v in manifest["splits"].items()}
+
+
+def test_the_webdataset_builder_without_features_refuses_records_with_different_members(converted, load):
+    """A DICOM folder's records are images, short cines or long cines (preview.png): the builder
+    guesses one set of members from the first five and refuses the shards; the card loads them."""
+    dataset, manifest = converted("dicom")
+    with pytest.raises(ValueError, match="don't share the same prefix or the same types"):
+        load("webdataset", data_files=shards_by_split(dataset, manifest, "train"))
+    assert sum(load(str(dataset))[s].num_rows for s in manifest["splits"]) == manifest["counts"]["written"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import tarfile
 
 import pytest
 
 from climb.pipelines.stages import CorruptFragment, fragments
 from climb.pipelines.writers.members import encode_members
-from climb.pipelines.writers.wds_tar import make_fragment, parse_fragment
+from climb.pipelines.writers.wds_tar import _header, _member, _tarfile_header, make_fragment, parse_fragment
 from climb.storage import filesystem
 
 
@@ -55,3 +56,26 @@ def test_member_offsets_are_read_back_from_the_tar_headers(staged):
     assert parse_fragment("k0", frag.data).members == frag.members
     with pytest.raises(ValueError, match="holds a member named"):
         parse_fragment("other", frag.data)
+
+
+NAMES = ["a.json", "0123456789abcdef01234567.png", "x" * 100, "d/" + "é" * 40 + ".npy", "p" * 60 + "/" + "q" * 60 + ".cls"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 1_234_567, 8**11 - 1])
+def test_headers_are_byte_for_byte_what_tarfile_writes(name, size):
+    assert _header(name, size) == _tarfile_header(name, size)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_header_reads_back_as_tarfile_reads_it(name):
+    header = _header(name, 4321)
+    info = tarfile.TarInfo.frombuf(header, encoding="utf-8", errors="strict")
+    assert _member(header) == (info.name, info.size) == (name, 4321)
+
+
+def test_a_broken_header_is_refused():
+    header = bytearray(_header("k.json", 10))
+    header[124:136] = b"0000000001x\0"
+    with pytest.raises(tarfile.HeaderError):
+        _member(bytes(header))
