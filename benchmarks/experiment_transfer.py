@@ -52,9 +52,11 @@ from benchmarks.multitask import write_georgia, write_ptbxl
 from climb.corpora.eeg import SLEEP_CHANNELS, write_edf, write_hypnogram
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.trainer.backbones import build
+from climb.trainer.config import Config
+from climb.trainer.data import open_data
 from climb.trainer.evaluate import Settings, evaluate_transfer
 from climb.trainer.export import encoder_record, save_record
-from climb.trainer.train import Config, open_data, train
+from climb.trainer.train import train
 from climb.trainer.transfer_report import write_report
 from climb.transforms.phi import DEMO_KEY
 from climb.version import CODE_VERSION

@@ -54,8 +54,10 @@ from climb.corpora.ecg import PTBXL_COLUMNS, synthetic_ecg, write_challenge_reco
 from climb.loaders import ClimbDataset, MixedDataset
 from climb.pipelines.convert import ConvertConfig, convert
 from climb.schemas.tasks import get_task
+from climb.trainer.config import Config
+from climb.trainer.data import Data, open_data
 from climb.trainer.model import MultimodalModel
-from climb.trainer.train import Config, Data, evaluate, open_data, train
+from climb.trainer.train import evaluate, train
 from climb.transforms.phi import DEMO_KEY
 from climb.version import CODE_VERSION
 

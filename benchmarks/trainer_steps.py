@@ -75,8 +75,9 @@ def batch_of(modality: str, inputs: list[torch.Tensor], size: int, step: int) ->
 def measure(modality: str, preset: str, precision: str, args: argparse.Namespace) -> dict[str, Any]:
     """Steps per second of one configuration (seeded init, warmup steps not timed)."""
     from climb.schemas.tasks import get_task
+    from climb.trainer.config import Config
     from climb.trainer.model import MultimodalModel
-    from climb.trainer.train import Config, autocast_dtype, losses
+    from climb.trainer.train import autocast_dtype, losses
 
     device = torch.device("cpu")
     cfg = Config(tasks=(TASK,), batch_size=args.batch_size, encoder_preset=preset, precision=precision, dim=args.dim)

@@ -157,7 +157,9 @@ def run_demo(out: Path, local: bool = False, keep_server: bool = False, train_st
 
 
 def _train(out: Path, result: dict[str, Any], endpoint_url: str | None, steps: int) -> dict[str, Any]:
-    from climb.trainer.train import Config, open_data, train
+    from climb.trainer.config import Config
+    from climb.trainer.data import open_data
+    from climb.trainer.train import train
 
     manifests = tuple(f"{info['url']}/manifest.json" for info in result["datasets"].values())
     cfg = Config(

@@ -23,6 +23,13 @@ Normalisations that keep what the data means:
   patches (CT is stored as int16 HU) and "zscore" for float ones.
 Resizing to a fixed S uses each image's real extent (its mask), so a padded image is resized exactly as
 it would be alone.
+
+Fixed length in time (`length`, signals and videos): every sample is cut to its first `length` steps or
+zero-padded up to them, with the mask following. A collated batch pads each sample to its longest batch
+mate; a backbone that takes no mask (MONAI's, most `module:callable` ones) would then see a sample
+differently depending on who it is batched with. With a fixed length its input is its own data plus
+zeros to `length`, whatever the batch; the statistics of the normalisation skip the padding. The
+encoder (backbones.py) refuses a padded batch for a mask-less backbone without `length`.
 """
 
 from __future__ import annotations
@@ -77,6 +84,21 @@ def _crop_resize(x: torch.Tensor, mask: torch.Tensor | None, size: int) -> torch
     return torch.cat(out)
 
 
+def fit_length(x: torch.Tensor, mask: torch.Tensor | None, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [B, T, ...] and mask [B, T] (None = every step real) cut or zero-padded to T = length along axis 1.
+
+    The first `length` steps of each sample are kept: the same window alone or in any batch. The mask
+    returned marks the real steps inside it.
+    """
+    b, t = x.shape[:2]
+    if mask is None:
+        mask = torch.ones(b, t, dtype=torch.bool, device=x.device)
+    if t >= length:
+        return x[:, :length], mask[:, :length]
+    pad = x.new_zeros(b, length - t, *x.shape[2:])
+    return torch.cat([x, pad], 1), torch.cat([mask, mask.new_zeros(b, length - t)], 1)
+
+
 def _channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """x [B, C, ...] with C in (1, 3) -> [B, channels, ...]: grayscale repeated, RGB averaged to gray."""
     if x.shape[1] == channels:
@@ -120,14 +142,17 @@ class SignalAdapter(nn.Module):
     """[B, C_in, T] (+ mask [B, T]) -> (float [B, channels, T], mask): channels zero-padded to a fixed count.
 
     A channel that is zero throughout (collate padding, a disconnected lead) is left out of the
-    statistics. More channels than `channels` is refused rather than silently cut.
+    statistics. More channels than `channels` is refused rather than silently cut. `length` > 0 makes
+    T = length for every sample (module docstring: for backbones that take no mask); 0 keeps the
+    batch's length.
     """
 
-    def __init__(self, channels: int = 12, normalization: str = "sample") -> None:
+    def __init__(self, channels: int = 12, normalization: str = "sample", length: int = 0) -> None:
         super().__init__()
-        if normalization not in IMAGE_NORMALIZATIONS:
-            raise ValueError(f"signal adapter: normalization in {IMAGE_NORMALIZATIONS}, got {normalization!r}")
-        self.channels, self.normalization = channels, normalization
+        if normalization not in IMAGE_NORMALIZATIONS or length < 0:
+            raise ValueError(f"signal adapter: normalization in {IMAGE_NORMALIZATIONS}, length >= 0; got "
+                             f"{normalization!r}, {length}")
+        self.channels, self.normalization, self.length = channels, normalization, length
 
     def forward(self, signal: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if signal.dim() != 3:
@@ -135,6 +160,9 @@ class SignalAdapter(nn.Module):
         if signal.shape[1] > self.channels:
             raise ValueError(f"signal has {signal.shape[1]} channels; this encoder takes at most {self.channels} "
                              f"(set the signal adapter's channels)")
+        if self.length:
+            fitted, mask = fit_length(signal.transpose(1, 2), mask, self.length)  # time to axis 1 and back
+            signal = fitted.transpose(1, 2)
         live = (signal != 0).any(2, keepdim=True)  # [B, C, 1]
         valid = live if mask is None else live & mask.unsqueeze(1)
         x = normalize(signal, self.normalization, 1, valid)
@@ -167,19 +195,25 @@ class VolumeAdapter(nn.Module):
 
 
 class VideoAdapter(nn.Module):
-    """[B, T, H, W(, 3)] (+ mask [B, T]) -> (float [B, channels, T, size, size], mask)."""
+    """[B, T, H, W(, 3)] (+ mask [B, T]) -> (float [B, channels, T, size, size], mask).
 
-    def __init__(self, channels: int = 3, size: int = 112, normalization: str = "sample") -> None:
+    `length` > 0 makes T = length frames for every clip (module docstring: for backbones that take no
+    mask); 0 keeps the batch's length.
+    """
+
+    def __init__(self, channels: int = 3, size: int = 112, normalization: str = "sample", length: int = 0) -> None:
         super().__init__()
-        if normalization not in IMAGE_NORMALIZATIONS or channels not in (1, 3):
-            raise ValueError(f"video adapter: normalization in {IMAGE_NORMALIZATIONS}, channels 1 or 3")
-        self.channels, self.size, self.normalization = channels, size, normalization
+        if normalization not in IMAGE_NORMALIZATIONS or channels not in (1, 3) or length < 0:
+            raise ValueError(f"video adapter: normalization in {IMAGE_NORMALIZATIONS}, channels 1 or 3, length >= 0")
+        self.channels, self.size, self.normalization, self.length = channels, size, normalization, length
 
     def forward(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if video.dim() == 4:
             video = video.unsqueeze(-1)
         if video.dim() != 5 or video.shape[-1] not in (1, 3):
             raise ValueError(f"video must be [B, T, H, W] or [B, T, H, W, 3], got {tuple(video.shape)}")
+        if self.length:
+            video, mask = fit_length(video, mask, self.length)
         b, t = video.shape[:2]
         x = video.permute(0, 4, 1, 2, 3)  # [B, T, H, W, C] -> [B, C, T, H, W]
         frames = None if mask is None else mask.reshape(b, 1, t, 1, 1)

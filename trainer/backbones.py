@@ -191,7 +191,9 @@ class Encoder(nn.Module):
     Called as the batch holds the field: image(x, mask), signal(x, mask), video(x, mask), volume(patches),
     graph(x, edge_index, edge_attr, batch, num_graphs), text(list), tabular(list). The mask reaches
     backbones whose forward takes `mask` (climb's resnet1d and r2plus1d), which makes their embeddings
-    independent of padding; other backbones get the adapted tensor alone.
+    independent of padding; other backbones get the adapted tensor alone. For those, a signal or video
+    batch padded in time is refused unless the adapter fixes the length (adapters.py, `length`): the
+    padding to the longest batch mate would otherwise change what a sample embeds to.
     """
 
     def __init__(self, modality: str, record: Mapping[str, Any]) -> None:
@@ -211,11 +213,25 @@ class Encoder(nn.Module):
         else:
             adapted = self.adapter(*inputs)
             x, mask = adapted if isinstance(adapted, tuple) else (adapted, None)
+            if not self.takes_mask:
+                self._refuse_padding(inputs[1] if len(inputs) > 1 else None)
             out = self.net(x, mask) if self.takes_mask else self.net(x)
         if out.dim() != 2 or out.shape[1] != self.dim:
             raise ValueError(f"{self.modality} backbone {self.record['factory']} returned {tuple(out.shape)}, "
                              f"expected [B, {self.dim}]; check its output keyword (`out` in the spec)")
         return out
+
+    def _refuse_padding(self, mask: torch.Tensor | None) -> None:
+        """ValueError when a mask-less backbone would see time padding that depends on the batch."""
+        if self.modality not in ("signal", "video") or self.adapter.length or mask is None or bool(mask.all()):
+            return
+        lengths = mask.sum(1)
+        raise ValueError(
+            f"{self.modality} backbone {self.record['factory']} takes no mask, and this batch pads "
+            f"{self.modality}s of {int(lengths.min())} to {int(lengths.max())} steps to one length, so an "
+            f"embedding would depend on its batch mates; give every sample one fixed length with the adapter "
+            f"option `length` (config: encoders: {{{self.modality}: {{factory: ..., adapter: {{length: "
+            f"{int(lengths.max())}}}}}}})")
 
 
 def build(modality: str, dim: int, preset: str = "base", override: Mapping[str, Any] | None = None,

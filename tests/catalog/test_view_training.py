@@ -11,7 +11,8 @@ import yaml
 
 from climb.cli import main
 from climb.pipelines.catalog import build_catalog
-from climb.trainer.train import load_config, open_data
+from climb.trainer.config import load_config
+from climb.trainer.data import open_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
 FAST = ["--set", "steps=2", "--set", "batch_size=2", "--set", "eval_every=2", "--set", "dim=8",

@@ -51,7 +51,7 @@ def launch(fn: Callable[..., Any], world_size: int, out: Path, *args: Any) -> li
 
 def epoch_keys(rank: int, world_size: int, cfg: Any) -> list[str]:
     """The sample keys this rank trains on in one epoch of the trainer's data (open_data)."""
-    from climb.trainer.train import open_data
+    from climb.trainer.data import open_data
 
     data = open_data(cfg, rank, world_size)
     data.train.set_epoch(0)
@@ -75,6 +75,7 @@ def train_run(rank: int, world_size: int, cfg: Any) -> dict[str, Any]:
     """A `climb train` run in this rank (own out_dir per rank, to see who writes what): its losses, the
     files it left, the checkpoint, and a digest of the weights this rank holds in memory at the end."""
     import climb.trainer.train as trainer
+    from climb.trainer.data import open_data
 
     built: list[torch.nn.Module] = []
     model_class = trainer.MultimodalModel
@@ -85,7 +86,7 @@ def train_run(rank: int, world_size: int, cfg: Any) -> dict[str, Any]:
 
     trainer.MultimodalModel = spy
     cfg = dataclasses.replace(cfg, out_dir=str(Path(cfg.out_dir) / f"rank{rank}"))
-    losses = trainer.train(cfg, trainer.open_data(cfg, rank, world_size), rank, world_size)
+    losses = trainer.train(cfg, open_data(cfg, rank, world_size), rank, world_size)
     ckpt = Path(cfg.out_dir) / "checkpoint.pt"
     return {"losses": losses, "files": sorted(p.name for p in Path(cfg.out_dir).iterdir()),
             "state": torch.load(ckpt, weights_only=False) if ckpt.exists() else None, "weights": _weights_digest(built[0])}
@@ -93,8 +94,9 @@ def train_run(rank: int, world_size: int, cfg: Any) -> dict[str, Any]:
 
 def validation(rank: int, world_size: int, cfg: Any) -> dict[str, Any]:
     """evaluate() of one freshly initialised model, sharded across the ranks; and what each rank read."""
+    from climb.trainer.data import open_data
     from climb.trainer.model import MultimodalModel
-    from climb.trainer.train import evaluate, open_data
+    from climb.trainer.train import evaluate
 
     data = open_data(cfg, rank, world_size)
     torch.manual_seed(cfg.seed)

@@ -59,6 +59,49 @@ def test_a_short_clip_embeds_the_same_alone_and_next_to_longer_clips():
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
+# A MONAI ResNet takes no mask: 1D for signals, 3D over (time, height, width) for videos; GroupNorm,
+# since BatchNorm ties an embedding to its batch mates by design.
+_MONAI_RESNET = {"factory": "monai:ResNet", "kwargs": {"block": "basic", "layers": [1, 1, 1, 1], "block_inplanes": [8, 8, 8, 8],
+                                                       "norm": ["group", {"num_groups": 4}], "conv1_t_size": 3}}
+
+
+def test_a_short_ecg_embeds_the_same_alone_and_next_to_longer_ecgs_in_a_maskless_backbone_of_fixed_length():
+    torch.manual_seed(0)
+    encoder = build("signal", DIM, "tiny", {**_MONAI_RESNET, "adapter": {"length": 4000}}).eval()
+    assert not encoder.takes_mask
+    # 2.5 s padded to 8 s, 10 s cut to its first 8 s, 6.1 s padded: alone or together, the same input
+    alone, together = _alone_and_batched(encoder, [_ecg(2.5), _ecg(10.0), _ecg(6.1)], "signal")
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_a_short_clip_embeds_the_same_alone_and_next_to_longer_clips_in_a_maskless_backbone_of_fixed_length():
+    torch.manual_seed(0)
+    encoder = build("video", DIM, "tiny", {**_MONAI_RESNET, "adapter": {"size": 16, "length": 8}}).eval()
+    assert not encoder.takes_mask and encoder.record["kwargs"]["spatial_dims"] == 3
+    clips = [torch.from_numpy(cine_frames(0, n, (24, 24))) for n in (3, 9, 6)]
+    alone, together = _alone_and_batched(encoder, clips, "video")
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_a_fixed_length_keeps_the_first_steps_of_a_long_signal_and_pads_a_short_one():
+    ecg = _ecg(10.0).unsqueeze(0)
+    long, long_mask = SignalAdapter(channels=12, length=3000)(ecg)
+    short, short_mask = SignalAdapter(channels=12, length=3000)(ecg[..., :1000])
+    assert long.shape == short.shape == (1, 12, 3000)
+    assert bool(long_mask.all()) and int(short_mask.sum()) == 1000
+    torch.testing.assert_close(long, SignalAdapter(channels=12)(ecg[..., :3000])[0])  # the window, scaled alone
+    assert torch.all(short[..., 1000:] == 0)
+
+
+def test_a_maskless_backbone_without_a_fixed_length_refuses_a_batch_padded_in_time():
+    encoder = build("signal", DIM, "tiny", _MONAI_RESNET).eval()
+    batch = collate([{"__key__": str(i), "meta": {}, "signal": s} for i, s in enumerate([_ecg(2.0), _ecg(4.0)])])
+    with torch.no_grad():
+        assert encoder(_ecg(2.0).unsqueeze(0)).shape == (1, DIM)  # nothing padded: nothing to refuse
+        with pytest.raises(ValueError, match=r"takes no mask.*1000 to 2000 steps.*`length`"):
+            encoder(batch["signal"], batch["signal_mask"])
+
+
 def test_a_small_image_embeds_the_same_alone_and_padded_next_to_a_larger_one():
     torch.manual_seed(0)
     encoder = build("image", DIM, "tiny").eval()

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
-from climb.trainer.train import Config, evaluate, open_data, train
+from climb.trainer.config import Config
+from climb.trainer.data import open_data
+from climb.trainer.train import evaluate, train
 from tests.helpers import convert_demo
 from tests.trainer import ddp_workers
 

@@ -4,9 +4,9 @@ import torch
 
 from climb.pipelines.writers.manifest import task_stats
 from climb.schemas.tasks import get_task
+from climb.trainer.data import target_scales
 from climb.trainer.heads import TaskHeads
 from climb.trainer.losses import multitask_loss
-from climb.trainer.train import target_scales
 
 EDV, EF = get_task("lv_edv"), get_task("lvef")
 

@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
-from climb.trainer.train import Config, Data, load_config, train
+from climb.trainer.config import Config, load_config
+from climb.trainer.data import Data
+from climb.trainer.train import train
 
 from .conftest import TASKS, SyntheticStream
 

@@ -14,7 +14,9 @@ import pytest
 
 from climb.corpora.ecg import write_challenge_corpus, write_ptbxl_corpus
 from climb.corpora.eeg import write_tuab_corpus
-from climb.trainer.train import Config, open_data, train
+from climb.trainer.config import Config
+from climb.trainer.data import open_data
+from climb.trainer.train import train
 from tests.helpers import convert_demo
 
 

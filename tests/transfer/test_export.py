@@ -6,9 +6,10 @@ import torch
 from climb.loaders import ClimbDataset
 from climb.schemas.sample import SCHEMA_VERSION
 from climb.trainer import load_encoder
+from climb.trainer.config import Config
+from climb.trainer.data import open_data
 from climb.trainer.export import ENCODER_FORMAT_VERSION, Readout, read_encoder_file, save_record
 from climb.trainer.model import MultimodalModel
-from climb.trainer.train import Config, open_data
 
 
 def _batch(url):

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from climb.cli import main
+from climb.trainer.config import Config
+from climb.trainer.data import open_data
 from climb.trainer.export import read_encoder_file
 from climb.trainer.holdout import held_in_datasets, training_tasks
-from climb.trainer.train import Config, open_data
 
 from .conftest import quick_config
 
