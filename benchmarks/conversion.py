@@ -127,34 +127,43 @@ BEAM_MP = ["--runner", "FnApiRunner", "--beam-option", "direct_num_workers=2",
 
 
 def measure(work: Path, n: int, repeats: int, beam_multiprocessing: bool = False) -> dict[str, Any]:
-    """Time every way on the same n files, `repeats` times interleaved; check each wrote all n."""
+    """Time every way on the same n files, `repeats` times interleaved; check each wrote all n.
+
+    The Dask cluster runs only around its own measurement (started, warmed up with one small
+    conversion, measured, closed): an idle cluster's scheduler, nannies and worker threads on the
+    same 2 cores slowed every other way by up to a fifth.
+    """
     from benchmarks.convert_memory import write_corpus
 
     raw, warmup = work / f"dicom{n}", work / "dicom-warmup"
     for folder, count in ((raw, n), (warmup, 64)):
         if not folder.exists():
             write_corpus(folder, count)
-    cluster = start_cluster()
-    try:
-        address = cluster.scheduler_address
-        run_climb(warmup, work / "warm", ["--runner", "dask", "--dask-address", address])
-        ways = {
-            "plain loop": lambda: run_plain(raw, work, 0),
-            "process pool (2)": lambda: run_plain(raw, work, 2),
-            "climb direct": lambda: run_climb(raw, work / "direct", []),
-            "climb dask (warm, 2 workers)": lambda: run_climb(raw, work / "dask", ["--runner", "dask", "--dask-address", address]),
-        }
-        if beam_multiprocessing:
-            ways["climb beam multi_processing (2)"] = lambda: run_climb(raw, work / "beam-mp", BEAM_MP)
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ways}
-        for _ in range(repeats):
-            for name, way in ways.items():
-                result = way()
-                if result["written"] != n:
-                    raise AssertionError(f"{name} wrote {result['written']} of {n} samples")
-                runs[name].append(result)
-    finally:
-        cluster.close()
+
+    def on_warm_dask() -> dict[str, Any]:
+        cluster = start_cluster()
+        try:
+            extra = ["--runner", "dask", "--dask-address", cluster.scheduler_address]
+            run_climb(warmup, work / "warm", extra)
+            return run_climb(raw, work / "dask", extra)
+        finally:
+            cluster.close()
+
+    ways = {
+        "plain loop": lambda: run_plain(raw, work, 0),
+        "process pool (2)": lambda: run_plain(raw, work, 2),
+        "climb direct": lambda: run_climb(raw, work / "direct", []),
+        "climb dask (warm, 2 workers)": on_warm_dask,
+    }
+    if beam_multiprocessing:
+        ways["climb beam multi_processing (2)"] = lambda: run_climb(raw, work / "beam-mp", BEAM_MP)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            result = way()
+            if result["written"] != n:
+                raise AssertionError(f"{name} wrote {result['written']} of {n} samples")
+            runs[name].append(result)
     return {"samples": n, "runs": runs}
 
 

@@ -25,8 +25,8 @@ LOCAL = "direct"
 DASK = "dask"
 FNAPI = "FnApiRunner"
 
-BATCHES_PER_DASK_PARTITION = 16
-PARTITIONS_PER_DASK_THREAD = 1
+BATCHES_PER_DASK_PARTITION = 512
+PARTITIONS_PER_DASK_THREAD = 2
 DASK_MAX_PARTITIONS = 4096
 
 
@@ -51,10 +51,11 @@ def dask_partitions(batches: int, threads: int) -> int:
 
     On Dask, beam.Create puts 128 elements in each bag partition by default, so a smaller conversion
     ran as one task on one worker (and Beam's Reshuffle is no step on Dask). Each partition is one
-    task of the Process step, so there must be at least one per worker thread (and no more than
-    batches); beyond that a partition holds 16 batches: the groups after Process are Dask shuffles
-    whose cost grows with the partition count (measured: 32 partitions for 1,000 samples took
-    ~2 s longer than 2).
+    task of the Process step: two per worker thread (so a thread that finishes early takes over
+    a waiting one; never more than batches), and more only beyond 512 batches (16,384 samples) each.
+    The groups after Process are Dask task shuffles whose cost grows with the square of the
+    partition count: 20,000 DICOMs on a warm 2-worker cluster took 112 s in 40 partitions of 16
+    batches, 84 s in 4 and 77-88 s in 8 (docs/SCALING.md).
     """
     wanted = max(threads * PARTITIONS_PER_DASK_THREAD, -(-batches // BATCHES_PER_DASK_PARTITION))
     return max(1, min(wanted, batches, DASK_MAX_PARTITIONS))

@@ -18,9 +18,9 @@ def test_decode_pool_writes_what_one_process_writes_with_more_batches_than_in_fl
     assert tree_bytes(tmp_path / "one") == tree_bytes(tmp_path / "two")
 
 
-def test_small_conversion_gets_a_partition_per_worker_thread():
-    assert dask_partitions(batches=16, threads=2) == 2
-    assert dask_partitions(batches=16, threads=8) == 8
+def test_small_conversion_gets_two_partitions_per_worker_thread():
+    assert dask_partitions(batches=16, threads=2) == 4
+    assert dask_partitions(batches=16, threads=8) == 16
 
 
 def test_never_more_partitions_than_batches():
@@ -28,8 +28,10 @@ def test_never_more_partitions_than_batches():
     assert dask_partitions(batches=1, threads=2) == 1
 
 
-def test_large_conversion_puts_sixteen_batches_in_a_partition():
-    assert dask_partitions(batches=1600, threads=2) == 100
+def test_partitions_stay_few_until_they_would_hold_more_than_512_batches():
+    assert dask_partitions(batches=625, threads=2) == 4  # 20,000 samples
+    assert dask_partitions(batches=51_200, threads=2) == 100
+    assert dask_partitions(batches=56_250, threads=64) == 128  # 1.8 M samples on 64 threads
 
 
 @pytest.mark.dask
