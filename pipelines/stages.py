@@ -16,6 +16,7 @@ checks every fragment's length and sha256 before concatenating it.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import json
 import os
@@ -136,15 +137,13 @@ def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> li
     if not isinstance(fs, LocalFileSystem):
         return fs.cat_ranges(paths, starts, ends)
     out = []
-    files: dict[str, Any] = {}  # a shard's fragments sit ~32 to a staged file: open each once
-    try:
+    with contextlib.ExitStack() as stack:
+        files: dict[str, Any] = {}  # a shard's fragments sit ~32 to a staged file: open each once
         for path, start, end in zip(paths, starts, ends):
-            f = files.get(path) or files.setdefault(path, open(path, "rb"))
-            f.seek(start)
-            out.append(f.read(end - start))
-    finally:
-        for f in files.values():
-            f.close()
+            if path not in files:
+                files[path] = stack.enter_context(open(path, "rb"))
+            files[path].seek(start)
+            out.append(files[path].read(end - start))
     return out
 
 
