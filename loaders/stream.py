@@ -28,6 +28,7 @@ from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_spec
 from climb.loaders.io import RetryPolicy, ShardCache
 from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
 from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset
+from climb.storage import keep_inherited_filesystems
 
 STATE_VERSION = 1
 Transform = Callable[[dict[str, Any], np.random.Generator], dict[str, Any]]
@@ -134,6 +135,10 @@ class Stream(IterableDataset, ABC):
         if main:
             self._resume, self._seen = 0, start
         else:
+            # a forked worker must never finalize the parent's s3fs instances (climb.storage): the
+            # first garbage collection in the worker waited 1 s on each for a session close on the
+            # parent's event loop, the better part of the first batch's latency from S3
+            keep_inherited_filesystems()
             transfer.install(self._board, world.worker)
         reads = self.reads(part.positions)
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
