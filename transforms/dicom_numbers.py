@@ -6,7 +6,8 @@ half of the cost of reading the allow-list. Only values that parse unambiguously
 (binary numbers; DS and IS strings whose every component is a plain decimal or integer); anything
 else (empty components, odd spacing, non-ASCII bytes, a VR other than the dictionary's or a
 numeric one) returns NOT_FAST and goes through pydicom. tests/transforms/test_dicom_numbers.py
-checks both paths give the same values on every DICOM file that ships with pydicom.
+checks each case against pydicom's conversion, and tests/transforms/test_phi.py the whole
+allow-list (values and JSON types) on every DICOM file that ships with pydicom.
 """
 
 from __future__ import annotations

@@ -109,12 +109,13 @@ def _allowed_tag_numbers() -> tuple[tuple[str, int, str], ...]:
 def dicom_allowed_tags(ds: Any) -> dict[str, Any]:
     """The allow-listed top-level attributes of a pydicom Dataset as plain JSON values, in list order.
 
-    Looked up by tag number, and a not yet converted element is converted with pydicom's own
-    convert_raw_data_element (its hooks, VR lookup and character set, exactly as Dataset access
-    does) and stored back, so the display transform that reads the same attributes next does not
-    convert them again. Dataset access ran that conversion through several nested lookups; this
-    was ~1/10 of a DICOM sample's decoding time. Numbers stored with their dictionary VR are read
-    from the raw bytes directly (transforms/dicom_numbers.py), which halves the cost again. Elements
+    Looked up by tag number. Numbers stored with their dictionary VR are read from the raw bytes
+    directly (transforms/dicom_numbers.py); any other element not yet converted goes through
+    pydicom's own convert_raw_data_element (its hooks, VR lookup and character set, exactly as
+    Dataset access does) and is stored back, so later reads of it from the Dataset do not convert
+    it again. Dataset access ran every conversion through several nested lookups: ~1/10 of a DICOM
+    sample's decoding time, halved again by the raw-byte numbers. The display transform takes the
+    result instead of reading the Dataset (transforms/image.dicom_to_image's `meta`). Elements
     whose converted VR is a sequence or ambiguous go through Dataset access, which handles both.
     """
     from pydicom.dataelem import RawDataElement, convert_raw_data_element
