@@ -122,6 +122,18 @@ def start_cluster(workers: int = 2):
                         dashboard_address=None, silence_logs=logging.WARNING)
 
 
+def run_on_warm_dask(raw: Path, warmup: Path, work: Path, workers: int) -> dict[str, Any]:
+    """climb on a LocalCluster of `workers` started for this run and warmed up by one small
+    conversion (imports and first-task costs paid), then closed."""
+    cluster = start_cluster(workers)
+    try:
+        extra = ["--runner", "dask", "--dask-address", cluster.scheduler_address]
+        run_climb(warmup, work / "warm", extra)
+        return run_climb(raw, work / "dask", extra)
+    finally:
+        cluster.close()
+
+
 BEAM_MP = ["--runner", "FnApiRunner", "--beam-option", "direct_num_workers=2",
            "--beam-option", "direct_running_mode=multi_processing", "--batch-size", "32"]
 
@@ -129,9 +141,9 @@ BEAM_MP = ["--runner", "FnApiRunner", "--beam-option", "direct_num_workers=2",
 def measure(work: Path, n: int, repeats: int, beam_multiprocessing: bool = False) -> dict[str, Any]:
     """Time every way on the same n files, `repeats` times interleaved; check each wrote all n.
 
-    The Dask cluster runs only around its own measurement (started, warmed up with one small
-    conversion, measured, closed): an idle cluster's scheduler, nannies and worker threads on the
-    same 2 cores slowed every other way by up to a fifth.
+    The Dask cluster runs only around its own measurement (run_on_warm_dask): an idle cluster's
+    scheduler, nannies and worker threads on the same 2 cores slowed the other ways by about a
+    tenth (climb direct 6.80 -> 6.15 s, ProcessPool 5.41 -> 4.77 s once it was gone).
     """
     from benchmarks.convert_memory import write_corpus
 
@@ -139,21 +151,11 @@ def measure(work: Path, n: int, repeats: int, beam_multiprocessing: bool = False
     for folder, count in ((raw, n), (warmup, 64)):
         if not folder.exists():
             write_corpus(folder, count)
-
-    def on_warm_dask() -> dict[str, Any]:
-        cluster = start_cluster()
-        try:
-            extra = ["--runner", "dask", "--dask-address", cluster.scheduler_address]
-            run_climb(warmup, work / "warm", extra)
-            return run_climb(raw, work / "dask", extra)
-        finally:
-            cluster.close()
-
     ways = {
         "plain loop": lambda: run_plain(raw, work, 0),
         "process pool (2)": lambda: run_plain(raw, work, 2),
         "climb direct": lambda: run_climb(raw, work / "direct", []),
-        "climb dask (warm, 2 workers)": on_warm_dask,
+        "climb dask (warm, 2 workers)": lambda: run_on_warm_dask(raw, warmup, work, 2),
     }
     if beam_multiprocessing:
         ways["climb beam multi_processing (2)"] = lambda: run_climb(raw, work / "beam-mp", BEAM_MP)
@@ -180,13 +182,7 @@ def scaling(work: Path, sizes: list[int]) -> list[dict[str, Any]]:
         for workers in (1, 2):
             result = run_climb(raw, work / "direct", ["--workers", str(workers)])
             rows.append({"samples": n, "runner": "direct", "workers": workers, **_rates(result, n, workers)})
-            cluster = start_cluster(workers)
-            try:
-                extra = ["--runner", "dask", "--dask-address", cluster.scheduler_address]
-                run_climb(warmup, work / "warm", extra)
-                result = run_climb(raw, work / "dask", extra)
-            finally:
-                cluster.close()
+            result = run_on_warm_dask(raw, warmup, work, workers)
             rows.append({"samples": n, "runner": "dask (warm)", "workers": workers, **_rates(result, n, workers)})
             print(json.dumps(rows[-2:]), file=sys.stderr, flush=True)
     return rows
