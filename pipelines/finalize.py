@@ -78,7 +78,7 @@ def finalize(job: Job, expected: Expected, batches: Summary, shards: list[dict[s
         source=job.source, config=job.config, task_names=job.task_names, totals=totals,
         shards=[{k: s[k] for k in SHARD_FIELDS} for s in shards], subjects=subjects, catalog=catalog,
     )
-    samples_pin = write_samples_index(fs, root, manifest)  # streamed shard by shard
+    samples_pin = write_samples_index(fs, root, shards)  # the shards' staged parts, one at a time
     docs = documents(manifest, quarantine_lines(_quarantine_entries(fs, root, totals.quarantine_files)), samples_pin)
     for name, data in docs.items():
         pipe_atomic(fs, f"{root}/{name}", data)

@@ -30,6 +30,8 @@ from climb.pipelines.process import numpy_free, process_item
 from climb.pipelines.summary import Summary, TaskTally, multiset_add
 from climb.pipelines.worklist import read_batch
 from climb.pipelines.writers.members import json_bytes
+from climb.pipelines.writers.record_types import config_options, source_tasks
+from climb.pipelines.writers.samples_index import samples_index_part
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, parse_fragment, write_shard as write_tar
 from climb.schemas.catalog import HEADER_BYTES, catalog_rows, catalog_table
 from climb.storage import filesystem, storage_errors
@@ -165,7 +167,9 @@ def fragments(fs, root: str, specs: list[list]) -> Iterator[Fragment]:
 
 
 def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
-    """Concatenate a shard's verified fragments into a tar + .idx, each written under a temp name then moved."""
+    """Concatenate a shard's verified fragments into a tar + .idx, each written under a temp name then moved;
+    stage the shard's catalog rows and its rows of samples.json for Finalize (both from the json
+    members read on the way, so no shard is read twice)."""
     job = worker.job
     fs, root = filesystem(job.dataset_url, job.storage_options)
     name = spec["path"].rsplit("/", 1)[-1]
@@ -184,6 +188,9 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
         part = catalog_part_path(spec["path"])
         looked.write_part(job.source, spec, index["samples"], local + ".arrow")
         put_atomic(fs, local + ".arrow", f"{root}/{part}")
+        samples_part = f"{STAGING}/samples/{name[: -len('.tar')]}.json"
+        samples_bytes = samples_index_part(looked.metas, source_tasks(worker.info, config_options(worker.info, job.config)))
+        pipe_atomic(fs, f"{root}/{samples_part}", samples_bytes)
     return {
         "path": spec["path"],
         "split": spec["split"],
@@ -193,6 +200,8 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
         "index": spec["path"][: -len(".tar")] + ".idx",
         "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
         "catalog_part": part,
+        "samples_part": samples_part,
+        "samples_part_sha256": hashlib.sha256(samples_bytes).hexdigest(),
         "writer": worker_id(),
     }
 

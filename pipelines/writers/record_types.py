@@ -40,7 +40,12 @@ def source_tasks(info: SourceInfo, options: dict[str, Any]) -> tuple[str, ...]:
 
 def dataset_options(info: SourceInfo, manifest: dict[str, Any]) -> dict[str, Any]:
     """The options a finished conversion ran with: the source's defaults under the recorded ones."""
-    return {**info.defaults, **manifest["config"].get("options", {})}
+    return config_options(info, manifest["config"])
+
+
+def config_options(info: SourceInfo, config: dict[str, Any]) -> dict[str, Any]:
+    """The options of a recorded config (a manifest's `config`, or a running job's)."""
+    return {**info.defaults, **config.get("options", {})}
 
 
 def meta_type(info: SourceInfo, options: dict[str, Any] | None = None) -> dict[str, Any]:

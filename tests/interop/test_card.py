@@ -90,27 +90,46 @@ def test_samples_json_is_every_records_index_in_shard_order(converted):
     assert (dataset / "samples.json").read_bytes() == json_bytes({"samples": rows})
 
 
-def test_samples_json_is_streamed_one_shard_at_a_time(converted):
-    """Finalize holds one shard's records: the index reads a shard only when its chunk is wanted."""
+def _staged_parts(tmp_path, parts: list[bytes]) -> list[dict]:
+    import hashlib
+
+    (tmp_path / "_staging" / "samples").mkdir(parents=True)
+    shards = []
+    for i, data in enumerate(parts):
+        name = f"_staging/samples/train-{i:05d}.json"
+        (tmp_path / name).write_bytes(data)
+        shards.append({"path": f"shards/train-{i:05d}.tar", "samples_part": name,
+                       "samples_part_sha256": hashlib.sha256(data).hexdigest()})
+    return shards
+
+
+def test_samples_json_reads_one_staged_part_at_a_time(tmp_path):
+    """Finalize holds one shard's rows: a writer's staged part is read only when its chunk is wanted."""
     from climb.pipelines.writers.documents import samples_index_chunks
     from climb.storage import filesystem
 
-    dataset, manifest = converted("connectome")
-    fs, root = filesystem(str(dataset))
+    fs, root = filesystem(str(tmp_path))
     read: list[str] = []
 
     class Recording:
         def cat_file(self, path, *args, **kwargs):
+            read.append(path)
             return fs.cat_file(path, *args, **kwargs)
 
-        def cat_ranges(self, paths, *args, **kwargs):
-            read.extend(sorted(set(paths)))
-            return fs.cat_ranges(paths, *args, **kwargs)
-
-    shards = sorted(s["path"] for s in manifest["shards"])
-    chunks = samples_index_chunks(Recording(), root, manifest, tuple(manifest["tasks"]))
+    shards = _staged_parts(tmp_path, [b'{"key":"a"}', b'{"key":"b"},{"key":"c"}'])
+    chunks = samples_index_chunks(Recording(), root, shards)
     assert next(chunks) == b'{"samples":[' and read == []
-    next(chunks)
-    assert read == [f"{root}/{shards[0]}"]
-    rest = b"".join(chunks)
-    assert read == [f"{root}/{s}" for s in shards] and rest.endswith(b"]}")
+    assert next(chunks) == b'{"key":"a"}' and read == [f"{root}/{shards[0]['samples_part']}"]
+    assert b"".join(chunks) == b',{"key":"b"},{"key":"c"}]}' and len(read) == 2
+
+
+def test_samples_json_refuses_a_part_that_changed_after_its_writer_staged_it(tmp_path):
+    from climb.pipelines.writers.documents import CorruptPart, samples_index_chunks
+    from climb.storage import filesystem
+
+    fs, root = filesystem(str(tmp_path))
+    shards = _staged_parts(tmp_path, [b'{"key":"a"}'])
+    (tmp_path / shards[0]["samples_part"]).write_bytes(b'{"key":"z"}')
+    with pytest.raises(CorruptPart, match="train-00000"):
+        b"".join(samples_index_chunks(fs, root, shards))
+
