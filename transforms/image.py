@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import cv2
 import numpy as np
 
+from climb.transforms.dicom_pixels import FRAME_ATTRIBUTES, native_frame
+
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
@@ -364,10 +366,15 @@ def dicom_to_image(
         ds = src
         if meta is None:
             params = display_params(ds)
+            attrs: Mapping[str, Any] = {name: ds.get(name) for name in FRAME_ATTRIBUTES}
+            attrs = {**attrs, "TransferSyntaxUID": getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)}
         else:
             luts = {name: ds.get(name) for name in ("ModalityLUTSequence", "VOILUTSequence")}
             params = display_params({**meta, **luts})
-        pixels = pixel_array(ds, raw=True)
+            attrs = meta
+        pixels = native_frame(ds.get("PixelData"), attrs)
+        if pixels is None:
+            pixels = pixel_array(ds, raw=True)
     if params.photometric not in COLOR_SPACES + ("MONOCHROME1", "MONOCHROME2"):
         raise ValueError(f"cannot display photometric interpretation {params.photometric!r}")
     color = params.photometric in COLOR_SPACES
