@@ -223,6 +223,7 @@ def main() -> None:
         "samples": args.samples,
         "repeats": args.repeats,
         "median_seconds": {way: round(s, 3) for way, s in medians.items()},
+        "seconds_per_run": {way: [round(r["seconds"], 3) for r in runs] for way, runs in result["runs"].items()},
         "samples_per_s": {way: round(args.samples / s, 1) for way, s in medians.items()},
         "vs_plain_loop": {way: round(plain / s, 3) for way, s in medians.items()},
     }))
