@@ -59,3 +59,28 @@ def test_a_batch_is_one_slab_and_dropped_batches_give_their_slab_back(dataset):
         segments += inside
     assert len(segments) == 25
     assert len(set(segments[12:])) <= 2 + 2
+
+
+def test_the_first_batch_is_collated_inside_its_slab_and_crosses_unchanged():
+    """Before any batch has set the slab size, the samples' own tensors size the first slab, so
+    collate builds the batch in shared memory instead of building it elsewhere and copying it in."""
+    from climb.loaders import transfer
+    from climb.loaders.collate import collate
+
+    samples = [{"__key__": f"k{i}", "meta": {}, "image": torch.full((16, 16), i, dtype=torch.uint8), "signal": torch.rand(2, 50)}
+               for i in range(4)]
+    expected = collate(samples)
+    board = transfer.Board(1, 4)
+    transfer.install((board.shared, board.shared_shape), 0)
+    try:
+        transfer._pool.begin(transfer.first_estimate(samples))
+        built = collate(samples)
+        slab = transfer._pool.slabs[0].untyped_storage()
+        assert built["image"].untyped_storage().data_ptr() == slab.data_ptr()
+        assert built["signal"].untyped_storage().data_ptr() == slab.data_ptr()
+        received = board.receive(transfer._pool.pack(built))
+    finally:
+        transfer.install(None, 0)
+    assert set(tensors(received)) == set(tensors(expected))
+    for path, tensor in tensors(expected).items():
+        assert torch.equal(tensors(received)[path], tensor), path
