@@ -1,15 +1,16 @@
 """The conversion as a Beam graph that a distributed runner can split end to end.
 
     Create(batch refs) -> Reshuffle                           refs: (batch id, work file path)
-      -> Process (ParDo, per batch)  --rows------> KeyBySplit -> GroupBySplit -> Plan (shard specs of a split)
+      -> Process (ParDo, per batch)  --rows------> GroupBySplit -> Plan (shard specs of a split)
                                      --anchors---> + shard specs -> SpreadShards (by shard path) -> WriteShards
                                      --summary---> PartialTotals (16 keys) -> Totals (combiner)
                                      --subjects--> Distinct -> SubjectsPerSplit (combiner)
       Flatten(shard results, totals, subjects) -> GatherResults -> Finalize (exactly-once check, manifest)
 
-Elements are small: batch references, one row per written sample (split, order, size, staging
-reference), shard specs, shard results and mergeable summaries; no work list, key or payload rides
-in the graph. Process runs wherever the runner puts each reference (the Reshuffle stops fusion with
+Elements are small: batch references, rows of written samples (split, order, size, staging
+reference; each batch's rows travel as one element per split, keyed by the split, so the runner
+moves a few elements per batch instead of one per sample), shard specs, shard results and mergeable
+summaries; no work list, key or payload rides in the graph. Process runs wherever the runner puts each reference (the Reshuffle stops fusion with
 Create). Rows are grouped per split only to sort and cut them (Plan); the shard specs are then
 grouped by shard path, as many keys as shards, so shards are written in parallel by whichever
 workers hold their keys (a Reshuffle would do on Dataflow, but Beam's Dask runner translates
@@ -79,8 +80,11 @@ class ProcessBatch(beam.DoFn):
 
     def process(self, ref: tuple[int, str]) -> Iterator[tuple[str, Any]]:
         rows, subjects, summary = process_batch(self.worker, *ref)
+        by_split: dict[str, list[Row]] = {}
         for row in rows:
-            yield ROWS, row
+            by_split.setdefault(row[0], []).append(row)
+        for split, split_rows in sorted(by_split.items()):
+            yield ROWS, (split, split_rows)
         for pair in subjects:
             yield SUBJECTS, pair
         yield SUMMARY, summary
@@ -146,12 +150,8 @@ def _select(tagged: tuple[str, Any], kind: str) -> Iterator[Any]:
         yield tagged[1]
 
 
-def _by_split(row: Row) -> tuple[str, Row]:
-    return row[0], row
-
-
-def _plan(grouped: tuple[str, Iterable[Row]], shard_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    for spec in plan_specs(list(grouped[1]), shard_size):
+def _plan(grouped: tuple[str, Iterable[list[Row]]], shard_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    for spec in plan_specs([row for rows in grouped[1] for row in rows], shard_size):
         yield spec["path"], spec
 
 
@@ -181,8 +181,7 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
     )
     specs = (
         processed
-        | "Rows" >> beam.FlatMap(_select, ROWS)
-        | "KeyBySplit" >> beam.Map(_by_split)
+        | "RowsBySplit" >> beam.FlatMap(_select, ROWS)
         | "GroupBySplit" >> beam.GroupByKey()
         | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
     )
