@@ -155,20 +155,25 @@ def _plan(grouped: tuple[str, Iterable[list[Row]]], shard_size: int) -> Iterator
         yield spec["path"], spec
 
 
-def _anchor(summary: Summary) -> tuple[str, None]:
-    return ANCHOR, None
+def _anchor(tagged: tuple[str, Any]) -> Iterator[tuple[str, None]]:
+    """One anchor per Process bundle's summary (see the module docstring)."""
+    if tagged[0] == SUMMARY:
+        yield ANCHOR, None
 
 
 def _specs(grouped: tuple[str, Iterable[Any]]) -> Iterable[dict[str, Any]]:
     return () if grouped[0] == ANCHOR else grouped[1]
 
 
-def _partial_key(summary: Summary) -> tuple[int, Summary]:
-    return summary.key_fingerprint % PARTIAL_TOTAL_KEYS, summary
+def _partial_key(tagged: tuple[str, Any]) -> Iterator[tuple[int, Summary]]:
+    """Batch summaries spread over PARTIAL_TOTAL_KEYS keys, so no one combiner sees every batch."""
+    if tagged[0] == SUMMARY:
+        yield tagged[1].key_fingerprint % PARTIAL_TOTAL_KEYS, tagged[1]
 
 
-def _tag(kind: str):
-    return lambda value: (kind, value)
+def _result(kind: str):
+    """A result for Finalize, under the one key GatherResults groups by."""
+    return lambda value: (0, (kind, value))
 
 
 def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expected) -> None:
@@ -185,23 +190,22 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         | "GroupBySplit" >> beam.GroupByKey()
         | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
     )
-    anchors = processed | "Anchors" >> beam.FlatMap(_select, SUMMARY) | "AnchorKey" >> beam.Map(_anchor)
+    anchors = processed | "Anchors" >> beam.FlatMap(_anchor)
     shards = (
         (specs, anchors)
         | "SpecsAndAnchors" >> beam.Flatten()
         | "SpreadShards" >> beam.GroupByKey()
         | "ShardSpecs" >> beam.FlatMap(_specs)
         | "WriteShards" >> beam.ParDo(WriteShard(job))
-        | "TagShards" >> beam.Map(_tag("shard"))
+        | "TagShards" >> beam.Map(_result("shard"))
     )
     totals = (
         processed
-        | "Summaries" >> beam.FlatMap(_select, SUMMARY)
-        | "KeySummaries" >> beam.Map(_partial_key)
+        | "Summaries" >> beam.FlatMap(_partial_key)
         | "PartialTotals" >> beam.CombinePerKey(SummaryCombine())
         | "OneTotalKey" >> beam.Map(lambda kv: (0, kv[1]))
         | "Totals" >> beam.CombinePerKey(SummaryCombine())
-        | "TagTotals" >> beam.Map(lambda kv: (SUMMARY, kv[1]))
+        | "TagTotals" >> beam.Map(lambda kv: (0, (SUMMARY, kv[1])))
     )
     subjects = (
         processed
@@ -209,12 +213,11 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         | "DistinctSubjects" >> beam.Distinct()
         | "OnePerSubject" >> beam.Map(lambda pair: (pair[0], 1))
         | "SubjectsPerSplit" >> beam.CombinePerKey(sum)
-        | "TagSubjects" >> beam.Map(_tag(SUBJECTS))
+        | "TagSubjects" >> beam.Map(_result(SUBJECTS))
     )
     (
         (shards, totals, subjects)
         | "Results" >> beam.Flatten()
-        | "KeyResults" >> beam.Map(lambda r: (0, r))
         | "GatherResults" >> beam.GroupByKey()
         | "Finalize" >> beam.ParDo(Finalize(job, expected))
     )
