@@ -2,15 +2,17 @@
 
     Create(batch refs) -> Reshuffle                           refs: (batch id, work file path)
       -> Process (ParDo, per batch)  --rows------> GroupBySplit -> Plan (shard specs of a split)
+                                                              -> SubjectsPerSplit (distinct subjects of the split)
                                      --anchors---> + shard specs -> SpreadShards (by shard path) -> WriteShards
                                      --summary---> PartialTotals (16 keys) -> Totals (combiner)
-                                     --subjects--> Distinct -> SubjectsPerSplit (combiner)
       Flatten(shard results, totals, subjects) -> GatherResults -> Finalize (exactly-once check, manifest)
 
 Elements are small: batch references, rows of written samples (split, order, size, staging
-reference; each batch's rows travel as one element per split, keyed by the split, so the runner
-moves a few elements per batch instead of one per sample), shard specs, shard results and mergeable
-summaries; no work list, key or payload rides in the graph. Process runs wherever the runner puts each reference (the Reshuffle stops fusion with
+reference; each batch's rows travel as one element per split, keyed by the split, with the batch's
+distinct subjects of that split, so the runner moves a few elements per batch instead of one per
+sample), shard specs, shard results and mergeable summaries; no work list, key or payload rides in
+the graph. The subjects per split are counted where a split's batches meet for Plan, so no group of
+their own is needed. Process runs wherever the runner puts each reference (the Reshuffle stops fusion with
 Create). Rows are grouped per split only to sort and cut them (Plan); the shard specs are then
 grouped by shard path, as many keys as shards, so shards are written in parallel by whichever
 workers hold their keys (a Reshuffle would do on Dataflow, but Beam's Dask runner translates
@@ -80,13 +82,13 @@ class ProcessBatch(beam.DoFn):
 
     def process(self, ref: tuple[int, str]) -> Iterator[tuple[str, Any]]:
         rows, subjects, summary = process_batch(self.worker, *ref)
-        by_split: dict[str, list[Row]] = {}
+        by_split: dict[str, tuple[list[Row], list[str]]] = {}
         for row in rows:
-            by_split.setdefault(row[0], []).append(row)
-        for split, split_rows in sorted(by_split.items()):
-            yield ROWS, (split, split_rows)
-        for pair in subjects:
-            yield SUBJECTS, pair
+            by_split.setdefault(row[0], ([], []))[0].append(row)
+        for split, subject in subjects:
+            by_split[split][1].append(subject)
+        for split, (split_rows, split_subjects) in sorted(by_split.items()):
+            yield ROWS, (split, (split_rows, split_subjects))
         yield SUMMARY, summary
 
 
@@ -150,9 +152,15 @@ def _select(tagged: tuple[str, Any], kind: str) -> Iterator[Any]:
         yield tagged[1]
 
 
-def _plan(grouped: tuple[str, Iterable[list[Row]]], shard_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    for spec in plan_specs([row for rows in grouped[1] for row in rows], shard_size):
+def _plan(grouped: tuple[str, Iterable[tuple[list[Row], list[str]]]], shard_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    for spec in plan_specs([row for rows, _ in grouped[1] for row in rows], shard_size):
         yield spec["path"], spec
+
+
+def _subjects(grouped: tuple[str, Iterable[tuple[list[Row], list[str]]]]) -> tuple[int, tuple[str, tuple[str, int]]]:
+    """Distinct subjects of a split's written samples, counted where the split's batches meet."""
+    distinct = {subject for _, subjects in grouped[1] for subject in subjects}
+    return 0, (SUBJECTS, (grouped[0], len(distinct)))
 
 
 def _anchor(tagged: tuple[str, Any]) -> Iterator[tuple[str, None]]:
@@ -184,12 +192,13 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         | "SpreadBatches" >> beam.Reshuffle()
         | "Process" >> beam.ParDo(ProcessBatch(job))
     )
-    specs = (
+    by_split = (
         processed
         | "RowsBySplit" >> beam.FlatMap(_select, ROWS)
         | "GroupBySplit" >> beam.GroupByKey()
-        | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
     )
+    specs = by_split | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
+    subjects = by_split | "SubjectsPerSplit" >> beam.Map(_subjects)
     anchors = processed | "Anchors" >> beam.FlatMap(_anchor)
     shards = (
         (specs, anchors)
@@ -206,14 +215,6 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         | "OneTotalKey" >> beam.Map(lambda kv: (0, kv[1]))
         | "Totals" >> beam.CombinePerKey(SummaryCombine())
         | "TagTotals" >> beam.Map(lambda kv: (0, (SUMMARY, kv[1])))
-    )
-    subjects = (
-        processed
-        | "Subjects" >> beam.FlatMap(_select, SUBJECTS)
-        | "DistinctSubjects" >> beam.Distinct()
-        | "OnePerSubject" >> beam.Map(lambda pair: (pair[0], 1))
-        | "SubjectsPerSplit" >> beam.CombinePerKey(sum)
-        | "TagSubjects" >> beam.Map(_result(SUBJECTS))
     )
     (
         (shards, totals, subjects)
