@@ -4,7 +4,7 @@
       -> Process (ParDo, per batch)  --rows------> GroupBySplit -> Plan (shard specs of a split)
                                                               -> SubjectsPerSplit (distinct subjects of the split)
                                      --anchors---> + shard specs -> SpreadShards (by shard path) -> WriteShards
-                                     --summary---> PartialTotals (16 keys) -> Totals (combiner)
+                                     --summary---> PartialTotals (16 keys; Finalize merges the 16)
       Flatten(shard results, totals, subjects) -> GatherResults -> Finalize (exactly-once check, manifest)
 
 Elements are small: batch references, rows of written samples (split, order, size, staging
@@ -212,8 +212,6 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         processed
         | "Summaries" >> beam.FlatMap(_partial_key)
         | "PartialTotals" >> beam.CombinePerKey(SummaryCombine())
-        | "OneTotalKey" >> beam.Map(lambda kv: (0, kv[1]))
-        | "Totals" >> beam.CombinePerKey(SummaryCombine())
         | "TagTotals" >> beam.Map(lambda kv: (0, (SUMMARY, kv[1])))
     )
     (
