@@ -51,6 +51,11 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
+def _packed_bytes(found: list[tuple[dict, Any, torch.Tensor]]) -> int:
+    """Slab bytes these tensors take, each aligned."""
+    return sum(_aligned(t.numel() * t.element_size()) for _, _, t in found)
+
+
 def _tensors(tree: dict, out: list[tuple[dict, Any, torch.Tensor]]) -> list[tuple[dict, Any, torch.Tensor]]:
     """(container, key, tensor) of every tensor held in nested dicts (lists are left alone)."""
     for key, value in tree.items():
@@ -90,10 +95,10 @@ class SlabPool:
             return len(self.slabs) - 1
         return None
 
-    def begin(self, estimate: int = 0) -> None:
-        """A new batch: take a slab for it, as large as the largest batch so far or, before the first,
-        the samples' own tensors with some room (so even the first batch is built in place)."""
-        need = self.expected or estimate
+    def begin(self, samples: list) -> None:
+        """A new batch of `samples`: take a slab for it, as large as the largest batch so far or,
+        before the first, their own tensors with some room (so even the first batch is built in place)."""
+        need = self.expected or first_estimate(samples)
         self.current, self.used = (self.take(need) if need else None), 0
 
     def allocate(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -113,7 +118,7 @@ class SlabPool:
         if not isinstance(batch, dict):
             return batch
         found = _tensors(batch, [])
-        need = sum(_aligned(t.numel() * t.element_size()) for _, _, t in found)
+        need = _packed_bytes(found)
         self.expected = max(self.expected, need)
         if slot is None and found:
             slot, self.used = self.take(need), 0
@@ -177,7 +182,7 @@ class Packing:
     def __call__(self, samples: list) -> Any:
         if _pool is None:
             return self.collate_fn(samples)
-        _pool.begin(first_estimate(samples) if not _pool.expected else 0)
+        _pool.begin(samples)
         return _pool.pack(self.collate_fn(samples))
 
 
@@ -195,7 +200,7 @@ def first_estimate(samples: list) -> int:
     for sample in samples:
         if isinstance(sample, dict):
             _tensors(sample, found)
-    return int(sum(_aligned(t.numel() * t.element_size()) for _, _, t in found) * FIRST_SLAB_ROOM)
+    return int(_packed_bytes(found) * FIRST_SLAB_ROOM)
 
 
 class Board:

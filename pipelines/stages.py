@@ -185,10 +185,10 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
         with open(local + ".idx", "wb") as f:
             f.write(index_bytes)
         put_atomic(fs, local + ".idx", target[: -len(".tar")] + ".idx")
-        part = catalog_part_path(spec["path"])
+        part = part_path(spec["path"], "catalog", ".arrow")
         looked.write_part(job.source, spec, index["samples"], local + ".arrow")
         put_atomic(fs, local + ".arrow", f"{root}/{part}")
-        samples_part = f"{STAGING}/samples/{name[: -len('.tar')]}.json"
+        samples_part = part_path(spec["path"], "samples", ".json")
         samples_bytes = samples_index_part(looked.metas, source_tasks(worker.info, config_options(worker.info, job.config)))
         pipe_atomic(fs, f"{root}/{samples_part}", samples_bytes)
     return {
@@ -206,9 +206,10 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def catalog_part_path(shard: str) -> str:
-    """Where a shard's catalog rows wait for Finalize (inside the staging area, gone after commit)."""
-    return f"{STAGING}/catalog/{shard.rsplit('/', 1)[-1][: -len('.tar')]}.arrow"
+def part_path(shard: str, kind: str, ext: str) -> str:
+    """Where one of a shard's parts (its catalog rows, its rows of samples.json) waits for Finalize:
+    inside the staging area, gone after the commit."""
+    return f"{STAGING}/{kind}/{shard.rsplit('/', 1)[-1][: -len('.tar')]}{ext}"
 
 
 class CatalogTap:

@@ -73,7 +73,7 @@ def test_the_first_batch_is_collated_inside_its_slab_and_crosses_unchanged():
     board = transfer.Board(1, 4)
     transfer.install((board.shared, board.shared_shape), 0)
     try:
-        transfer._pool.begin(transfer.first_estimate(samples))
+        transfer._pool.begin(samples)
         built = collate(samples)
         slab = transfer._pool.slabs[0].untyped_storage()
         assert built["image"].untyped_storage().data_ptr() == slab.data_ptr()
