@@ -22,7 +22,7 @@ Steps (all in one run, so the ratios share the machine's state):
    (benchmarks/convert_memory.py).
 Each measurement is repeated (--repeats, interleaved across readers); tables show the median and
 the spread (max-min over median). Results go to benchmarks/results/: results.json, RESULTS.md and
-loaders.png.
+loaders.png (the plot is a picture of results.json, made again by every run and not committed).
 """
 
 from __future__ import annotations
