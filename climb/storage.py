@@ -11,11 +11,13 @@ import errno
 import gc
 import os
 import shutil
+import sys
 import tempfile
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
-import fsspec
+if TYPE_CHECKING:
+    import fsspec
 
 
 class StorageError(ValueError):
@@ -164,6 +166,8 @@ def storage_options(url: str, endpoint_url: str | None = None) -> dict[str, Any]
 
 def filesystem(url: str, options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     """(filesystem, path inside it) for a URL."""
+    import fsspec  # imported on first use: a loader reading local shards never needs it (~1.5 MB)
+
     check_url(url)
     fs, path = fsspec.core.url_to_fs(url, **(options or {}))
     return fs, path
@@ -184,7 +188,8 @@ def keep_inherited_filesystems() -> None:
     collector's reach; the sockets are copies, the parent still owns the sessions, and the child
     opens its own filesystems on its own loop.
     """
-    classes: list[type] = [fsspec.AbstractFileSystem]
+    fsspec = sys.modules.get("fsspec")  # never imported: no filesystem was inherited
+    classes: list[type] = [fsspec.AbstractFileSystem] if fsspec else []
     while classes:
         cls = classes.pop()
         classes.extend(cls.__subclasses__())

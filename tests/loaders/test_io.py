@@ -6,7 +6,11 @@ import errno
 import hashlib
 import itertools
 import json
+import mmap
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import fsspec
@@ -15,7 +19,16 @@ import torch
 from fsspec.implementations.memory import MemoryFileSystem
 
 from climb.loaders import ClimbDataset
-from climb.loaders.io import DatasetFiles, IntegrityError, RetryPolicy, default_storage_options, is_transient, s3_session
+from climb.loaders.io import (
+    OWN_MAPPING_BYTES,
+    DatasetFiles,
+    IntegrityError,
+    RetryPolicy,
+    default_storage_options,
+    is_transient,
+    pread,
+    s3_session,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
 FAST = RetryPolicy(attempts=6, base=0.001, cap=0.01)
@@ -267,3 +280,29 @@ def test_s3_readers_share_a_botocore_session_per_profile_and_credentials(monkeyp
     own = object()
     assert default_storage_options("s3://bucket/a", {"session": own})["session"] is own
     assert "session" not in default_storage_options("/data/a", None)
+
+
+def test_a_local_in_order_reader_imports_no_fsspec_numpy_random_or_task_registry(dataset):
+    # peak RSS is a target (issue 19): these are ~5 MB that reading local shards in order never uses
+    code = (
+        "import sys\n"
+        "from climb.loaders import ClimbDataset\n"
+        f"assert sum(1 for _ in ClimbDataset({str(dataset)!r}, split='train', shuffle=False)) > 0\n"
+        "print(sorted({'fsspec', 'numpy.random', 'climb.schemas.tasks'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_sample_sized_local_reads_are_returned_whole_in_their_own_mapping(tmp_path):
+    data = bytes(range(256)) * 2048  # 512 KiB
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        big = pread(fd, 1000, 1000 + OWN_MAPPING_BYTES + 7)
+        small = pread(fd, 5, 900)
+    finally:
+        os.close(fd)
+    assert bytes(big) == data[1000:1000 + OWN_MAPPING_BYTES + 7] and isinstance(big, mmap.mmap)
+    assert bytes(small) == data[5:900] and isinstance(small, bytearray)
