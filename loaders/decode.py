@@ -140,17 +140,15 @@ class TaskSpec:
 
 def task_specs(tables: list[dict[str, Any]], names: tuple[str, ...] | None) -> dict[str, TaskSpec]:
     """Task specs from manifests' task tables; names=None takes every task any table defines."""
+    from climb.schemas.tasks import TASKS
+
     merged: dict[str, dict[str, Any]] = {}
     for table in tables:
         merged.update(table)
     chosen = sorted(merged) if names is None else list(names)
     specs = {}
     for name in chosen:
-        row = merged.get(name)
-        if not row:  # not in any manifest: the registry (imported only then, ~1 MB) may define it
-            from climb.schemas.tasks import TASKS
-
-            row = TASKS[name].to_dict() if name in TASKS else None
+        row = merged.get(name) or (TASKS[name].to_dict() if name in TASKS else None)
         if row is None:
             raise KeyError(f"unknown task {name!r}; the datasets define {sorted(merged)}")
         specs[name] = TaskSpec.from_table(name, row)

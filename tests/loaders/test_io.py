@@ -282,13 +282,13 @@ def test_s3_readers_share_a_botocore_session_per_profile_and_credentials(monkeyp
     assert "session" not in default_storage_options("/data/a", None)
 
 
-def test_a_local_in_order_reader_imports_no_fsspec_numpy_random_or_task_registry(dataset):
-    # peak RSS is a target (issue 19): these are ~5 MB that reading local shards in order never uses
+def test_a_local_in_order_reader_imports_neither_fsspec_nor_numpy_random(dataset):
+    # peak RSS is a target (issue 19): these are ~4 MB that reading local shards in order never uses
     code = (
         "import sys\n"
         "from climb.loaders import ClimbDataset\n"
         f"assert sum(1 for _ in ClimbDataset({str(dataset)!r}, split='train', shuffle=False)) > 0\n"
-        "print(sorted({'fsspec', 'numpy.random', 'climb.schemas.tasks'} & set(sys.modules)))\n"
+        "print(sorted({'fsspec', 'numpy.random'} & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
