@@ -6,6 +6,7 @@ must not depend on the runner (key, split, order), so the parallel part only dec
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from dataclasses import dataclass
@@ -20,11 +21,7 @@ from climb.transforms.splits import assign_split, order_key
 
 @dataclass(frozen=True)
 class WorkItem:
-    """A record with everything the pipeline decided about it before decoding.
-
-    `raw_names` are the names of the record's raw files and ids (transforms/redact.py): messages
-    about the sample are scrubbed of them before they reach quarantine.jsonl or a log.
-    """
+    """A record with everything the pipeline decided about it before decoding."""
 
     record: Record
     key: str
@@ -32,9 +29,18 @@ class WorkItem:
     study: str | None
     split: str
     order: str
-    raw_names: tuple[str, ...] = ()
+    raw_url: str = ""
     group: str = ""
     split_moved: bool = False
+
+    @functools.cached_property
+    def raw_names(self) -> tuple[str, ...]:
+        """The names of the record's raw files and ids (transforms/redact.py): messages about the
+        sample are scrubbed of them before they reach quarantine.jsonl or a log. Made by the worker
+        when a message needs them, not by the driver for every sample."""
+        rec = self.record
+        return raw_names([relative_path(p, self.raw_url) for p in rec.paths],
+                         (rec.sample_id, rec.subject_id, rec.study_id, rec.group_id), public=rec.source)
 
 
 def _root(path: str, raw_url: str) -> str | None:
@@ -153,11 +159,7 @@ def iter_prepared(
             study=None if rec.study_id is None else pseudonymize(rec.study_id, key, "study"),
             split=assign_split(group, salt, fractions, rec.official_split),
             order=order_key(salt, sample_key),
-            raw_names=raw_names(
-                [relative_path(p, raw_url) for p in rec.paths],
-                (rec.sample_id, rec.subject_id, rec.study_id, rec.group_id),
-                public=rec.source,
-            ),
+            raw_url=raw_url,
             group=group,
         )
         yield one_split_per_group(item, first_split)
