@@ -13,12 +13,13 @@ Only the indexes of recently used shards stay in memory.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 
@@ -132,6 +133,45 @@ def wanted_members(modalities: tuple[str, ...] | None):
     return lambda member: member == METADATA or member.split(".", 1)[0] in chosen
 
 
+class SharedCache:
+    """The most recent `size` results of `load`, each computed once even when threads ask together.
+
+    The fetch threads reach a new shard at about the same time; with functools.lru_cache both
+    missed and both fetched its `.idx` (6-8 index GETs for 5 shards per DataLoader worker from S3).
+    Here the first asker claims the key and loads it, later askers wait for the same result, and a
+    failed load is forgotten so the next asker tries again.
+    """
+
+    def __init__(self, load: Callable[..., Any], size: int):
+        self.load, self.size = load, size
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[Hashable, Future] = OrderedDict()
+
+    def claim(self, key: Hashable) -> tuple[Future, bool]:
+        """(the key's future, whether this caller must fill it)."""
+        with self.lock:
+            future = self.entries.get(key)
+            if future is not None:
+                self.entries.move_to_end(key)
+                return future, False
+            future = self.entries[key] = Future()
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+            return future, True
+
+    def __call__(self, *key: Any) -> Any:
+        future, mine = self.claim(key)
+        if mine:
+            try:
+                future.set_result(self.load(*key))
+            except BaseException as exc:
+                with self.lock:
+                    if self.entries.get(key) is future:
+                        del self.entries[key]
+                future.set_exception(exc)
+        return future.result()
+
+
 class SampleReader:
     """Reads planned samples of one or more datasets; use one per iterator, inside the worker.
 
@@ -172,10 +212,10 @@ class SampleReader:
         # two range reads in flight from an object store; one thread where descriptors are shared (pread)
         self.threads = 2 if all(f.cache is None for f in self.files) and self.remote else 1
         self.ahead = self.REMOTE_AHEAD if self.remote else self.AHEAD
-        self.index = functools.lru_cache(maxsize=self.MAX_INDEXES)(self._load_index)
+        self.index = SharedCache(self._load_index, self.MAX_INDEXES)
 
     def _load_index(self, d: int, shard: int) -> list[dict[str, Any]]:
-        """The parsed .idx of one shard (through an LRU cache, shared by the fetch threads)."""
+        """The parsed .idx of one shard (through `self.index`, shared by the fetch threads)."""
         info = self.datasets[d].shards[shard]
         return parse_index(self.files[d].read_file(info["index"]), info)
 

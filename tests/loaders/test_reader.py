@@ -13,7 +13,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from climb.loaders import ClimbDataset
 from climb.loaders.io import RetryPolicy
 from climb.loaders.plan import epoch_order
-from climb.loaders.shards import DatasetInfo, SampleReader
+from climb.loaders.shards import DatasetInfo, SampleReader, SharedCache
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
 
@@ -83,3 +83,33 @@ def test_local_reads_start_with_one_batch_then_jobs_of_bounded_bytes():
     jobs = reader.jobs(np.concatenate([np.zeros((300, 1), dtype=np.int64), epoch_order([100] * 3, 0, 0, 1)], axis=1))
     assert len(jobs[0]) == 8
     assert all(1 <= len(j) <= reader.LOCAL_JOB_BYTES // 200_000 + 1 for j in jobs[1:])
+
+
+def test_a_key_asked_for_while_it_loads_is_loaded_once():
+    cache = SharedCache(lambda key: key, size=4)
+    first, mine = cache.claim(("shard", 3))
+    again, also_mine = cache.claim(("shard", 3))
+    assert mine and not also_mine and again is first
+
+
+def test_a_failed_load_is_forgotten_so_the_next_asker_loads_again():
+    outcomes = iter([OSError("reset"), ["parsed index"]])
+
+    def load(shard: int) -> list[str]:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    cache = SharedCache(load, size=4)
+    with pytest.raises(OSError):
+        cache(7)
+    assert cache(7) == ["parsed index"] and cache(7) == ["parsed index"]
+
+
+def test_the_shared_cache_keeps_only_its_most_recent_keys():
+    loads = []
+    cache = SharedCache(lambda key: loads.append(key) or key, size=2)
+    for key in (1, 2, 1, 3, 1, 2):
+        cache(key)
+    assert loads == [1, 2, 3, 2]
