@@ -131,13 +131,11 @@ def commit_catalog(fs, root: str, parts: list[str]) -> dict[str, Any]:
         for part in parts:
             yield read_table(fs.cat_file(f"{root}/{part}"))
 
-    with tempfile.TemporaryDirectory(prefix="climb-catalog-") as tmp:
-        local = os.path.join(tmp, CATALOG_FILE)
+    from climb.pipelines.stages import atomic_file
+
+    with atomic_file(fs, root, f"{root}/{CATALOG_FILE}") as local:
         write_parts(tables(), local)
         digest, size = sha256_file(local)
-        from climb.pipelines.stages import put_atomic
-
-        put_atomic(fs, local, f"{root}/{CATALOG_FILE}")
     return {"path": CATALOG_FILE, "sha256": digest, "bytes": size, "version": CATALOG_VERSION}
 
 

@@ -173,21 +173,16 @@ def write_shard(worker: Worker, spec: dict[str, Any]) -> dict[str, Any]:
     job = worker.job
     fs, root = filesystem(job.dataset_url, job.storage_options)
     name = spec["path"].rsplit("/", 1)[-1]
-    with storage_errors(f"writing {spec['path']}", missing_is_content=False), \
-            tempfile.TemporaryDirectory(prefix="climb-shard-") as tmp:
-        local = os.path.join(tmp, name)
+    target = f"{root}/{spec['path']}"
+    part = part_path(spec["path"], "catalog", ".arrow")
+    with storage_errors(f"writing {spec['path']}", missing_is_content=False):
         looked = CatalogTap(fragments(fs, root, spec["fragments"]))
-        with open(local, "wb") as out:
+        with atomic_file(fs, root, target) as local, open(local, "wb") as out:
             index, digest, size = write_tar(looked, out, name)
-        target = f"{root}/{spec['path']}"
-        put_atomic(fs, local, target)
         index_bytes = json_bytes(index)
-        with open(local + ".idx", "wb") as f:
-            f.write(index_bytes)
-        put_atomic(fs, local + ".idx", target[: -len(".tar")] + ".idx")
-        part = part_path(spec["path"], "catalog", ".arrow")
-        looked.write_part(job.source, spec, index["samples"], local + ".arrow")
-        put_atomic(fs, local + ".arrow", f"{root}/{part}")
+        pipe_atomic(fs, target[: -len(".tar")] + ".idx", index_bytes)
+        with atomic_file(fs, root, f"{root}/{part}") as local:
+            looked.write_part(job.source, spec, index["samples"], local)
         samples_part = part_path(spec["path"], "samples", ".json")
         samples_bytes = samples_index_part(looked.metas, source_tasks(worker.info, config_options(worker.info, job.config)))
         pipe_atomic(fs, f"{root}/{samples_part}", samples_bytes)
@@ -237,6 +232,34 @@ class CatalogTap:
         rows = catalog_rows(dataset=source, split=spec["split"], shard=spec["path"], entries=entries,
                             metas=self.metas, heads=self.heads)
         write_table(catalog_table(rows), path)
+
+
+@contextlib.contextmanager
+def atomic_file(fs, root: str, target: str) -> Iterator[str]:
+    """A local path to write; when the block ends cleanly, that file becomes `target`, whole.
+
+    On a local output the file is written inside the dataset's staging area, on the same
+    filesystem, and renamed into place: a shard's bytes are written once and need no room in /tmp
+    (256 MB per writing worker by default), and a crash leaves the file where a rerun and Finalize
+    clear it. On an object store it is a temporary local file, uploaded in one request.
+    """
+    from fsspec.implementations.local import LocalFileSystem
+
+    if not isinstance(fs, LocalFileSystem):
+        with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
+            local = os.path.join(tmp, target.rsplit("/", 1)[-1])
+            yield local
+            fs.put_file(local, target)
+        return
+    local = f"{root}/{STAGING}/tmp/{uuid.uuid4().hex}-{target.rsplit('/', 1)[-1]}"
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    try:
+        yield local
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(local, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local)
 
 
 def put_atomic(fs, local_path: str, target: str) -> None:

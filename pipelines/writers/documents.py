@@ -13,11 +13,9 @@ reproduce` cover them too.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from typing import Any, Iterator
 
-from climb.pipelines.stages import put_atomic
+from climb.pipelines.stages import atomic_file
 from climb.pipelines.writers.card import card_bytes
 from climb.pipelines.writers.croissant import croissant
 from climb.pipelines.writers.members import json_bytes
@@ -53,14 +51,11 @@ def write_samples_index(fs, root: str, shards: list[dict[str, Any]]) -> dict[str
     """Write ROOT/samples.json from the written shards' staged parts (one part in memory at a time)
     and return its pin {path, sha256, bytes}, which croissant.json and the manifest carry."""
     digest, size = hashlib.sha256(), 0
-    with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
-        local = os.path.join(tmp, SAMPLES_INDEX)
-        with open(local, "wb") as f:
-            for chunk in samples_index_chunks(fs, root, sorted(shards, key=lambda s: s["path"])):
-                f.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        put_atomic(fs, local, f"{root}/{SAMPLES_INDEX}")
+    with atomic_file(fs, root, f"{root}/{SAMPLES_INDEX}") as local, open(local, "wb") as f:
+        for chunk in samples_index_chunks(fs, root, sorted(shards, key=lambda s: s["path"])):
+            f.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
     return {"path": SAMPLES_INDEX, "sha256": digest.hexdigest(), "bytes": size}
 
 

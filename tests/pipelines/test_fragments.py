@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from climb.pipelines.stages import CorruptFragment, fragments
+from climb.pipelines.stages import STAGING, CorruptFragment, atomic_file, fragments
 from climb.pipelines.writers.members import encode_members
 from climb.pipelines.writers.wds_tar import _header, _member, _tarfile_header, make_fragment, parse_fragment
 from climb.storage import filesystem
@@ -79,3 +79,23 @@ def test_a_broken_header_is_refused():
     header[124:136] = b"0000000001x\0"
     with pytest.raises(tarfile.HeaderError):
         _member(bytes(header))
+
+
+def test_a_local_output_file_is_written_inside_the_staging_area_then_renamed_into_place(tmp_path):
+    fs, root = filesystem(str(tmp_path / "out"))
+    target = f"{root}/shards/train-00000.tar"
+    with atomic_file(fs, root, target) as local:
+        assert local.startswith(f"{root}/{STAGING}/") and not (tmp_path / "out" / "shards").exists()
+        with open(local, "wb") as f:
+            f.write(b"shard bytes")
+    assert (tmp_path / "out" / "shards" / "train-00000.tar").read_bytes() == b"shard bytes"
+    assert not [p for p in (tmp_path / "out" / STAGING).rglob("*") if p.is_file()]
+
+
+def test_an_output_file_whose_writer_fails_leaves_nothing_behind(tmp_path):
+    fs, root = filesystem(str(tmp_path / "out"))
+    with pytest.raises(OSError), atomic_file(fs, root, f"{root}/catalog.parquet") as local:
+        with open(local, "wb") as f:
+            f.write(b"half a table")
+        raise OSError("disk full")
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
