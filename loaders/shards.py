@@ -185,11 +185,11 @@ class SampleReader:
     """
 
     PIECE_BYTES = 4 << 20
-    LOCAL_JOB_BYTES = 256 << 10
-    AHEAD = 2
+    LOCAL_JOB_BYTES = 512 << 10
+    AHEAD = 3
     REMOTE_AHEAD = 8
     """Jobs fetched ahead of first use: locally reads are quick and memory is the budget (2 jobs of
-    ~256 KiB: 1.5 MB less peak RSS than 3 of 512 KiB, the same speed within the noise); from an
+    256 KiB would hold 1.5 MB less, at ~5% of the samples/s of one process); from an
     object store a DataLoader worker's pieces of a shuffled stream hold about half as many of its own
     samples, and 3 ahead left the CPU idle between GETs (2 workers from the local S3 server, 1,000
     samples, 4 runs each: shuffled 308-350 -> 340-393 samples/s, in order 417-449 -> 453-580)."""

@@ -6,8 +6,6 @@ import errno
 import hashlib
 import itertools
 import json
-import mmap
-import os
 import shutil
 import subprocess
 import sys
@@ -20,13 +18,11 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from climb.loaders import ClimbDataset
 from climb.loaders.io import (
-    OWN_MAPPING_BYTES,
     DatasetFiles,
     IntegrityError,
     RetryPolicy,
     default_storage_options,
     is_transient,
-    pread,
     s3_session,
 )
 
@@ -292,17 +288,3 @@ def test_a_local_in_order_reader_imports_neither_fsspec_nor_numpy_random(dataset
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-def test_sample_sized_local_reads_are_returned_whole_in_their_own_mapping(tmp_path):
-    data = bytes(range(256)) * 2048  # 512 KiB
-    path = tmp_path / "blob"
-    path.write_bytes(data)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        big = pread(fd, 1000, 1000 + OWN_MAPPING_BYTES + 7)
-        small = pread(fd, 5, 900)
-    finally:
-        os.close(fd)
-    assert bytes(big) == data[1000:1000 + OWN_MAPPING_BYTES + 7] and isinstance(big, mmap.mmap)
-    assert bytes(small) == data[5:900] and isinstance(small, bytearray)
