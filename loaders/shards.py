@@ -181,7 +181,10 @@ class SampleReader:
     in one merged range read (the plan keeps a piece's samples within its shuffle window, so few
     pieces are held at once; with a shard cache, the fetch thread downloads a shard into the cache
     when a piece first needs it, a few pieces ahead of use); locally a job is the next few samples in
-    read order, read with pread, starting with one batch so the first batch waits for one read.
+    read order, read with pread. Either way the first batch is one job (from an object store, every
+    piece it touches, their GETs sent together) fetched alone, before any look-ahead: from the local
+    S3 server with 2 DataLoader workers the first batch came 0.72 -> 0.45 s in order and 0.88 ->
+    0.75 s shuffled (medians of 4 fresh processes).
     """
 
     PIECE_BYTES = 4 << 20
@@ -229,6 +232,9 @@ class SampleReader:
             _, first, job_of = np.unique(np.stack([reads[:, 0], reads[:, 1], piece], axis=1), axis=0,
                                          return_index=True, return_inverse=True)
             job_of = np.argsort(np.argsort(first))[job_of.ravel()]  # renumbered by first use
+            if len(reads):  # the pieces the first chunk touches are one job: their GETs go out together
+                head = int(job_of[: self.first_chunk].max())
+                job_of = np.maximum(job_of - head, 0)
         else:
             head = min(len(reads), self.first_chunk)
             job_of = np.concatenate([np.zeros(head, dtype=np.int64), 1 + np.cumsum(size[head:]).astype(np.int64) // self.LOCAL_JOB_BYTES])
@@ -288,13 +294,17 @@ class SampleReader:
         submitted = 0
         try:
             for i in range(len(reads)):
-                # every job in use by now, plus `ahead` jobs whose first use is still to come
+                # every job in use by now, plus `ahead` jobs whose first use is still to come; job 0
+                # (the first chunk) alone until it is handed over: look-ahead fetches on the same
+                # cores would slow the reads and decodes the first batch waits for
                 due = int(np.searchsorted(first, i, side="right"))
-                while submitted < len(jobs) and submitted < due + self.ahead:
+                while submitted < len(jobs) and submitted < (due + self.ahead if i >= self.first_chunk else 1):
                     held[submitted] = fetcher.submit(self._fetch, reads, jobs[submitted])
                     submitted += 1
                 k = int(job_of[i])
-                item = held[k].result()[int(slot[i])]
+                items = held[k].result()
+                # handed over once: a fetched range is freed when its last sample is, not with its job
+                item, items[int(slot[i])] = items[int(slot[i])], None
                 if last[k] == i:
                     del held[k]
                 yield item

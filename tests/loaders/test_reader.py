@@ -3,6 +3,7 @@ ahead of use, and held only while the shuffle window needs it."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 from fsspec.implementations.memory import MemoryFileSystem
 
-from climb.loaders import ClimbDataset
+from climb.loaders import ClimbDataset, shards
 from climb.loaders.io import RetryPolicy
 from climb.loaders.plan import epoch_order
 from climb.loaders.shards import DatasetInfo, SampleReader, SharedCache
@@ -29,7 +30,8 @@ def remote(dataset):
     mem.rm("/pieces", recursive=True)
 
 
-def test_shuffled_remote_reads_fetch_each_piece_once_in_one_request(remote, dataset, monkeypatch):
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_shuffled_remote_reads_fetch_each_piece_once_in_one_request(remote, dataset, monkeypatch, batch_size):
     monkeypatch.setattr(SampleReader, "PIECE_BYTES", 60_000)
     requests: list[tuple[str, int, int]] = []
     original = MemoryFileSystem.cat_ranges
@@ -39,7 +41,7 @@ def test_shuffled_remote_reads_fetch_each_piece_once_in_one_request(remote, data
         return original(self, paths, starts, ends, **kwargs)
 
     monkeypatch.setattr(MemoryFileSystem, "cat_ranges", recording)
-    options = {"seed": 3, "shuffle_window": 12, "shuffle_buckets": 3, "modalities": ("signal", "image")}
+    options = {"seed": 3, "shuffle_window": 12, "shuffle_buckets": 3, "modalities": ("signal", "image"), "batch_size": batch_size}
     got = list(ClimbDataset(remote, split="train", **options))
     expected = list(ClimbDataset(str(dataset), split="train", **options))
     assert [s["__key__"] for s in got] == [s["__key__"] for s in expected]
@@ -75,6 +77,76 @@ def test_a_reader_holds_about_one_window_of_pieces(window, buckets):
     last = np.array([j.max() for j in jobs])
     live = max(int(((first <= i) & (last >= i)).sum()) for i in range(0, len(reads), 7))
     assert live <= buckets * (window // buckets // piece + 3)
+
+
+def in_manifest_order(counts: list[int]) -> np.ndarray:
+    order = epoch_order(counts, 0, 0, 1, shuffle=False)
+    return np.concatenate([np.zeros((len(order), 1), dtype=np.int64), order], axis=1)
+
+
+def test_the_pieces_of_the_first_batch_are_fetched_as_one_job():
+    """The first batch waits for every piece it touches: one job sends their GETs out together
+    instead of a round of two per fetch thread."""
+    counts, sample_bytes = [100] * 40, 1 << 20
+    reader = reader_for(counts, sample_bytes)
+    reader.first_chunk = 32
+    piece = reader.PIECE_BYTES // sample_bytes
+    order = epoch_order(counts, 0, 0, 1, window=200, buckets=8)
+    reads = np.concatenate([np.zeros((len(order), 1), dtype=np.int64), order], axis=1)
+    piece_of = [(int(shard), int(sample) // piece) for _, shard, sample in reads]
+    first_batch = set(piece_of[:32])
+    jobs = reader.jobs(reads)
+    assert len(first_batch) > 8
+    assert sorted(jobs[0].tolist()) == [r for r, p in enumerate(piece_of) if p in first_batch]
+    assert all(len({piece_of[r] for r in job}) == 1 for job in jobs[1:])
+
+
+class InlineExecutor:
+    """A fetch pool that runs each job as it is submitted, so the order of fetches is observable."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def submit(self, fn, *args):
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, **kwargs):
+        pass
+
+
+@pytest.fixture
+def fetches(monkeypatch):
+    """Every fetch job a SampleReader runs, in order, as (read numbers, the list it returned)."""
+    monkeypatch.setattr(shards, "ThreadPoolExecutor", InlineExecutor)
+    done: list[tuple[list[int], list]] = []
+
+    def fetch(self, reads, which):
+        items = [(f"sample{r}", {"json": b"{}"}) for r in which.tolist()]
+        done.append((which.tolist(), items))
+        return items
+
+    monkeypatch.setattr(SampleReader, "_fetch", fetch)
+    return done
+
+
+def test_nothing_is_fetched_ahead_until_the_first_batch_is_handed_over(fetches):
+    reader = reader_for([100] * 4, 1 << 20)
+    reader.first_chunk = 8
+    samples = reader.samples(in_manifest_order([100] * 4))
+    assert [next(samples)[0] for _ in range(8)] == [f"sample{r}" for r in range(8)]
+    assert [reads for reads, _ in fetches] == [list(range(8))]
+    next(samples)
+    assert len(fetches) == 2 + reader.ahead and fetches[1][0][0] == 8
+
+
+def test_a_sample_handed_over_is_no_longer_held_by_its_fetch_job(fetches):
+    reader = reader_for([100], 1 << 20)
+    samples = reader.samples(in_manifest_order([100]))
+    key, _ = next(samples)
+    _, items = fetches[0]
+    assert key == "sample0" and items[0] is None and items[1] is not None
 
 
 def test_local_reads_start_with_one_batch_then_jobs_of_bounded_bytes():
