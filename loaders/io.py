@@ -299,6 +299,14 @@ class DatasetFiles:
         path = self._remote(rel)
         return self.retry.call(lambda: self.fs.cat_file(path), f"read {rel}")
 
+    def read_files(self, rels: list[str]) -> list[bytes]:
+        """Several small files whole; from an object store their GETs go out together."""
+        if self.local or len(rels) < 2:
+            return [self.read_file(rel) for rel in rels]
+        paths = [self._remote(rel) for rel in rels]
+        return self.retry.call(lambda: self.fs.cat_ranges(paths, [None] * len(paths), [None] * len(paths), on_error="raise"),
+                               f"read {len(rels)} files")
+
     def _fd(self, rel: str, sha256: str) -> int:
         fd = self._fds.pop(rel, None)
         if fd is None:
@@ -325,20 +333,24 @@ class DatasetFiles:
 
         return self.retry.call(attempt, f"download {rel}")
 
-    def read_ranges(self, requests: list[tuple[str, str, int, int]]) -> list[Any]:
+    def read_ranges(self, requests: list[tuple[str, str, int, int]], groups: list[int] | None = None) -> list[Any]:
         """Bytes of each (shard path, shard sha256, start, end) request, bytes-like, in order.
 
         Local shards (and cached ones) are read with pread; remote ones with concurrent range
-        GETs, ranges of one shard less than MERGE_GAP apart merged into requests of up to
-        MAX_REQUEST bytes (fsspec.utils.merge_offset_ranges: an object store answers a few MiB in
-        about the time of a tiny read), and only the failed requests of a round retried.
+        GETs, ranges of one shard and one group (`groups[i]`; all one by default) less than
+        MERGE_GAP apart merged into requests of up to MAX_REQUEST bytes
+        (fsspec.utils.merge_offset_ranges: an object store answers a few MiB in about the time of a
+        tiny read), and only the failed requests of a round retried. A merged GET never spans two
+        groups, so a caller can keep it off bytes another request of its own fetches.
         """
         if self.local or self.cache is not None:
             return [pread(self._fd(rel, sha), s, e) for rel, sha, s, e in requests]
         from fsspec.utils import merge_offset_ranges  # remote reads only: local ones never import fsspec
 
-        paths, starts, ends = merge_offset_ranges([self._remote(r[0]) for r in requests], [r[2] for r in requests],
-                                                  [r[3] for r in requests], self.MERGE_GAP, self.MAX_REQUEST)
+        keys = [(self._remote(r[0]), g) for r, g in zip(requests, groups or [0] * len(requests))]
+        merged, starts, ends = merge_offset_ranges(keys, [r[2] for r in requests], [r[3] for r in requests],
+                                                   self.MERGE_GAP, self.MAX_REQUEST)
+        paths = [path for path, _ in merged]
         datas: list[Any] = [None] * len(paths)
 
         def fetch() -> None:
@@ -357,12 +369,11 @@ class DatasetFiles:
                 raise next((e for e in errors if not is_transient(e)), errors[0])
 
         self.retry.call(fetch, f"read {len(paths)} ranges")
-        blocks = list(zip(paths, starts))
+        blocks = list(zip(merged, starts))
         out = []
-        for rel, _, s, e in requests:
-            path = self._remote(rel)
-            j = bisect.bisect_right(blocks, (path, s)) - 1
-            while not (paths[j] == path and starts[j] <= s and e <= ends[j]):  # overlapping blocks
+        for key, (_, _, s, e) in zip(keys, requests):
+            j = bisect.bisect_right(blocks, (key, s)) - 1
+            while not (merged[j] == key and starts[j] <= s and e <= ends[j]):  # overlapping blocks
                 j -= 1
             out.append(memoryview(datas[j])[s - starts[j]:e - starts[j]])
         return out

@@ -166,9 +166,9 @@ def test_selecting_modalities_reads_only_their_members(dataset, monkeypatch):
     requested: list[int] = []
     original = DatasetFiles.read_ranges
 
-    def counting(self, requests):
+    def counting(self, requests, *args):
         requested.extend(e - s for _, _, s, e in requests)
-        return original(self, requests)
+        return original(self, requests, *args)
 
     monkeypatch.setattr(DatasetFiles, "read_ranges", counting)
     samples = list(ClimbDataset(str(dataset), split="val", modalities=("signal",)))
@@ -225,9 +225,9 @@ def test_the_first_local_read_is_one_batch(dataset, monkeypatch):
     batches: list[int] = []
     original = DatasetFiles.read_ranges
 
-    def counting(self, requests):
+    def counting(self, requests, *args):
         batches.append(len(requests))
-        return original(self, requests)
+        return original(self, requests, *args)
 
     monkeypatch.setattr(DatasetFiles, "read_ranges", counting)
     ds = ClimbDataset(str(dataset), split="train", shuffle=False, modalities=None)
@@ -288,3 +288,19 @@ def test_a_local_in_order_reader_imports_neither_fsspec_nor_numpy_random(dataset
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("groups, gets", [([0, 0], 1), ([0, 1], 2)])
+def test_remote_ranges_merge_into_one_get_only_within_a_group(monkeypatch, groups, gets):
+    mem = MemoryFileSystem()
+    mem.pipe_file("/groups/shard.tar", bytes(range(256)) * 64)
+    calls: list[int] = []
+    original = MemoryFileSystem.cat_ranges
+    monkeypatch.setattr(MemoryFileSystem, "cat_ranges", lambda self, paths, *a, **k: calls.append(len(paths)) or original(self, paths, *a, **k))
+    files = DatasetFiles("memory://groups", None, RetryPolicy(), None)
+    try:
+        got = files.read_ranges([("shard.tar", "0" * 64, 10, 20), ("shard.tar", "0" * 64, 30, 40)], groups)
+    finally:
+        mem.rm("/groups", recursive=True)
+    assert [bytes(b) for b in got] == [bytes(range(10, 20)), bytes(range(30, 40))]
+    assert calls == [gets]

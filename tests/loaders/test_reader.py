@@ -84,21 +84,22 @@ def in_manifest_order(counts: list[int]) -> np.ndarray:
     return np.concatenate([np.zeros((len(order), 1), dtype=np.int64), order], axis=1)
 
 
-def test_the_pieces_of_the_first_batch_are_fetched_as_one_job():
-    """The first batch waits for every piece it touches: one job sends their GETs out together
-    instead of a round of two per fetch thread."""
-    counts, sample_bytes = [100] * 40, 1 << 20
+def test_the_first_batch_is_one_job_of_a_few_spans():
+    """The first batch waits for all of its samples: one job sends their GETs out together, one GET
+    per span of nearby samples (with what this reader reads in between), not whole pieces."""
+    counts, sample_bytes = [100] * 40, 100_000
     reader = reader_for(counts, sample_bytes)
     reader.first_chunk = 32
-    piece = reader.PIECE_BYTES // sample_bytes
     order = epoch_order(counts, 0, 0, 1, window=200, buckets=8)
     reads = np.concatenate([np.zeros((len(order), 1), dtype=np.int64), order], axis=1)
-    piece_of = [(int(shard), int(sample) // piece) for _, shard, sample in reads]
-    first_batch = set(piece_of[:32])
+    spans = reader.head_spans(reads)
+    inside = [r for r, (_, shard, sample) in enumerate(reads.tolist())
+              if any(lo <= sample <= hi for lo, hi in spans.get((0, shard), []))]
     jobs = reader.jobs(reads)
-    assert len(first_batch) > 8
-    assert sorted(jobs[0].tolist()) == [r for r, p in enumerate(piece_of) if p in first_batch]
-    assert all(len({piece_of[r] for r in job}) == 1 for job in jobs[1:])
+    assert sorted(jobs[0].tolist()) == inside and set(range(32)) < set(inside)
+    assert sum(len(runs) for runs in spans.values()) < 16
+    piece = reader.PIECE_BYTES // sample_bytes
+    assert all(len({(int(reads[r, 1]), int(reads[r, 2]) // piece) for r in job}) == 1 for job in jobs[1:])
 
 
 class InlineExecutor:
@@ -143,6 +144,7 @@ def test_nothing_is_fetched_ahead_until_the_first_batch_is_handed_over(fetches):
 
 def test_a_sample_handed_over_is_no_longer_held_by_its_fetch_job(fetches):
     reader = reader_for([100], 1 << 20)
+    reader.first_chunk = 4
     samples = reader.samples(in_manifest_order([100]))
     key, _ = next(samples)
     _, items = fetches[0]
