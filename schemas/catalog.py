@@ -162,8 +162,9 @@ def _scalar_type(values: Iterable[Any]) -> pa.DataType:
     return pa.string()
 
 
-def _cell(value: Any, kind: pa.DataType) -> Any:
-    if value is None or not pa.types.is_string(kind) or isinstance(value, str):
+def _text(value: Any) -> Any:
+    """A cell of a string column: a number or boolean that shares a column with text becomes text."""
+    if value is None or isinstance(value, str):
         return value
     return str(value).lower() if isinstance(value, bool) else repr(value)
 
@@ -191,7 +192,7 @@ def catalog_table(rows: list[dict[str, Any]], columns: list[pa.Field] | None = N
         arrays[f.name] = pa.array([r.get(f.name) for r in rows], type=f.type)
     for f in columns:
         values = [r.get(f.name) for r in rows]
-        arrays[f.name] = pa.array([_cell(v, f.type) for v in values], type=f.type)
+        arrays[f.name] = pa.array([_text(v) for v in values] if pa.types.is_string(f.type) else values, type=f.type)
     schema = pa.schema(list(LOCATION_FIELDS) + list(columns), metadata={"climb_catalog_version": CATALOG_VERSION})
     return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
 
