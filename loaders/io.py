@@ -100,12 +100,15 @@ class RetryPolicy:
 
 def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """For S3 unless the caller set them: bounded timeouts (a stalled socket fails and is retried
-    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), and this
-    process's shared botocore session (`s3_session`)."""
+    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), this
+    process's shared botocore session (`s3_session`), and whole small files (manifest, indexes) read
+    in one GET: with s3fs's default `max_concurrency` of 10 every whole-file read first asked for the
+    object's size (a HEAD request), which a loader never needs."""
     opts = dict(options or {})
     if url.startswith(("s3://", "s3a://")):
         config = {"connect_timeout": 5, "read_timeout": 10, "retries": {"total_max_attempts": 1}, **opts.get("config_kwargs", {})}
         opts["config_kwargs"] = config
+        opts.setdefault("max_concurrency", 1)
         if "session" not in opts:
             opts["session"] = s3_session(opts.pop("profile", None))
     return opts

@@ -8,7 +8,7 @@ import pytest
 import s3fs
 
 from climb.loaders import ClimbDataset
-from climb.loaders.io import RetryPolicy
+from climb.loaders.io import DatasetFiles, RetryPolicy
 from climb.s3.faultproxy import FaultProxy, Faults
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
@@ -65,3 +65,15 @@ def test_the_cache_downloads_through_faults_and_verifies_every_shard(remote, dat
         got = contents(ds)
     assert got == expected
     assert len(list((tmp_path / "cache").glob("*.tar"))) == len(list(dataset.glob("shards/val-*.tar")))
+
+
+def test_the_manifest_and_shard_indexes_cost_one_request_each(remote, s3_bucket):
+    """No HEAD before a whole-file GET (s3fs asks for an object's size first by default): on S3 each
+    request is a round trip on the way to the first batch, and is billed."""
+    with FaultProxy(s3_bucket.endpoint) as proxy:
+        options = proxy.endpoint.storage_options()
+        ds = ClimbDataset(remote, split="train", storage_options=options)
+        assert proxy.counts["requests"] == 1
+        files = DatasetFiles(remote, options, RetryPolicy(), None)
+        indexes = files.read_files([shard["index"] for shard in ds.info.shards])
+        assert proxy.counts["requests"] == 1 + len(ds.info.shards) and all(indexes)
