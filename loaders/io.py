@@ -350,6 +350,7 @@ class DatasetFiles:
             return [pread(self._fd(rel, sha), s, e) for rel, sha, s, e in requests]
         from fsspec.utils import merge_offset_ranges  # remote reads only: local ones never import fsspec
 
+        # merge_offset_ranges merges ranges of equal "paths" only: (path, group) keys keep groups apart
         keys = [(self._remote(r[0]), g) for r, g in zip(requests, groups or [0] * len(requests))]
         merged, starts, ends = merge_offset_ranges(keys, [r[2] for r in requests], [r[3] for r in requests],
                                                    self.MERGE_GAP, self.MAX_REQUEST)
