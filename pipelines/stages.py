@@ -262,23 +262,21 @@ def atomic_file(fs, root: str, target: str) -> Iterator[str]:
             os.remove(local)
 
 
-def put_atomic(fs, local_path: str, target: str) -> None:
-    """Local: copy to a temp name beside the target, then rename. Object stores: one whole upload."""
+def pipe_atomic(fs, target: str, data: bytes) -> None:
+    """Write `data` to `target` whole or not at all: on a local output under a temp name beside the
+    target, then renamed (one write; no copy through /tmp); an object store's single PUT is already
+    all or nothing."""
     from fsspec.implementations.local import LocalFileSystem
 
-    if isinstance(fs, LocalFileSystem):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
-        fs.put_file(local_path, tmp)
-        os.replace(tmp, target)
-    else:
-        fs.put_file(local_path, target)
-
-
-def pipe_atomic(fs, target: str, data: bytes) -> None:
-    """Write `data` to `target` atomically (put_atomic of a temp file)."""
-    with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
-        local = os.path.join(tmp, "data")
-        with open(local, "wb") as f:
+    if not isinstance(fs, LocalFileSystem):
+        fs.pipe_file(target, data)
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as f:
             f.write(data)
-        put_atomic(fs, local, target)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
