@@ -181,6 +181,24 @@ def test_a_failed_load_is_forgotten_so_the_next_asker_loads_again():
     assert cache(7) == ["parsed index"] and cache(7) == ["parsed index"]
 
 
+def test_keys_loaded_together_skip_those_already_held_and_forget_a_failed_round():
+    rounds = []
+
+    def load_many(keys: list) -> list:
+        rounds.append([k for (k,) in keys])
+        if len(rounds) == 2:
+            raise ConnectionResetError("reset")
+        return [f"index {k}" for (k,) in keys]
+
+    cache = SharedCache(lambda key: pytest.fail(f"index {key} loaded on its own"), size=8)
+    cache.load_together([(1,), (2,)], load_many)
+    with pytest.raises(ConnectionResetError):
+        cache.load_together([(2,), (3,), (4,)], load_many)
+    cache.load_together([(3,), (4,)], load_many)
+    assert rounds == [[1, 2], [3, 4], [3, 4]]
+    assert [cache(k) for k in (1, 2, 3, 4)] == ["index 1", "index 2", "index 3", "index 4"]
+
+
 def test_the_shared_cache_keeps_only_its_most_recent_keys():
     loads = []
     cache = SharedCache(lambda key: loads.append(key) or key, size=2)
