@@ -235,6 +235,19 @@ class CatalogTap:
 
 
 @contextlib.contextmanager
+def _renamed_into_place(local: str, target: str) -> Iterator[str]:
+    """Yield the local path `local`; when the block ends cleanly it is renamed to `target` (same
+    filesystem, so the rename is atomic); either way no file is left at `local`."""
+    try:
+        yield local
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(local, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local)
+
+
+@contextlib.contextmanager
 def atomic_file(fs, root: str, target: str) -> Iterator[str]:
     """A local path to write; when the block ends cleanly, that file becomes `target`, whole.
 
@@ -253,30 +266,19 @@ def atomic_file(fs, root: str, target: str) -> Iterator[str]:
         return
     local = f"{root}/{STAGING}/tmp/{uuid.uuid4().hex}-{target.rsplit('/', 1)[-1]}"
     os.makedirs(os.path.dirname(local), exist_ok=True)
-    try:
+    with _renamed_into_place(local, target):
         yield local
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(local, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(local)
 
 
 def pipe_atomic(fs, target: str, data: bytes) -> None:
     """Write `data` to `target` whole or not at all: on a local output under a temp name beside the
-    target, then renamed (one write; no copy through /tmp); an object store's single PUT is already
-    all or nothing."""
+    target, then renamed (one write; no copy through /tmp; also after the staging area is gone, as
+    for manifest.json); an object store's single PUT is already all or nothing."""
     from fsspec.implementations.local import LocalFileSystem
 
     if not isinstance(fs, LocalFileSystem):
         fs.pipe_file(target, data)
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = f"{target}.tmp-{uuid.uuid4().hex}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+    with _renamed_into_place(f"{target}.tmp-{uuid.uuid4().hex}", target) as tmp, open(tmp, "wb") as f:
+        f.write(data)
