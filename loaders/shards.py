@@ -295,8 +295,11 @@ class SampleReader:
             inside[mine] = (at >= 0) & (reads[mine, 2] <= hi[np.maximum(at, 0)])
         return inside
 
-    def _fetch(self, reads: np.ndarray, which: np.ndarray) -> list[Any]:
+    def _fetch(self, reads: np.ndarray, which: np.ndarray, starts: dict[tuple[int, int], list[int]]) -> list[Any]:
         """Fetch the reads numbered `which` in one batch of range reads (an unreadable index raises).
+
+        `starts` holds the first sample of each span of the first chunk per (dataset, shard)
+        (head_spans): they split a shard into merge groups, and no GET crosses a split.
 
         Returns:
             items[i] is (key, {member: bytes-like}) for reads[which[i]], or the exception that made
@@ -306,8 +309,6 @@ class SampleReader:
         plans: list[tuple[str, int, list[tuple[str, int, int, int]]]] = []
         requests: dict[int, list[tuple[str, str, int, int]]] = {}
         groups: dict[int, list[int]] = {}
-        # merge groups: the spans of the first chunk (head_spans) split a shard; no GET crosses a split
-        starts = {key: [lo for lo, _ in runs] for key, runs in self.head_spans(reads).items()} if self.remote else {}
         self.index.load_together(sorted({(d, shard) for d, shard in reads[which, :2].tolist()}), self._load_indexes)
         for d, shard, sample in reads[which].tolist():
             info = self.datasets[d].shards[shard]
@@ -348,6 +349,7 @@ class SampleReader:
         slot = np.zeros(len(reads), dtype=np.int64)
         for k, j in enumerate(jobs):
             job_of[j], slot[j] = k, np.arange(len(j))
+        starts = {key: [lo for lo, _ in runs] for key, runs in self.head_spans(reads).items()} if self.remote else {}
         fetcher = ThreadPoolExecutor(self.threads, thread_name_prefix="climb-fetch")
         held: dict[int, Future] = {}
         submitted = 0
@@ -358,7 +360,7 @@ class SampleReader:
                 # cores would slow the reads and decodes the first batch waits for
                 due = int(np.searchsorted(first, i, side="right"))
                 while submitted < len(jobs) and submitted < (due + self.ahead if i >= self.first_chunk else 1):
-                    held[submitted] = fetcher.submit(self._fetch, reads, jobs[submitted])
+                    held[submitted] = fetcher.submit(self._fetch, reads, jobs[submitted], starts)
                     submitted += 1
                 k = int(job_of[i])
                 items = held[k].result()

@@ -123,7 +123,7 @@ def fetches(monkeypatch):
     monkeypatch.setattr(shards, "ThreadPoolExecutor", InlineExecutor)
     done: list[tuple[list[int], list]] = []
 
-    def fetch(self, reads, which):
+    def fetch(self, reads, which, starts):
         items = [(f"sample{r}", {"json": b"{}"}) for r in which.tolist()]
         done.append((which.tolist(), items))
         return items
