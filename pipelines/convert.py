@@ -30,7 +30,7 @@ from climb.pipelines.local import run_local
 from climb.pipelines.records import iter_prepared
 from climb.pipelines.runners import DASK, LOCAL, beam_args, beam_pipeline, close_dask
 from climb.pipelines.sources import SourceError, get_source
-from climb.pipelines.stages import STAGING
+from climb.pipelines.stages import PARTIAL, STAGING
 from climb.pipelines.summary import Summary, summarize
 from climb.pipelines.worklist import WORK, WorkList, write_worklist
 from climb.pipelines.writers.members import json_bytes
@@ -119,6 +119,8 @@ def _prepare_output(cfg: ConvertConfig, opts: dict[str, Any]) -> None:
     for name in OUTPUT_NAMES:
         if fs.exists(f"{root}/{name}"):
             fs.rm(f"{root}/{name}", recursive=True)
+    for partial in fs.glob(f"{root}/*{PARTIAL}*"):  # a document a killed Finalize was writing
+        fs.rm(partial)
     fs.makedirs(f"{root}/{STAGING}", exist_ok=True)
 
 

@@ -37,6 +37,9 @@ from climb.schemas.catalog import HEADER_BYTES, catalog_rows, catalog_table
 from climb.storage import filesystem, storage_errors
 
 STAGING = "_staging"
+PARTIAL = ".tmp-"
+"""Marks a local file `pipe_atomic` is still writing beside its target: a run killed mid-write
+leaves one, and the next run clears every name holding it (see convert._prepare_output)."""
 
 Row = tuple[str, str, int, str, str, int, str]
 """A written sample, as planning needs it: (split, order, size, key, staged path, offset, sha256)."""
@@ -280,5 +283,5 @@ def pipe_atomic(fs, target: str, data: bytes) -> None:
         fs.pipe_file(target, data)
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with _renamed_into_place(f"{target}.tmp-{uuid.uuid4().hex}", target) as tmp, open(tmp, "wb") as f:
+    with _renamed_into_place(f"{target}{PARTIAL}{uuid.uuid4().hex}", target) as tmp, open(tmp, "wb") as f:
         f.write(data)

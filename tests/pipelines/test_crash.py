@@ -33,3 +33,17 @@ def test_killed_conversion_leaves_no_manifest_and_rerun_is_identical(dicom_corpu
     convert_demo("dicom", raw, out)
     convert_demo("dicom", raw, tmp_path / "clean")
     assert tree_bytes(out) == tree_bytes(tmp_path / "clean")
+
+
+def test_a_rerun_clears_the_documents_a_killed_finalize_was_still_writing(dicom_corpus, tmp_path):
+    """Finalize writes each document under a temporary name beside it and renames it; a kill in
+    between leaves that half-written file and no manifest (seen in CI: `quarantine.jsonl.tmp-...`)."""
+    out = tmp_path / "killed"
+    dataset = out / "dicom"
+    dataset.mkdir(parents=True)
+    for name in ("quarantine.jsonl", "manifest.json"):
+        (dataset / f"{name}.tmp-{'0' * 32}").write_bytes(b'{"half": ')
+
+    convert_demo("dicom", dicom_corpus, out)
+    convert_demo("dicom", dicom_corpus, tmp_path / "clean")
+    assert tree_bytes(out) == tree_bytes(tmp_path / "clean")
