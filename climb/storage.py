@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
@@ -176,6 +177,35 @@ def filesystem(url: str, options: dict[str, Any] | None = None) -> tuple[fsspec.
 _INHERITED: list[fsspec.AbstractFileSystem] = []
 
 
+@dataclass(frozen=True)
+class Held:
+    """A remote raw file fetched ahead of its sample (climb.prefetch): the store's `info` for it
+    (size, ETag, ...) and its bytes, or None when it was too big to hold in memory."""
+
+    info: dict[str, Any]
+    data: bytes | None
+
+
+_HELD: dict[str, Held] = {}
+
+
+def held(url: str) -> Held | None:
+    """What a prefetch holds for `url` while its sample is processed in this process, if anything:
+    the readers here, the limit check and the fingerprint use it instead of asking the store again."""
+    return _HELD.get(url)
+
+
+@contextlib.contextmanager
+def holding(entries: dict[str, Held]) -> Iterator[None]:
+    """Make `entries` visible to `held` for the duration of the block (one sample's raw files)."""
+    _HELD.update(entries)
+    try:
+        yield
+    finally:
+        for url in entries:
+            _HELD.pop(url, None)
+
+
 def keep_inherited_filesystems() -> None:
     """Call first in a forked child: never finalize a filesystem the parent opened.
 
@@ -225,9 +255,14 @@ def local_copy(url: str, options: dict[str, Any] | None = None, suffix: str = ""
     tmpdir = tempfile.mkdtemp(prefix="climb-")
     try:
         target = os.path.join(tmpdir, "data" + suffix)
-        with storage_errors("reading a raw file"):
-            fs, path = filesystem(url, options)
-            fs.get(path, target)
+        entry = held(url)
+        if entry is not None and entry.data is not None:
+            with open(target, "wb") as f:
+                f.write(entry.data)
+        else:
+            with storage_errors("reading a raw file"):
+                fs, path = filesystem(url, options)
+                fs.get(path, target)
         yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -240,6 +275,9 @@ def read_bytes(url: str, options: dict[str, Any] | None = None) -> bytes:
         StorageFailure: the store failed (see is_storage_failure); a missing file stays
             FileNotFoundError, which the source reports as the sample's problem.
     """
+    entry = held(url)
+    if entry is not None and entry.data is not None:
+        return entry.data
     with storage_errors("reading a raw file"):
         if is_local(url):
             with open(local_path(url), "rb") as f:

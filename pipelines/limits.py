@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Iterable
 
 from climb.pipelines.sources import SourceError
-from climb.storage import filesystem, is_local, local_path, storage_errors
+from climb.storage import filesystem, held, is_local, local_path, storage_errors
 
 MAX_FILE_BYTES = 4 * 2**30
 MAX_PIXELS = 8192 * 8192 * 4
@@ -83,8 +83,12 @@ def _stat(url: str, storage_options: dict[str, Any] | None) -> tuple[str, int, s
         st = os.stat(path)
         kind = "directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
         return kind, st.st_size, path
-    fs, path = filesystem(url, storage_options)
-    info = fs.info(path)
+    entry = held(url)
+    if entry is not None:  # fetched ahead with its size (climb.prefetch): no request of its own
+        info, path = entry.info, url.split("://", 1)[-1]
+    else:
+        fs, path = filesystem(url, storage_options)
+        info = fs.info(path)
     return info.get("type") or "file", int(info.get("size") or 0), path
 
 

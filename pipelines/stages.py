@@ -26,6 +26,7 @@ from typing import Any, Iterable, Iterator
 
 from climb.pipelines.catalog import write_table
 from climb.pipelines.job import Worker, worker_id
+from climb.pipelines.limits import limit
 from climb.pipelines.process import numpy_free, process_item
 from climb.pipelines.summary import Summary, TaskTally, multiset_add
 from climb.pipelines.worklist import read_batch
@@ -33,6 +34,7 @@ from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.record_types import config_options, source_tasks
 from climb.pipelines.writers.samples_index import samples_index_part
 from climb.pipelines.writers.wds_tar import Fragment, cut_shards, parse_fragment, write_shard as write_tar
+from climb.prefetch import RawPrefetch
 from climb.schemas.catalog import HEADER_BYTES, catalog_rows, catalog_table
 from climb.storage import filesystem, storage_errors
 
@@ -66,19 +68,22 @@ def process_batch(worker: Worker, batch_id: int, work_path: str) -> tuple[list[R
     blobs: list[bytes] = []
     quarantined: list[bytes] = []
     offset = 0
-    for item in items:
-        entry, frag = process_item(worker.ctx, worker.info, item)
-        entry = numpy_free(entry)
-        summary.key_fingerprint = multiset_add(summary.key_fingerprint, item.key)
-        summary.add_entry(entry, job.task_names)
-        if frag is not None:
-            rows.append((entry["split"], entry["order"], len(frag.data), entry["key"], staged, offset,
-                         hashlib.sha256(frag.data).hexdigest()))
-            subjects.add((entry["split"], entry["subject"]))
-            blobs.append(frag.data)
-            offset += len(frag.data)
-        elif entry["kind"] == "quarantined":
-            quarantined.append(json_bytes(entry) + b"\n")
+    options = worker.ctx.options
+    with RawPrefetch([item.record.paths for item in items], options.get("storage_options"), limit(options, "max_file_bytes")) as ahead:
+        for i, item in enumerate(items):
+            with ahead.sample(i):
+                entry, frag = process_item(worker.ctx, worker.info, item)
+            entry = numpy_free(entry)
+            summary.key_fingerprint = multiset_add(summary.key_fingerprint, item.key)
+            summary.add_entry(entry, job.task_names)
+            if frag is not None:
+                rows.append((entry["split"], entry["order"], len(frag.data), entry["key"], staged, offset,
+                             hashlib.sha256(frag.data).hexdigest()))
+                subjects.add((entry["split"], entry["subject"]))
+                blobs.append(frag.data)
+                offset += len(frag.data)
+            elif entry["kind"] == "quarantined":
+                quarantined.append(json_bytes(entry) + b"\n")
     fs, root = filesystem(job.dataset_url, job.storage_options)
     with storage_errors(f"staging batch {batch_id}", missing_is_content=False):
         if blobs:

@@ -322,6 +322,12 @@ class FaultProxy:
         with self._lock:
             return {"requests": self._counts["requests"], **{k: self._counts[k] for k in (*KINDS, "outage")}}
 
+    @property
+    def methods(self) -> dict[str, int]:
+        """Requests seen so far by HTTP method (GET, HEAD, PUT, ...): how a client talks to the store."""
+        with self._lock:
+            return {k.removeprefix("method "): v for k, v in self._counts.items() if k.startswith("method ")}
+
     def reset_counts(self) -> None:
         """Zero the counters and restart the fault sequence (and the outage clock) at request 0."""
         with self._lock:
@@ -427,6 +433,8 @@ class FaultProxy:
                 request = _Head(raw)
                 method, _, rest = request.first.partition(" ")
                 chosen = self._decide()
+                with self._lock:
+                    self._counts[f"method {method}"] += 1
                 expects = request.get("expect").lower() == "100-continue"
                 if "outage" in chosen and self.faults.outage_mode == "reset":
                     crfile.close()

@@ -1,0 +1,90 @@
+"""Remote raw files fetched a few samples ahead of their use, each with one HEAD and one GET.
+
+Read one sample at a time, a raw file in an object store cost six requests in a row: the limit
+check's HEAD, the fingerprint's HEAD and GET (through a file object that asked for the size again),
+the source's HEAD and GET, and one more HEAD for the size of a whole-file read. At a cloud store's
+tens of milliseconds per request, a worker waited about 40x longer than it computed
+(benchmarks/convert_from_s3.py). Here the raw files of the next samples are fetched on a few
+threads while the current sample is processed; the limit check, the fingerprint and the source's
+reads (`storage.read_bytes`, `storage.local_copy`) then find them in `storage.held`.
+
+A prefetch only saves requests: whatever goes wrong in it (a missing file, a store failure, an
+object above the size limit) is left to the sample's own reads, which meet the same failure and
+report it as they always did (a quarantine for the sample's own problem, a failed bundle for the
+store's). Local files are not touched. Files above MAX_HELD_BYTES (or above the conversion's
+max_file_bytes) are not held in memory; only their size is, for the limit check.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+from climb.storage import Held, filesystem, holding, is_local
+
+
+class RawPrefetch:
+    """Fetch the remote raw files of `url_lists[i]` (sample i's files) ahead of `sample(i)`."""
+
+    AHEAD = 8
+    """Files fetched ahead of the current sample (whole samples: at least the next one), and the
+    threads fetching them: with ~20 ms per request and ~4 ms of work per sample, 8 keep a worker
+    busy. Memory: the current and the next samples' files, each at most MAX_HELD_BYTES."""
+    MAX_HELD_BYTES = 16 << 20
+
+    def __init__(self, url_lists: Sequence[Sequence[str]], storage_options: dict[str, Any] | None, max_file_bytes: int):
+        self.urls = [[u for u in urls if not is_local(u)] for urls in url_lists]
+        self.options = storage_options
+        self.cap = min(max_file_bytes, self.MAX_HELD_BYTES)
+        self.last_use = {u: i for i, urls in enumerate(self.urls) for u in urls}
+        self.files_before = [0]  # files of samples 0 .. k-1, for k = 0 .. n
+        for urls in self.urls:
+            self.files_before.append(self.files_before[-1] + len(urls))
+        self.futures: dict[str, Future] = {}
+        self.submitted = 0
+        self.pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> RawPrefetch:
+        if any(self.urls):
+            self.pool = ThreadPoolExecutor(self.AHEAD, thread_name_prefix="climb-prefetch")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.futures.clear()
+
+    def _fetch(self, url: str) -> Held | None:
+        """One file's info (HEAD) and, when small enough, bytes (one ranged GET); None on any failure."""
+        try:
+            fs, path = filesystem(url, self.options)
+            info = fs.info(path)
+            size = int(info.get("size") or 0)
+            if (info.get("type") or "file") != "file" or size > self.cap:
+                return Held(info, None)
+            data = fs.cat_file(path, start=0, end=size) if size else b""
+            return Held(info, data if len(data) == size else None)
+        except Exception:  # noqa: BLE001 - the sample's own reads meet it again and classify it
+            return None
+
+    @contextmanager
+    def sample(self, i: int) -> Iterator[None]:
+        """Hold sample i's prefetched files while the block processes it; start the next ones."""
+        if self.pool is None:
+            yield
+            return
+        while self.submitted < len(self.urls) and (
+                self.submitted <= i or self.files_before[self.submitted] - self.files_before[i + 1] < self.AHEAD):
+            for url in self.urls[self.submitted]:
+                if url not in self.futures:
+                    self.futures[url] = self.pool.submit(self._fetch, url)
+            self.submitted += 1
+        entries = {url: got for url in self.urls[i] for got in [self.futures[url].result()] if got is not None}
+        try:
+            with holding(entries):
+                yield
+        finally:
+            for url in self.urls[i]:
+                if self.last_use[url] == i:
+                    self.futures.pop(url, None)
