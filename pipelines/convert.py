@@ -28,7 +28,7 @@ from climb.pipelines.job import Job
 from climb.pipelines.keys import KeyRef, env_ref, file_ref, resolve
 from climb.pipelines.local import run_local
 from climb.pipelines.records import iter_prepared
-from climb.pipelines.runners import DASK, LOCAL, beam_args, beam_pipeline, close_dask
+from climb.pipelines.runners import DASK, LOCAL, beam_args, beam_pipeline, close_dask, dask_bag_shuffle
 from climb.pipelines.sources import SourceError, get_source
 from climb.pipelines.stages import PARTIAL, STAGING
 from climb.pipelines.summary import Summary, summarize
@@ -255,7 +255,8 @@ def _run_beam(cfg: ConvertConfig, job: Job, worklist: WorkList, expected: Expect
             # through its runner-API protos, a self-test that re-pickles every transform: ~0.4 s of
             # each run on a warm 2-worker cluster, with byte-identical output without it
             build(pipeline, job, worklist, expected)
-            pipeline.run(test_runner_api=False).wait_until_finish()
+            with dask_bag_shuffle():
+                pipeline.run(test_runner_api=False).wait_until_finish()
         else:
             with pipeline as p:  # Beam's context also ends any job-server subprocess a runner started
                 build(p, job, worklist, expected)
