@@ -1,4 +1,4 @@
-"""Remote raw files fetched a few samples ahead of their use, each with one HEAD and one GET.
+"""Remote raw files fetched a few samples ahead of their use, each with one request.
 
 Read one sample at a time, a raw file in an object store cost six requests in a row: the limit
 check's HEAD, the fingerprint's HEAD and GET (through a file object that asked for the size again),
@@ -8,11 +8,16 @@ tens of milliseconds per request, a worker waited about 40x longer than it compu
 threads while the current sample is processed; the limit check, the fingerprint and the source's
 reads (`storage.read_bytes`, `storage.local_copy`) then find them in `storage.held`.
 
-A prefetch only saves requests: whatever goes wrong in it (a missing file, a store failure, an
-object above the size limit) is left to the sample's own reads, which meet the same failure and
-report it as they always did (a quarantine for the sample's own problem, a failed bundle for the
-store's). Local files are not touched. Files above MAX_HELD_BYTES (or above the conversion's
-max_file_bytes) are not held in memory; only their size is, for the limit check.
+From S3 a file is one ranged GET of its first MAX_HELD_BYTES (capped at the conversion's
+max_file_bytes), whose Content-Range gives the whole size: a smaller file is complete, a bigger one
+gets the rest in one more GET when a reader wants it, and one above max_file_bytes is refused by the
+limit check after at most max_file_bytes of it were read. Other stores take a HEAD, then a GET of
+files up to the cap.
+
+A prefetch only saves requests: whatever goes wrong in it (a missing file, a store failure) is left
+to the sample's own reads, which meet the same failure and report it as they always did (a
+quarantine for the sample's own problem, a failed bundle for the store's). Local files are not
+touched.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ class RawPrefetch:
     AHEAD = 8
     """Files fetched ahead of the current sample (whole samples: at least the next one), and the
     threads fetching them: with ~20 ms per request and ~4 ms of work per sample, 8 keep a worker
-    busy. Memory: the current and the next samples' files, each at most MAX_HELD_BYTES."""
+    busy. Memory: the current and the next samples' files, each at most MAX_HELD_BYTES ahead of use."""
     MAX_HELD_BYTES = 16 << 20
 
     def __init__(self, url_lists: Sequence[Sequence[str]], storage_options: dict[str, Any] | None, max_file_bytes: int):
@@ -56,9 +61,13 @@ class RawPrefetch:
         self.futures.clear()
 
     def _fetch(self, url: str) -> Held | None:
-        """One file's info (HEAD) and, when small enough, bytes (one ranged GET); None on any failure."""
+        """One file's size and first bytes (all of a file up to `cap`); None on any failure."""
         try:
             fs, path = filesystem(url, self.options)
+            if type(fs).__name__ == "S3FileSystem":
+                from fsspec.asyn import sync
+
+                return sync(fs.loop, self._s3_head_bytes, fs, path)
             info = fs.info(path)
             size = int(info.get("size") or 0)
             if (info.get("type") or "file") != "file" or size > self.cap:
@@ -67,6 +76,25 @@ class RawPrefetch:
             return Held(info, data if len(data) == size else None)
         except Exception:  # noqa: BLE001 - the sample's own reads meet it again and classify it
             return None
+
+    async def _s3_head_bytes(self, fs: Any, path: str) -> Held:
+        """S3: one GET of the first `cap` bytes; its Content-Range gives the whole size, so no HEAD.
+
+        s3fs's cat_file hides the response's headers, so the GET goes through its `_call_s3`, which
+        s3fs's own reads use (retries, region redirects, error translation; s3fs is pinned). A file
+        above `cap` keeps its first bytes: `storage.held_bytes` fetches only the rest when a reader
+        wants it, and one above the size limit is refused after at most max_file_bytes were read.
+        """
+        bucket, key, version = fs.split_path(path)
+        response = await fs._call_s3("get_object", Bucket=bucket, Key=key, Range=f"bytes=0-{self.cap - 1}",
+                                     **({"VersionId": version} if version else {}))
+        try:
+            data = await response["Body"].read()
+        finally:
+            response["Body"].close()
+        whole = response.get("ContentRange")
+        size = int(whole.rsplit("/", 1)[1]) if whole else len(data)
+        return Held({"type": "file", "size": size, "ETag": response.get("ETag"), "LastModified": response.get("LastModified")}, data)
 
     @contextmanager
     def sample(self, i: int) -> Iterator[None]:

@@ -180,7 +180,8 @@ _INHERITED: list[fsspec.AbstractFileSystem] = []
 @dataclass(frozen=True)
 class Held:
     """A remote raw file fetched ahead of its sample (climb.prefetch): the store's `info` for it
-    (size, ETag, ...) and its bytes, or None when it was too big to hold in memory."""
+    (size, ETag, ...) and its first bytes (all of them, unless the file is bigger than a prefetch
+    holds), or None when nothing was fetched."""
 
     info: dict[str, Any]
     data: bytes | None
@@ -193,6 +194,21 @@ def held(url: str) -> Held | None:
     """What a prefetch holds for `url` while its sample is processed in this process, if anything:
     the readers here, the limit check and the fingerprint use it instead of asking the store again."""
     return _HELD.get(url)
+
+
+def held_bytes(url: str, options: dict[str, Any] | None = None) -> bytes | None:
+    """The whole bytes of a held file (None if nothing is held): a file bigger than its held head
+    gets the rest in one ranged read, kept for the other readers of the same sample."""
+    entry = _HELD.get(url)
+    if entry is None or entry.data is None:
+        return None
+    size = int(entry.info.get("size") or 0)
+    if len(entry.data) < size:
+        with storage_errors("reading a raw file"):
+            fs, path = filesystem(url, options)
+            rest = fs.cat_file(path, start=len(entry.data), end=size)
+        entry = _HELD[url] = Held(entry.info, entry.data + rest)
+    return entry.data
 
 
 @contextlib.contextmanager
@@ -255,10 +271,10 @@ def local_copy(url: str, options: dict[str, Any] | None = None, suffix: str = ""
     tmpdir = tempfile.mkdtemp(prefix="climb-")
     try:
         target = os.path.join(tmpdir, "data" + suffix)
-        entry = held(url)
-        if entry is not None and entry.data is not None:
+        data = held_bytes(url, options)
+        if data is not None:
             with open(target, "wb") as f:
-                f.write(entry.data)
+                f.write(data)
         else:
             with storage_errors("reading a raw file"):
                 fs, path = filesystem(url, options)
@@ -275,9 +291,9 @@ def read_bytes(url: str, options: dict[str, Any] | None = None) -> bytes:
         StorageFailure: the store failed (see is_storage_failure); a missing file stays
             FileNotFoundError, which the source reports as the sample's problem.
     """
-    entry = held(url)
-    if entry is not None and entry.data is not None:
-        return entry.data
+    data = held_bytes(url, options)
+    if data is not None:
+        return data
     with storage_errors("reading a raw file"):
         if is_local(url):
             with open(local_path(url), "rb") as f:
