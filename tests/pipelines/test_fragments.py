@@ -99,3 +99,22 @@ def test_an_output_file_whose_writer_fails_leaves_nothing_behind(tmp_path):
             f.write(b"half a table")
         raise OSError("disk full")
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def test_from_an_object_store_a_windows_fragments_of_one_staged_file_come_in_one_request(monkeypatch):
+    """Shard assembly read ~1 GET per fragment from S3 (2,000 DICOMs: 2,089 GETs in all, 334 merged)."""
+    import fsspec
+
+    frags = [make_fragment(f"k{i}", encode_members({"text": f"sample {i}"}, {"sample_id": f"k{i}"})) for i in range(3)]
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/out/_staging/a.bin", b"lead" + b"".join(f.data for f in frags))
+    fs.pipe_file("/out/_staging/b.bin", frags[1].data)
+    offsets = [4, 4 + len(frags[0].data), 4 + len(frags[0].data) + len(frags[1].data)]
+    requests = []
+    cat_ranges = fs.cat_ranges
+    monkeypatch.setattr(fs, "cat_ranges", lambda paths, *a, **k: requests.append(len(paths)) or cat_ranges(paths, *a, **k))
+    specs = [[f"k{i}", f"_staging/{name}", offset, len(frags[i].data), hashlib.sha256(frags[i].data).hexdigest()]
+             for i, name, offset in ((2, "a.bin", offsets[2]), (1, "b.bin", 0), (0, "a.bin", offsets[0]), (1, "a.bin", offsets[1]))]
+    assert list(fragments(fs, "/out", specs)) == [frags[2], frags[1], frags[0], frags[1]]
+    assert requests == [2], "one request per staged file"
+    fs.rm("/out", recursive=True)
