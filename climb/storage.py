@@ -186,6 +186,11 @@ class Held:
     info: dict[str, Any]
     data: bytes | None
 
+    @property
+    def complete(self) -> bool:
+        """Whether `data` is the whole file (readers that stream big files use only whole ones)."""
+        return self.data is not None and len(self.data) == int(self.info.get("size") or 0)
+
 
 _HELD: dict[str, Held] = {}
 
@@ -197,16 +202,16 @@ def held(url: str) -> Held | None:
 
 
 def held_bytes(url: str, options: dict[str, Any] | None = None) -> bytes | None:
-    """The whole bytes of a held file (None if nothing is held): a file bigger than its held head
-    gets the rest in one ranged read, kept for the other readers of the same sample."""
+    """The whole bytes of a held file, for a reader that wants them in memory anyway (None if
+    nothing is held): a file bigger than its held head gets the rest in one ranged read, kept for
+    the other readers of the same sample."""
     entry = _HELD.get(url)
     if entry is None or entry.data is None:
         return None
-    size = int(entry.info.get("size") or 0)
-    if len(entry.data) < size:
+    if not entry.complete:
         with storage_errors("reading a raw file"):
             fs, path = filesystem(url, options)
-            rest = fs.cat_file(path, start=len(entry.data), end=size)
+            rest = fs.cat_file(path, start=len(entry.data), end=int(entry.info["size"]))
         entry = _HELD[url] = Held(entry.info, entry.data + rest)
     return entry.data
 
@@ -271,10 +276,10 @@ def local_copy(url: str, options: dict[str, Any] | None = None, suffix: str = ""
     tmpdir = tempfile.mkdtemp(prefix="climb-")
     try:
         target = os.path.join(tmpdir, "data" + suffix)
-        data = held_bytes(url, options)
-        if data is not None:
+        entry = held(url)
+        if entry is not None and entry.complete:  # a file above the held head streams to disk below
             with open(target, "wb") as f:
-                f.write(data)
+                f.write(entry.data)
         else:
             with storage_errors("reading a raw file"):
                 fs, path = filesystem(url, options)

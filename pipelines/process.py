@@ -35,7 +35,7 @@ from climb.schemas.json_member import conform
 from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
 from climb.schemas.tasks import TASKS
 from climb.storage import (
-    StorageFailure, describe_failure, filesystem, held, held_bytes, is_local, is_storage_failure, local_path, storage_errors,
+    StorageFailure, describe_failure, filesystem, held, is_local, is_storage_failure, local_path, storage_errors,
 )
 from climb.transforms.redact import redact
 from climb.transforms.safe_text import safe_tree
@@ -73,10 +73,10 @@ def file_digest(url: str, storage_options: dict[str, Any]) -> bytes:
             st = os.stat(path)
             key = (url, st.st_size, st.st_mtime)
             opener = partial(open, path, "rb")
-        elif (entry := held(url)) is not None and entry.data is not None:  # fetched ahead (climb.prefetch)
+        elif (entry := held(url)) is not None and entry.complete:  # fetched ahead (climb.prefetch); bigger files stream
             info = entry.info
             key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
-            opener = lambda: io.BytesIO(held_bytes(url, storage_options))  # noqa: E731 - read only on a cache miss
+            opener = partial(io.BytesIO, entry.data)
         else:
             fs, path = filesystem(url, storage_options)
             info = fs.info(path)

@@ -83,6 +83,18 @@ def test_a_file_bigger_than_the_held_head_gets_the_rest_in_one_more_read(raw_on_
         assert proxy.methods == {"GET": 2}
 
 
+def test_a_file_bigger_than_the_held_head_streams_to_disk_and_to_the_digest_never_whole_in_memory(raw_on_s3, monkeypatch):
+    bucket, raw, _ = raw_on_s3
+    url = f"{raw}/site1/MR_small.dcm"
+    expected = s3fs.S3FileSystem(**bucket.storage_options).cat_file(url)
+    monkeypatch.setattr(RawPrefetch, "MAX_HELD_BYTES", 100)
+    with RawPrefetch([[url]], bucket.storage_options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
+        with local_copy(url, bucket.storage_options, suffix=".dcm") as path, open(path, "rb") as f:
+            assert f.read() == expected
+        assert file_digest(url, bucket.storage_options) == __import__("hashlib").sha256(expected).digest()
+        assert len(held(url).data) == 100, "the held head was not completed in memory"
+
+
 def test_other_remote_stores_are_prefetched_with_their_info_and_one_read():
     import fsspec
 
