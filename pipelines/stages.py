@@ -47,7 +47,10 @@ Row = tuple[str, str, int, str, str, int, str]
 """A written sample, as planning needs it: (split, order, size, key, staged path, offset, sha256)."""
 
 READ_WINDOW = 32 << 20
-"""Bytes of a shard's fragments read at once while it is assembled."""
+"""Bytes of a shard's fragments read at once while it is assembled from an object store, where a
+window's ranges of one staged file are merged into one GET."""
+LOCAL_READ_WINDOW = 2 << 20
+"""The same from a local disk, where nothing is merged: a writing worker holds only this much."""
 MERGE_GAP = 1 << 20
 """From an object store, ranges of one staged file closer than this are one GET: a shard's
 fragments in a window sit a few to a staged file, and a request costs far more than a MiB of
@@ -176,13 +179,13 @@ def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> li
     return out
 
 
-def _windows(specs: list[list]) -> Iterator[list[list]]:
-    """A shard's fragment specs cut into runs of about READ_WINDOW bytes (at least one fragment each):
+def _windows(specs: list[list], limit: int) -> Iterator[list[list]]:
+    """A shard's fragment specs cut into runs of about `limit` bytes (at least one fragment each):
     the bytes held at once while the shard is assembled."""
     run: list[list] = []
     held = 0
     for spec in specs:
-        if run and held + spec[3] > READ_WINDOW:
+        if run and held + spec[3] > limit:
             yield run
             run, held = [], 0
         run.append(spec)
@@ -193,8 +196,10 @@ def _windows(specs: list[list]) -> Iterator[list[list]]:
 
 def fragments(fs, root: str, specs: list[list]) -> Iterator[Fragment]:
     """The staged fragments of a shard, in order, each checked against its recorded length and sha256."""
+    from fsspec.implementations.local import LocalFileSystem
+
     fs.invalidate_cache(f"{root}/{STAGING}")  # staged by other processes after any cached listing
-    for chunk in _windows(specs):
+    for chunk in _windows(specs, LOCAL_READ_WINDOW if isinstance(fs, LocalFileSystem) else READ_WINDOW):
         datas = _read_ranges(fs, [f"{root}/{s[1]}" for s in chunk], [s[2] for s in chunk], [s[2] + s[3] for s in chunk])
         for (key, path, offset, length, sha256), data in zip(chunk, datas):
             if len(data) != length or hashlib.sha256(data).hexdigest() != sha256:
