@@ -6,6 +6,8 @@ conversion from a cloud store waited on latency ~40x longer than it computed.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import s3fs
 
@@ -38,10 +40,15 @@ def test_a_conversion_from_s3_asks_for_each_raw_file_once_and_writes_the_local_b
     assert tree_bytes(tmp_path / "from-s3") == tree_bytes(tmp_path / "local")
 
 
-def test_held_files_serve_the_limit_check_the_fingerprint_and_the_reads_without_requests(raw_on_s3):
+def one_file(raw_on_s3, name: str = "site0/CT_small.dcm"):
+    """(bucket, URL, bytes) of one uploaded raw file."""
     bucket, raw, _ = raw_on_s3
-    url = f"{raw}/site0/CT_small.dcm"
-    expected = s3fs.S3FileSystem(**bucket.storage_options).cat_file(url)
+    url = f"{raw}/{name}"
+    return bucket, url, s3fs.S3FileSystem(**bucket.storage_options).cat_file(url)
+
+
+def test_held_files_serve_the_limit_check_the_fingerprint_and_the_reads_without_requests(raw_on_s3):
+    bucket, url, expected = one_file(raw_on_s3)
     with FaultProxy(bucket.endpoint) as proxy:
         options = proxy.endpoint.storage_options()
         with RawPrefetch([[url]], options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
@@ -54,12 +61,11 @@ def test_held_files_serve_the_limit_check_the_fingerprint_and_the_reads_without_
             assert proxy.methods == fetched == {"GET": 1}
         assert held(url) is None, "a sample's files are let go after it"
     assert data == copied == expected
-    assert digest == __import__("hashlib").sha256(expected).digest()
+    assert digest == hashlib.sha256(expected).digest()
 
 
 def test_a_file_above_the_limit_is_refused_by_its_size_after_at_most_the_limit_was_read(raw_on_s3):
-    bucket, raw, _ = raw_on_s3
-    url = f"{raw}/site0/CT_small.dcm"
+    bucket, url, _ = one_file(raw_on_s3)
     with FaultProxy(bucket.endpoint) as proxy:
         options = proxy.endpoint.storage_options()
         with RawPrefetch([[url]], options, max_file_bytes=1000) as ahead, ahead.sample(0):
@@ -70,28 +76,25 @@ def test_a_file_above_the_limit_is_refused_by_its_size_after_at_most_the_limit_w
 
 
 def test_a_file_bigger_than_the_held_head_gets_the_rest_in_one_more_read(raw_on_s3, monkeypatch):
-    bucket, raw, _ = raw_on_s3
-    url = f"{raw}/site0/CT_small.dcm"
-    expected = s3fs.S3FileSystem(**bucket.storage_options).cat_file(url)
+    bucket, url, expected = one_file(raw_on_s3)
     monkeypatch.setattr(RawPrefetch, "MAX_HELD_BYTES", 100)
     with FaultProxy(bucket.endpoint) as proxy:
         options = proxy.endpoint.storage_options()
         with RawPrefetch([[url]], options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
             assert held(url).data == expected[:100]
             assert read_bytes(url, options) == expected
-            assert file_digest(url, options) == __import__("hashlib").sha256(expected).digest()
+            assert file_digest(url, options) == hashlib.sha256(expected).digest()
         assert proxy.methods == {"GET": 2}
 
 
 def test_a_file_bigger_than_the_held_head_streams_to_disk_and_to_the_digest_never_whole_in_memory(raw_on_s3, monkeypatch):
-    bucket, raw, _ = raw_on_s3
-    url = f"{raw}/site1/MR_small.dcm"
-    expected = s3fs.S3FileSystem(**bucket.storage_options).cat_file(url)
+    bucket, url, expected = one_file(raw_on_s3, "site1/MR_small.dcm")
     monkeypatch.setattr(RawPrefetch, "MAX_HELD_BYTES", 100)
-    with RawPrefetch([[url]], bucket.storage_options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
-        with local_copy(url, bucket.storage_options, suffix=".dcm") as path, open(path, "rb") as f:
+    options = bucket.storage_options
+    with RawPrefetch([[url]], options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
+        with local_copy(url, options, suffix=".dcm") as path, open(path, "rb") as f:
             assert f.read() == expected
-        assert file_digest(url, bucket.storage_options) == __import__("hashlib").sha256(expected).digest()
+        assert file_digest(url, options) == hashlib.sha256(expected).digest()
         assert len(held(url).data) == 100, "the held head was not completed in memory"
 
 
