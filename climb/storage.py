@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
+import io
 import os
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -214,6 +215,20 @@ def held_bytes(url: str, options: dict[str, Any] | None = None) -> bytes | None:
             rest = fs.cat_file(path, start=len(entry.data), end=int(entry.info["size"]))
         entry = _HELD[url] = Held(entry.info, entry.data + rest)
     return entry.data
+
+
+@contextlib.contextmanager
+def open_raw(url: str, options: dict[str, Any] | None = None) -> Iterator[BinaryIO]:
+    """A raw file opened for reading, for sources that parse it from a file object: its held bytes
+    when a prefetch fetched the whole file, else the store's own file object. Errors pass through
+    unchanged (the caller classifies them, as with a plain fs.open)."""
+    entry = held(url)
+    if entry is not None and entry.complete:
+        yield io.BytesIO(entry.data)
+        return
+    fs, path = filesystem(url, options)
+    with fs.open(path, "rb") as f:
+        yield f
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import numpy as np
 
 from climb.pipelines.limits import MAX_VOXELS, LimitExceeded, check_dicom_pixels
 from climb.pipelines.sources import SourceError
-from climb.storage import filesystem
+from climb.storage import open_raw
 from climb.transforms.volume import GeometryError, RasLayout, ras_layout, series_geometry, to_hu
 
 HEADER_TAGS = [
@@ -46,9 +46,8 @@ def read_header(url: str, storage_options: dict[str, Any] | None = None) -> Slic
     """The geometry tags of one slice, without decoding pixels."""
     import pydicom
 
-    fs, path = filesystem(url, storage_options)
     try:
-        with fs.open(path, "rb") as f:
+        with open_raw(url, storage_options) as f:
             ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for non-DICOM input
         raise SourceError(f"{_name(url)}: not a readable DICOM file: {exc}") from exc
@@ -123,9 +122,8 @@ def read_series(
     view = layout.source_view(volume)  # [column, row, slice]
     for k, index in enumerate(geometry.order):
         url = headers[index].url
-        fs, path = filesystem(url, storage_options)
         try:
-            with fs.open(path, "rb") as f:
+            with open_raw(url, storage_options) as f:
                 ds = pydicom.dcmread(f)
             check_dicom_pixels(ds, {"max_pixels": first.rows * first.columns})
             pixels = ds.pixel_array

@@ -86,3 +86,25 @@ def test_a_looser_tolerance_accepts_the_uneven_series(rspect_corpus):
         read_series(files)
     volume, layout, _ = read_series(files, tolerance=0.5)
     assert volume.shape[0] == len(files)
+
+
+def test_a_series_in_s3_read_ahead_costs_one_request_per_slice(rspect_corpus, s3_bucket):
+    """The header pass and the pixel pass both read the prefetched bytes (climb.prefetch)."""
+    import s3fs
+
+    from climb.prefetch import RawPrefetch
+    from climb.s3.faultproxy import FaultProxy
+
+    _, expected = rspect_corpus
+    slices = expected["series"]["good"][2]
+    fs = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    urls = []
+    for i, s in enumerate(slices):
+        fs.put_file(str(s["file"]), f"{s3_bucket.name}/series/{i}.dcm")
+        urls.append(f"{s3_bucket.url}/series/{i}.dcm")
+    with FaultProxy(s3_bucket.endpoint) as proxy:
+        options = proxy.endpoint.storage_options()
+        with RawPrefetch([urls], options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
+            volume, _, _ = read_series(urls, options)
+        assert proxy.methods == {"GET": len(slices)}
+    np.testing.assert_array_equal(volume, expected_ras(slices))
