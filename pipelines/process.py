@@ -14,7 +14,6 @@ are scrubbed of paths and of the raw files' names (transforms/redact.py).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from climb.schemas.json_member import conform
 from climb.schemas.sample import SCHEMA_VERSION, Sample, validate
 from climb.schemas.tasks import TASKS
 from climb.storage import (
-    StorageFailure, describe_failure, filesystem, held, is_local, is_storage_failure, local_path, storage_errors,
+    StorageFailure, describe_failure, filesystem, held, is_local, is_storage_failure, local_path, open_raw, storage_errors,
 )
 from climb.transforms.redact import redact
 from climb.transforms.safe_text import safe_tree
@@ -73,15 +72,15 @@ def file_digest(url: str, storage_options: dict[str, Any]) -> bytes:
             st = os.stat(path)
             key = (url, st.st_size, st.st_mtime)
             opener = partial(open, path, "rb")
-        elif (entry := held(url)) is not None and entry.complete:  # fetched ahead (climb.prefetch); bigger files stream
-            info = entry.info
-            key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
-            opener = partial(io.BytesIO, entry.data)
         else:
-            fs, path = filesystem(url, storage_options)
-            info = fs.info(path)
+            entry = held(url)
+            if entry is not None:  # fetched ahead (climb.prefetch): its size and ETag cost no request
+                info = entry.info
+            else:
+                fs, path = filesystem(url, storage_options)
+                info = fs.info(path)
             key = (url, info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag"))
-            opener = partial(fs.open, path, "rb")
+            opener = partial(open_raw, url, storage_options)  # the held bytes when whole, else streamed
         if key in _DIGESTS:
             _DIGESTS.move_to_end(key)
             return _DIGESTS[key]
