@@ -159,14 +159,17 @@ def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> li
 
         merged = merge_offset_ranges(list(paths), list(starts), list(ends), max_gap=MERGE_GAP, sort=True)
         blocks = fs.cat_ranges(*merged, on_error="raise")
-        by_path: dict[str, list[tuple[int, int, bytes]]] = {}
-        for path, start, end, block in zip(*merged, blocks):
-            by_path.setdefault(path, []).append((start, end, block))
+        # per staged file: its merged blocks' starts (ascending, as merge_offset_ranges sorts) and bytes
+        by_path: dict[str, tuple[list[int], list[bytes]]] = {}
+        for path, block_start, block in zip(merged[0], merged[1], blocks):
+            firsts, datas = by_path.setdefault(path, ([], []))
+            firsts.append(block_start)
+            datas.append(block)
         out = []
         for path, start, end in zip(paths, starts, ends):
-            spans = by_path[path]
-            block_start, _, block = spans[bisect.bisect_right(spans, (start, float("inf"))) - 1]
-            out.append(block[start - block_start:end - block_start])
+            firsts, datas = by_path[path]
+            at = bisect.bisect_right(firsts, start) - 1
+            out.append(datas[at][start - firsts[at]:end - firsts[at]])
         return out
     out = []
     with contextlib.ExitStack() as stack:
