@@ -148,13 +148,18 @@ class CorruptFragment(RuntimeError):
     """A staged fragment whose bytes are not those its row recorded (length or sha256)."""
 
 
+def _on_local_disk(fs) -> bool:
+    """Whether `fs` is the local filesystem: plain reads and renames there, whole-object requests elsewhere."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
 def _read_ranges(fs, paths: list[str], starts: list[int], ends: list[int]) -> list[bytes]:
     """Byte ranges of staged files: plain reads for local files; from an object store, ranges of one
     staged file less than MERGE_GAP apart are merged into one GET (fsspec.utils.merge_offset_ranges)
     and cut apart again here."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    if not isinstance(fs, LocalFileSystem):
+    if not _on_local_disk(fs):
         from fsspec.utils import merge_offset_ranges
 
         merged = merge_offset_ranges(list(paths), list(starts), list(ends), max_gap=MERGE_GAP, sort=True)
@@ -199,10 +204,8 @@ def _windows(specs: list[list], limit: int) -> Iterator[list[list]]:
 
 def fragments(fs, root: str, specs: list[list]) -> Iterator[Fragment]:
     """The staged fragments of a shard, in order, each checked against its recorded length and sha256."""
-    from fsspec.implementations.local import LocalFileSystem
-
     fs.invalidate_cache(f"{root}/{STAGING}")  # staged by other processes after any cached listing
-    for chunk in _windows(specs, LOCAL_READ_WINDOW if isinstance(fs, LocalFileSystem) else READ_WINDOW):
+    for chunk in _windows(specs, LOCAL_READ_WINDOW if _on_local_disk(fs) else READ_WINDOW):
         datas = _read_ranges(fs, [f"{root}/{s[1]}" for s in chunk], [s[2] for s in chunk], [s[2] + s[3] for s in chunk])
         for (key, path, offset, length, sha256), data in zip(chunk, datas):
             if len(data) != length or hashlib.sha256(data).hexdigest() != sha256:
@@ -303,9 +306,7 @@ def atomic_file(fs, root: str, target: str) -> Iterator[str]:
     (256 MB per writing worker by default), and a crash leaves the file where a rerun and Finalize
     clear it. On an object store it is a temporary local file, uploaded in one request.
     """
-    from fsspec.implementations.local import LocalFileSystem
-
-    if not isinstance(fs, LocalFileSystem):
+    if not _on_local_disk(fs):
         with tempfile.TemporaryDirectory(prefix="climb-") as tmp:
             local = os.path.join(tmp, target.rsplit("/", 1)[-1])
             yield local
@@ -321,9 +322,7 @@ def pipe_atomic(fs, target: str, data: bytes) -> None:
     """Write `data` to `target` whole or not at all: on a local output under a temp name beside the
     target, then renamed (one write; no copy through /tmp; also after the staging area is gone, as
     for manifest.json); an object store's single PUT is already all or nothing."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    if not isinstance(fs, LocalFileSystem):
+    if not _on_local_disk(fs):
         fs.pipe_file(target, data)
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
