@@ -1,11 +1,11 @@
 """The conversion as a Beam graph that a distributed runner can split end to end.
 
     Create(batch refs) -> Reshuffle                           refs: (batch id, work file path)
-      -> Process (ParDo, per batch)  --rows------> GroupBySplit -> Plan (shard specs of a split)
-                                                              -> SubjectsPerSplit (distinct subjects of the split)
-                                     --anchors---> + shard specs -> SpreadShards (by shard path) -> WriteShards
-                                     --summary---> PartialTotals (16 keys; Finalize merges the 16)
-      Flatten(shard results, totals, subjects) -> GatherResults -> Finalize (exactly-once check, manifest)
+      -> Process (ParDo, per batch)  --rows------> GroupBySplit -> Plan: shard specs + distinct subjects of the split
+                                     --summary---> Summaries (16 keys)      |
+      SpreadShards: group by key = shard path | "total/k" | "subjects/split" <-+
+        -> WriteShards (a shard per path key; merged summaries and subject counts pass through)
+        -> GatherResults (one key) -> Finalize (exactly-once check, manifest)
 
 Elements are small: batch references, rows of written samples (split, order, size, staging
 reference; each batch's rows travel as one element per split, keyed by the split, with the batch's
@@ -18,12 +18,16 @@ grouped by shard path, as many keys as shards, so shards are written in parallel
 workers hold their keys (a Reshuffle would do on Dataflow, but Beam's Dask runner translates
 Reshuffle into nothing).
 
-On Dask a grouped partition runs only on a worker that holds some of its inputs, so when one worker
-had planned every split it also wrote every shard (1 run in 3 on a 2-worker cluster). Each Process
-bundle therefore adds one tiny anchor element (key ANCHOR, dropped after the group) to SpreadShards:
-its inputs then live on every worker that decoded, and Dask places the writes by load. (Beam side
-inputs, the TFDS way of sending shard boundaries to the rows, are recomputed from scratch inside
-each Dask task, Process included.)
+The batch summaries and the subject counts ride the same group under keys of their own (16 partial
+totals, one count per split) instead of two groups more: on Dask every group is a task shuffle
+whose tasks grow with the square of its input partitions, and the three branches flattened in
+front of GatherResults made 16 partitions, 256 shuffle tasks for a handful of values (2,000 DICOMs
+on 2 workers: 352 shuffle tasks in all, now 144). The summaries also do what a grouped partition on
+Dask needs: it runs only on a worker that holds some of its inputs, so when one worker had planned
+every split it also wrote every shard (1 run in 3 on a 2-worker cluster); every Process bundle's
+summaries put inputs of SpreadShards on every worker that decoded, and Dask places the writes by
+load. (Beam side inputs, the TFDS way of sending shard boundaries to the rows, are recomputed from
+scratch inside each Dask task, Process included.)
 
 The only single-key group (GatherResults) comes after the writes and holds a handful of small
 values. Nothing relies on one process: no module state, no pools, no outputs from finish_bundle.
@@ -64,9 +68,10 @@ from climb.pipelines.stages import Row, plan_specs, process_batch, write_shard  
 from climb.pipelines.summary import Summary  # noqa: E402
 from climb.pipelines.worklist import WorkList  # noqa: E402
 
-ROWS, SUBJECTS, SUMMARY = "rows", "subjects", "summary"
-ANCHOR = ""
-"""Key of the one-per-batch anchors that join the shard specs in SpreadShards (see the module docstring)."""
+ROWS, SUBJECTS, SUMMARY, SHARD = "rows", "subjects", "summary", "shard"
+TOTAL_KEY, SUBJECTS_KEY = "total/", "subjects/"
+"""Key prefixes of the partial totals and subject counts in SpreadShards; shard keys are paths
+under shards/ (stages.shard_path), so the three never meet."""
 PARTIAL_TOTAL_KEYS = 16
 
 
@@ -93,7 +98,8 @@ class ProcessBatch(beam.DoFn):
 
 
 class WriteShard(beam.DoFn):
-    """Write one shard from its spec (verified fragments -> tar + .idx); emit its result."""
+    """Write the shard of a shard-path key (verified fragments -> tar + .idx) and emit its result;
+    merge the summaries of a partial-total key; pass a split's subject count on."""
 
     def __init__(self, job: Job):
         self.job = job
@@ -102,24 +108,16 @@ class WriteShard(beam.DoFn):
     def setup(self) -> None:
         self.worker = Worker.start(self.job)
 
-    def process(self, spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        yield write_shard(self.worker, spec)
-
-
-class SummaryCombine(beam.CombineFn):
-    """Merge batch summaries: exact and order-independent, so any partial grouping gives one result."""
-
-    def create_accumulator(self) -> Summary:
-        return Summary()
-
-    def add_input(self, acc: Summary, summary: Summary) -> Summary:
-        return acc.merge(summary)
-
-    def merge_accumulators(self, accs: Iterable[Summary]) -> Summary:
-        return Summary().merge_all(accs)
-
-    def extract_output(self, acc: Summary) -> Summary:
-        return acc
+    def process(self, grouped: tuple[str, Iterable[Any]]) -> Iterator[tuple[int, tuple[str, Any]]]:
+        key, values = grouped
+        if key.startswith(TOTAL_KEY):
+            yield 0, (SUMMARY, Summary().merge_all(values))
+        elif key.startswith(SUBJECTS_KEY):
+            for count in values:
+                yield 0, (SUBJECTS, (key[len(SUBJECTS_KEY):], count))
+        else:
+            for spec in values:
+                yield 0, (SHARD, write_shard(self.worker, spec))
 
 
 class Finalize(beam.DoFn):
@@ -132,7 +130,7 @@ class Finalize(beam.DoFn):
     def process(self, grouped: tuple[int, Iterable[tuple[str, Any]]]) -> Iterator[str]:
         batches, shards, subjects = Summary(), [], {}
         for kind, value in grouped[1]:
-            if kind == "shard":
+            if kind == SHARD:
                 shards.append(value)
             elif kind == SUBJECTS:
                 subjects[value[0]] = value[1]
@@ -152,36 +150,19 @@ def _select(tagged: tuple[str, Any], kind: str) -> Iterator[Any]:
         yield tagged[1]
 
 
-def _plan(grouped: tuple[str, Iterable[tuple[list[Row], list[str]]]], shard_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    for spec in plan_specs([row for rows, _ in grouped[1] for row in rows], shard_size):
+def _plan(grouped: tuple[str, Iterable[tuple[list[Row], list[str]]]], shard_size: int) -> Iterator[tuple[str, Any]]:
+    """A split's shard specs (keyed by shard path) and its distinct subjects among the written
+    samples, counted where the split's batches meet."""
+    batches = list(grouped[1])
+    for spec in plan_specs([row for rows, _ in batches for row in rows], shard_size):
         yield spec["path"], spec
+    yield SUBJECTS_KEY + grouped[0], len({subject for _, subjects in batches for subject in subjects})
 
 
-def _subjects(grouped: tuple[str, Iterable[tuple[list[Row], list[str]]]]) -> tuple[int, tuple[str, tuple[str, int]]]:
-    """Distinct subjects of a split's written samples, counted where the split's batches meet."""
-    distinct = {subject for _, subjects in grouped[1] for subject in subjects}
-    return 0, (SUBJECTS, (grouped[0], len(distinct)))
-
-
-def _anchor(tagged: tuple[str, Any]) -> Iterator[tuple[str, None]]:
-    """One anchor per Process bundle's summary (see the module docstring)."""
+def _partial_key(tagged: tuple[str, Any]) -> Iterator[tuple[str, Summary]]:
+    """Batch summaries spread over PARTIAL_TOTAL_KEYS keys, so no one worker merges every batch."""
     if tagged[0] == SUMMARY:
-        yield ANCHOR, None
-
-
-def _specs(grouped: tuple[str, Iterable[Any]]) -> Iterable[dict[str, Any]]:
-    return () if grouped[0] == ANCHOR else grouped[1]
-
-
-def _partial_key(tagged: tuple[str, Any]) -> Iterator[tuple[int, Summary]]:
-    """Batch summaries spread over PARTIAL_TOTAL_KEYS keys, so no one combiner sees every batch."""
-    if tagged[0] == SUMMARY:
-        yield tagged[1].key_fingerprint % PARTIAL_TOTAL_KEYS, tagged[1]
-
-
-def _result(kind: str):
-    """A result for Finalize, under the one key GatherResults groups by."""
-    return lambda value: (0, (kind, value))
+        yield f"{TOTAL_KEY}{tagged[1].key_fingerprint % PARTIAL_TOTAL_KEYS}", tagged[1]
 
 
 def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expected) -> None:
@@ -192,31 +173,18 @@ def build(pipeline: beam.Pipeline, job: Job, worklist: WorkList, expected: Expec
         | "SpreadBatches" >> beam.Reshuffle()
         | "Process" >> beam.ParDo(ProcessBatch(job))
     )
-    by_split = (
+    planned = (
         processed
         | "RowsBySplit" >> beam.FlatMap(_select, ROWS)
         | "GroupBySplit" >> beam.GroupByKey()
+        | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
     )
-    specs = by_split | "Plan" >> beam.FlatMap(_plan, shard_size=job.shard_size)
-    subjects = by_split | "SubjectsPerSplit" >> beam.Map(_subjects)
-    anchors = processed | "Anchors" >> beam.FlatMap(_anchor)
-    shards = (
-        (specs, anchors)
-        | "SpecsAndAnchors" >> beam.Flatten()
-        | "SpreadShards" >> beam.GroupByKey()
-        | "ShardSpecs" >> beam.FlatMap(_specs)
-        | "WriteShards" >> beam.ParDo(WriteShard(job))
-        | "TagShards" >> beam.Map(_result("shard"))
-    )
-    totals = (
-        processed
-        | "Summaries" >> beam.FlatMap(_partial_key)
-        | "PartialTotals" >> beam.CombinePerKey(SummaryCombine())
-        | "TagTotals" >> beam.Map(lambda kv: (0, (SUMMARY, kv[1])))
-    )
+    summaries = processed | "Summaries" >> beam.FlatMap(_partial_key)
     (
-        (shards, totals, subjects)
-        | "Results" >> beam.Flatten()
+        (planned, summaries)
+        | "SpecsAndSummaries" >> beam.Flatten()
+        | "SpreadShards" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShard(job))
         | "GatherResults" >> beam.GroupByKey()
         | "Finalize" >> beam.ParDo(Finalize(job, expected))
     )

@@ -78,7 +78,12 @@ def test_the_writes_follow_a_group_by_shard_path_and_a_group_by_split_only(proto
 
 
 def test_the_group_by_shard_path_is_also_fed_by_every_process_bundle(proto):
-    assert "Anchors" in upstream(proto, "SpreadShards")
+    assert "Summaries" in upstream(proto, "SpreadShards")
+
+
+def test_summaries_and_subject_counts_ride_the_shard_group_instead_of_groups_of_their_own(proto):
+    all_groups = groups(proto, [t.unique_name for t in proto.components.transforms.values()])
+    assert sorted({n.split("/")[0] for n in all_groups}) == ["GatherResults", "GroupBySplit", "SpreadBatches", "SpreadShards"]
 
 
 def test_the_only_single_key_group_comes_after_the_writes(proto):
