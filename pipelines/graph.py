@@ -21,8 +21,8 @@ Reshuffle into nothing).
 The batch summaries and the subject counts ride the same group under keys of their own (16 partial
 totals, one count per split) instead of two groups more: on Dask every group is a task shuffle
 whose tasks grow with the square of its input partitions, and the three branches flattened in
-front of GatherResults made 16 partitions, 256 shuffle tasks for a handful of values (2,000 DICOMs
-on 2 workers: 352 shuffle tasks in all, now 144). The summaries also do what a grouped partition on
+front of GatherResults made 16 partitions, 256 shuffle-split tasks for a handful of values (2,000
+DICOMs on 2 workers: 420 shuffle tasks in all, now 184; docs/SCALING.md). The summaries also do what a grouped partition on
 Dask needs: it runs only on a worker that holds some of its inputs, so when one worker had planned
 every split it also wrote every shard (1 run in 3 on a 2-worker cluster); every Process bundle's
 summaries put inputs of SpreadShards on every worker that decoded, and Dask places the writes by
