@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import threading
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from typing import Any, Callable, Hashable, Iterator
 import numpy as np
 
 from climb.loaders.io import DatasetFiles, RetryPolicy, ShardCache
+from climb.loaders.pieces import PieceShare
 from climb.schemas.manifest import validate_manifest
 
 METADATA = "json"
@@ -247,23 +249,58 @@ class SampleReader:
             raws.update(zip(mine, self.files[d].read_files([self.datasets[d].shards[s]["index"] for _, s in mine])))
         return [parse_index(raws[d, s], self.datasets[d].shards[s]) for d, s in keys]
 
+    def _sizes(self, reads: np.ndarray) -> np.ndarray:
+        """Mean bytes of a sample of each read's shard, from the manifest: float [n]."""
+        mean = np.concatenate([[s["bytes"] / max(1, s["num_samples"]) for s in d.shards] for d in self.datasets] + [[]])
+        return mean[np.cumsum([0, *[len(d.shards) for d in self.datasets]])[reads[:, 0]] + reads[:, 1]]
+
+    def piece_keys(self, reads: np.ndarray) -> np.ndarray:
+        """int64 [n, 3]: the (dataset, shard, piece) each remote read is fetched in, or -1 for reads
+        inside the first chunk's spans (head_spans), which are fetched together first."""
+        piece = reads[:, 2] // np.maximum(1, self.PIECE_BYTES // np.maximum(self._sizes(reads), 1)).astype(np.int64)
+        key = np.stack([reads[:, 0], reads[:, 1], piece], axis=1)
+        key[self.in_first_spans(reads)] = -1
+        return key
+
     def jobs(self, reads: np.ndarray) -> list[np.ndarray]:
         """The read numbers of each fetch job, jobs in order of first use (class docstring)."""
-        # mean bytes of a sample of each read's shard, from the manifest: float [n]
-        mean = np.concatenate([[s["bytes"] / max(1, s["num_samples"]) for s in d.shards] for d in self.datasets] + [[]])
-        size = mean[np.cumsum([0, *[len(d.shards) for d in self.datasets]])[reads[:, 0]] + reads[:, 1]]
         if self.remote:
-            piece = reads[:, 2] // np.maximum(1, self.PIECE_BYTES // np.maximum(size, 1)).astype(np.int64)
-            key = np.stack([reads[:, 0], reads[:, 1], piece], axis=1)
-            key[self.in_first_spans(reads)] = -1  # one job of the first chunk's spans (head_spans)
-            _, first, job_of = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            _, first, job_of = np.unique(self.piece_keys(reads), axis=0, return_index=True, return_inverse=True)
             job_of = np.argsort(np.argsort(first))[job_of.ravel()]  # renumbered by first use
         else:
+            size = self._sizes(reads)
             head = min(len(reads), self.first_chunk)
             job_of = np.concatenate([np.zeros(head, dtype=np.int64), 1 + np.cumsum(size[head:]).astype(np.int64) // self.LOCAL_JOB_BYTES])
             job_of = np.unique(job_of, return_inverse=True)[1].ravel()
         order = np.argsort(job_of, kind="stable")
         return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
+
+    def shared_pieces(self, peers: list[np.ndarray], me: int) -> dict[tuple[int, int, int], tuple[tuple[int, ...], np.ndarray]]:
+        """The pieces worker `me` reads that other workers of its rank read too.
+
+        Args:
+            peers: the reads of every worker of the rank (plan.partition of each), `me`'s among them.
+
+        Returns:
+            (dataset, shard, piece) -> (the workers that read it, sorted; the distinct reads of all
+            of them in it, sorted): what one fetch of the piece must hold (pieces.py).
+        """
+        rows = np.concatenate(peers)
+        keys = np.concatenate([self.piece_keys(p) for p in peers])
+        who = np.concatenate([np.full(len(p), w, dtype=np.int64) for w, p in enumerate(peers)])
+        ok = keys[:, 0] >= 0
+        rows, keys, who = rows[ok], keys[ok], who[ok]
+        if not len(keys):
+            return {}
+        uniq, group = np.unique(keys, axis=0, return_inverse=True)
+        group = group.ravel()
+        order = np.argsort(group, kind="stable")
+        out = {}
+        for key, members in zip(map(tuple, uniq.tolist()), np.split(order, np.cumsum(np.bincount(group))[:-1])):
+            users = tuple(sorted(set(who[members].tolist())))
+            if me in users and len(users) > 1:
+                out[key] = (users, np.unique(rows[members], axis=0))
+        return out
 
     def head_spans(self, reads: np.ndarray) -> dict[tuple[int, int], list[list[int]]]:
         """(dataset, shard) -> the sorted [first, last] sample spans the first chunk is fetched in.
@@ -295,22 +332,16 @@ class SampleReader:
             inside[mine] = (at >= 0) & (reads[mine, 2] <= hi[np.maximum(at, 0)])
         return inside
 
-    def _fetch(self, reads: np.ndarray, which: np.ndarray, starts: dict[tuple[int, int], list[int]]) -> list[Any]:
-        """Fetch the reads numbered `which` in one batch of range reads (an unreadable index raises).
-
-        `starts` holds the first sample of each span of the first chunk per (dataset, shard)
-        (head_spans): they split a shard into merge groups, and no GET crosses a split.
-
-        Returns:
-            items[i] is (key, {member: bytes-like}) for reads[which[i]], or the exception that made
-            it unreadable.
-        """
-        # per sample: (key, dataset, [(member, request number, start, end inside that request)])
+    def _layout(self, rows: np.ndarray, starts: dict[tuple[int, int], list[int]]) -> tuple[list, dict, dict]:
+        """The range requests for `rows` (int64 [m, 3]), per dataset, and where each sample's
+        members sit in them: (plans, requests, groups), plans[i] = (key, dataset, [(member,
+        request number, start, end inside that request)]). `starts` splits a shard into merge
+        groups (see _fetch)."""
         plans: list[tuple[str, int, list[tuple[str, int, int, int]]]] = []
         requests: dict[int, list[tuple[str, str, int, int]]] = {}
         groups: dict[int, list[int]] = {}
-        self.index.load_together(sorted({(d, shard) for d, shard in reads[which, :2].tolist()}), self._load_indexes)
-        for d, shard, sample in reads[which].tolist():
+        self.index.load_together(sorted({(d, shard) for d, shard in rows[:, :2].tolist()}), self._load_indexes)
+        for d, shard, sample in rows.tolist():
             info = self.datasets[d].shards[shard]
             entry = self.index(d, shard)[sample]
             members = {m: v for m, v in entry["members"].items() if self.wanted[d](m)}
@@ -325,24 +356,66 @@ class SampleReader:
                 reqs.extend((info["path"], info["sha256"], off, off + n) for off, n in members.values())
             groups.setdefault(d, []).extend([bisect.bisect_right(starts.get((d, shard), ()), sample)] * (len(reqs) - before))
             plans.append((entry["key"], d, slices))
+        return plans, requests, groups
+
+    @staticmethod
+    def _item(plan: tuple[str, int, list[tuple[str, int, int, int]]], got: list[Any] | BaseException) -> Any:
+        key, _, slices = plan
+        if isinstance(got, BaseException):
+            return got
+        return key, {m: memoryview(got[r])[s:e] for m, r, s, e in slices}
+
+    def _fetch(self, reads: np.ndarray, which: np.ndarray, starts: dict[tuple[int, int], list[int]]) -> list[Any]:
+        """Fetch the reads numbered `which` in one batch of range reads (an unreadable index raises).
+
+        `starts` holds the first sample of each span of the first chunk per (dataset, shard)
+        (head_spans): they split a shard into merge groups, and no GET crosses a split.
+
+        Returns:
+            items[i] is (key, {member: bytes-like}) for reads[which[i]], or the exception that made
+            it unreadable.
+        """
+        plans, requests, groups = self._layout(reads[which], starts)
         buffers: dict[int, list[Any] | BaseException] = {}
         for d, reqs in requests.items():
             try:
                 buffers[d] = self.files[d].read_ranges(reqs, groups[d])
             except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error policy
                 buffers[d] = exc
-        items: list[Any] = []
-        for key, d, slices in plans:
-            got = buffers[d]
-            if isinstance(got, BaseException):
-                items.append(got)
-            else:
-                items.append((key, {m: memoryview(got[r])[s:e] for m, r, s, e in slices}))
-        return items
+        return [self._item(plan, buffers[plan[1]]) for plan in plans]
 
-    def samples(self, reads: np.ndarray) -> Iterator[Any]:
-        """Yield (key, members) or an exception for each read of int64 [n, 3] (dataset, shard, sample)."""
+    def _fetch_shared(self, reads: np.ndarray, which: np.ndarray, starts: dict[tuple[int, int], list[int]],
+                      share: PieceShare, key: tuple[int, int, int], users: tuple[int, ...], union: np.ndarray) -> list[Any]:
+        """Like _fetch, for a piece other workers of the rank read too: its requests for all of them
+        are fetched once, by whichever worker gets there first, and shared (pieces.py); if sharing
+        fails, this worker fetches its own reads."""
+        plans, requests, groups = self._layout(union, {})
+        ((d, reqs),) = requests.items()
+        offsets = list(itertools.accumulate((end - start for _, _, start, end in reqs), initial=0))
+        at = {row: i for i, row in enumerate(map(tuple, union.tolist()))}
+        mine = [plans[at[row]] for row in map(tuple, reads[which].tolist())]
+        numbers = sorted({r for _, _, slices in mine for _, r, _, _ in slices})
+        try:
+            parts = share.get("-".join(map(str, key)), users, lambda: self.files[d].read_ranges(reqs, groups[d]),
+                              [(offsets[r], offsets[r + 1] - offsets[r]) for r in numbers])
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error policy
+            return [exc] * len(which)
+        if parts is None:
+            return self._fetch(reads, which, starts)
+        got = dict(zip(numbers, parts))
+        return [self._item(plan, got) for plan in mine]
+
+    def samples(self, reads: np.ndarray, share: PieceShare | None = None, peers: list[np.ndarray] | None = None,
+                me: int = 0) -> Iterator[Any]:
+        """Yield (key, members) or an exception for each read of int64 [n, 3] (dataset, shard, sample).
+
+        With `share` and `peers` (the reads of every DataLoader worker of the rank; this one is
+        `me`), pieces of an object store that other workers read too are fetched once per rank
+        (pieces.py). Never with a shard cache, which already shares whole shards.
+        """
         jobs = self.jobs(reads)
+        shared = self.shared_pieces(peers, me) if share is not None and peers and self.threads > 1 else {}
+        keys = self.piece_keys(reads) if shared else None
         first = np.array([j.min() for j in jobs], dtype=np.int64)
         last = [int(j.max()) for j in jobs]
         job_of = np.zeros(len(reads), dtype=np.int64)
@@ -360,7 +433,12 @@ class SampleReader:
                 # cores would slow the reads and decodes the first batch waits for
                 due = int(np.searchsorted(first, i, side="right"))
                 while submitted < len(jobs) and submitted < (due + self.ahead if i >= self.first_chunk else 1):
-                    held[submitted] = fetcher.submit(self._fetch, reads, jobs[submitted], starts)
+                    job = jobs[submitted]
+                    piece = tuple(keys[job[0]].tolist()) if keys is not None else None
+                    if piece in shared:
+                        held[submitted] = fetcher.submit(self._fetch_shared, reads, job, starts, share, piece, *shared[piece])
+                    else:
+                        held[submitted] = fetcher.submit(self._fetch, reads, job, starts)
                     submitted += 1
                 k = int(job_of[i])
                 items = held[k].result()

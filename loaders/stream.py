@@ -22,13 +22,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from climb.loaders import transfer
+from climb.loaders import pieces, transfer
 from climb.loaders.collate import batch_size_of, collate
 from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_specs
 from climb.loaders.io import RetryPolicy, ShardCache
 from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
 from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset
-from climb.storage import keep_inherited_filesystems
+from climb.storage import is_local, keep_inherited_filesystems
 
 STATE_VERSION = 1
 Transform = Callable[[dict[str, Any], "np.random.Generator"], dict[str, Any]]
@@ -58,14 +58,17 @@ class StreamLoader(DataLoader):
         start, ranks = ds._resume, ds.world().world_size
         board = transfer.Board(self.num_workers, (self.prefetch_factor or 2) + 2)
         ds._board = (board.shared, board.shared_shape)
+        ds._pieces = pieces.make_folder() if self.num_workers > 1 and ds.remote_uncached() else None
         try:
-            batches = super().__iter__()  # workers start here, with the resume position and board in their copy
+            batches = super().__iter__()  # workers start here, with the resume position, board and pieces folder in their copy
+            ds._resume, ds._seen = 0, start
+            for batch in board.receiving(batches):
+                ds._seen += batch_size_of(batch) * ranks
+                yield batch
         finally:
             ds._board = None
-        ds._resume, ds._seen = 0, start
-        for batch in board.receiving(batches):
-            ds._seen += batch_size_of(batch) * ranks
-            yield batch
+            pieces.remove_folder(ds._pieces)
+            ds._pieces = None
 
 
 class Stream(IterableDataset, ABC):
@@ -81,6 +84,7 @@ class Stream(IterableDataset, ABC):
         self.tail, self.on_error, self.transform, self.retry = tail, on_error, transform, retry
         self.epoch, self._resume, self._seen = 0, 0, 0
         self._board = None
+        self._pieces: str | None = None
 
     # Subclasses define the epoch's global order and how to read it.
     tasks: dict[str, TaskSpec]
@@ -100,6 +104,10 @@ class Stream(IterableDataset, ABC):
 
     def world(self) -> World:
         return detect_world(self.rank, self.world_size)
+
+    def remote_uncached(self) -> bool:
+        """Whether some source streams from an object store without a shard cache (pieces.py)."""
+        return any(not is_local(info.url) and cache is None for info, _, _, cache in self.sources)
 
     def __len__(self) -> int:
         """Samples each rank yields in a whole epoch."""
@@ -145,7 +153,13 @@ class Stream(IterableDataset, ABC):
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
         # batched, nothing reaches the caller before a whole batch: fetch the first one in one go
         reader = SampleReader(infos, options, modalities, self.retry, caches, first_chunk=self.batch_size or 1)
-        for i, item in enumerate(reader.samples(reads)):
+        share, peers = None, None
+        if self._pieces and not main:  # the rank's other workers' reads: pure, like this one's
+            share = pieces.PieceShare(self._pieces, world.worker)
+            peers = [reads if w == world.worker else self.reads(partition(
+                self.epoch_length(), start, World(world.rank, world.world_size, w, world.num_workers), self.batch_size, self.tail).positions)
+                for w in range(world.num_workers)]
+        for i, item in enumerate(reader.samples(reads, share, peers, world.worker)):
             sample = self._decode(item, infos[int(reads[i, 0])], reads[i], int(part.positions[i]))
             if main:
                 self._seen = start + (i + 1) * world.world_size
