@@ -7,17 +7,18 @@ about half used (2 workers from S3: half the bytes, and the request CPU of clien
 wasted). Which worker reads which sample is a pure function of the plan, so every worker knows who
 else needs a piece. The first worker to reach it claims it, fetches the samples all of them read
 (one merged range read) and publishes the bytes in a folder in shared memory, one hard link per
-other worker; each of those takes its link (reads it and removes it), so the last taker frees the
-memory. A worker arriving while the piece is being fetched waits on the fetcher's lock, not on a
-clock; if the fetcher fails or dies, the kernel drops the lock and the waiter fetches its own
-samples as if nothing were shared. Any failure to share (no /dev/shm, a full one) falls back the
+user, its own included; each user reads only its own samples' bytes from its link and removes the
+link, so a worker holds its own samples, not the piece, and the last one frees the memory. A
+worker arriving while the piece is being fetched waits on the fetcher's lock, not on a clock; if
+the fetcher fails or dies, the kernel drops the lock and the waiter fetches its own samples as if
+nothing were shared. Any failure to share (no /dev/shm, a full one) falls back the
 same way: sharing only ever saves requests.
 
     claim    the fetcher writes a locked temp file and links it to <piece>.claim (atomic: the link
              fails if the name exists), so nobody sees a claim it could lock before the fetcher
-    publish  data written, then <piece>.w<worker> links for the other users, then the claim name
+    publish  data written, then a <piece>.w<worker> link for every user, then the claim name
              removed, then the lock released: a waiter that finds no claim finds its link
-    take     open, read, unlink <piece>.w<me>
+    take     open <piece>.w<me>, unlink it, read this worker's byte ranges
 
 The folder belongs to the main process's iteration (StreamLoader makes and removes it); a folder
 left by a killed process is removed by the next iteration that finds its process gone.
