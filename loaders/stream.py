@@ -57,18 +57,22 @@ class StreamLoader(DataLoader):
             return
         start, ranks = ds._resume, ds.world().world_size
         board = transfer.Board(self.num_workers, (self.prefetch_factor or 2) + 2)
-        ds._board = (board.shared, board.shared_shape)
-        ds._pieces = pieces.make_folder() if self.num_workers > 1 and ds.remote_uncached() else None
+        folder = pieces.make_folder() if self.num_workers > 1 and ds.remote_uncached() else None
+        ds._board, ds._pieces = (board.shared, board.shared_shape), folder
         try:
             batches = super().__iter__()  # workers start here, with the resume position, board and pieces folder in their copy
-            ds._resume, ds._seen = 0, start
+        except BaseException:
+            pieces.remove_folder(folder)
+            raise
+        finally:
+            ds._board, ds._pieces = None, None
+        ds._resume, ds._seen = 0, start
+        try:
             for batch in board.receiving(batches):
                 ds._seen += batch_size_of(batch) * ranks
                 yield batch
         finally:
-            ds._board = None
-            pieces.remove_folder(ds._pieces)
-            ds._pieces = None
+            pieces.remove_folder(folder)  # this iteration's, even if another one began meanwhile
 
 
 class Stream(IterableDataset, ABC):

@@ -148,3 +148,12 @@ def test_two_workers_from_s3_read_the_exact_epoch_with_fewer_gets_and_leave_no_s
     assert shared == own == expected
     assert shared_gets < own_gets
     assert _leftovers() == []
+
+
+def test_an_iteration_stopped_after_its_first_batch_removes_its_folder(remote, s3_bucket):
+    ds = ClimbDataset(remote, split="train", seed=5, modalities=("signal",), storage_options=s3_bucket.storage_options)
+    batches = iter(ds.loader(batch_size=4, num_workers=2))
+    next(batches)
+    assert len(_leftovers()) == 1
+    batches.close()
+    assert _leftovers() == []
