@@ -28,6 +28,7 @@ import numpy as np
 from climb.loaders.io import DatasetFiles, RetryPolicy, ShardCache
 from climb.loaders.pieces import PieceShare
 from climb.schemas.manifest import validate_manifest
+from climb.storage import is_local
 
 METADATA = "json"
 
@@ -194,6 +195,12 @@ class SharedCache:
             future.set_result(value)
 
 
+def uncached_remote(urls: list[str], caches: list[ShardCache | None]) -> bool:
+    """Whether shards are read by ranges from an object store: some dataset is remote and no shard
+    cache is in use (with one, every read is a pread of a verified local copy)."""
+    return any(not is_local(url) for url in urls) and all(cache is None for cache in caches)
+
+
 class SampleReader:
     """Reads planned samples of one or more datasets; use one per iterator, inside the worker.
 
@@ -232,8 +239,9 @@ class SampleReader:
         self.files = [DatasetFiles(d.url, o, retry, c) for d, o, c in zip(datasets, storage_options, caches)]
         self.wanted = [wanted_members(m) for m in modalities]
         self.remote = any(not f.local for f in self.files)
+        self.ranged = uncached_remote([d.url for d in datasets], caches)
         # two range reads in flight from an object store; one thread where descriptors are shared (pread)
-        self.threads = 2 if all(f.cache is None for f in self.files) and self.remote else 1
+        self.threads = 2 if self.ranged else 1
         self.ahead = self.REMOTE_AHEAD if self.remote else self.AHEAD
         self.index = SharedCache(self._load_index, self.MAX_INDEXES)
 
@@ -275,18 +283,19 @@ class SampleReader:
         order = np.argsort(job_of, kind="stable")
         return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
 
-    def shared_pieces(self, peers: list[np.ndarray], me: int) -> dict[tuple[int, int, int], tuple[tuple[int, ...], np.ndarray]]:
+    def shared_pieces(self, peers: list[np.ndarray], keys: list[np.ndarray], me: int) -> dict[tuple[int, int, int], tuple[tuple[int, ...], np.ndarray]]:
         """The pieces worker `me` reads that other workers of its rank read too.
 
         Args:
             peers: the reads of every worker of the rank (plan.partition of each), `me`'s among them.
+            keys: piece_keys of each worker's reads.
 
         Returns:
             (dataset, shard, piece) -> (the workers that read it, sorted; the distinct reads of all
             of them in it, sorted): what one fetch of the piece must hold (pieces.py).
         """
         rows = np.concatenate(peers)
-        keys = np.concatenate([self.piece_keys(p) for p in peers])
+        keys = np.concatenate(keys)
         who = np.concatenate([np.full(len(p), w, dtype=np.int64) for w, p in enumerate(peers)])
         ok = keys[:, 0] >= 0
         rows, keys, who = rows[ok], keys[ok], who[ok]
@@ -414,8 +423,10 @@ class SampleReader:
         (pieces.py). Never with a shard cache, which already shares whole shards.
         """
         jobs = self.jobs(reads)
-        shared = self.shared_pieces(peers, me) if share is not None and peers and self.threads > 1 else {}
-        keys = self.piece_keys(reads) if shared else None
+        shared, keys = {}, None
+        if share is not None and peers and self.ranged:
+            peer_keys = [self.piece_keys(p) for p in peers]
+            shared, keys = self.shared_pieces(peers, peer_keys, me), peer_keys[me]
         first = np.array([j.min() for j in jobs], dtype=np.int64)
         last = [int(j.max()) for j in jobs]
         job_of = np.zeros(len(reads), dtype=np.int64)

@@ -27,8 +27,8 @@ from climb.loaders.collate import batch_size_of, collate
 from climb.loaders.decode import TaskSpec, decode_sample, placeholder, task_specs
 from climb.loaders.io import RetryPolicy, ShardCache
 from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partition, per_rank_count, sample_rng
-from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset
-from climb.storage import is_local, keep_inherited_filesystems
+from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset, uncached_remote
+from climb.storage import keep_inherited_filesystems
 
 STATE_VERSION = 1
 Transform = Callable[[dict[str, Any], "np.random.Generator"], dict[str, Any]]
@@ -110,8 +110,8 @@ class Stream(IterableDataset, ABC):
         return detect_world(self.rank, self.world_size)
 
     def remote_uncached(self) -> bool:
-        """Whether some source streams from an object store without a shard cache (pieces.py)."""
-        return any(not is_local(info.url) and cache is None for info, _, _, cache in self.sources)
+        """Whether shards are read by ranges from an object store, the reads pieces.py shares."""
+        return uncached_remote([info.url for info, _, _, _ in self.sources], [cache for _, _, _, cache in self.sources])
 
     def __len__(self) -> int:
         """Samples each rank yields in a whole epoch."""
