@@ -16,6 +16,7 @@ read exactly once per rank share), but only `loader()` or num_workers=0 tracks p
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
@@ -58,11 +59,15 @@ class StreamLoader(DataLoader):
         start, ranks = ds._resume, ds.world().world_size
         board = transfer.Board(self.num_workers, (self.prefetch_factor or 2) + 2)
         folder = pieces.make_folder() if self.num_workers > 1 and ds.remote_uncached() else None
+        # Removed once: when this iteration ends, or at interpreter exit while modules are still
+        # whole if the iteration is still open then (a generator closed during teardown finds
+        # module globals gone, and the folder would outlive the process).
+        remove_folder = weakref.finalize(board, pieces.remove_folder, folder)
         ds._board, ds._pieces = (board.shared, board.shared_shape), folder
         try:
             batches = super().__iter__()  # workers start here, with the resume position, board and pieces folder in their copy
         except BaseException:
-            pieces.remove_folder(folder)
+            remove_folder()
             raise
         finally:
             ds._board, ds._pieces = None, None
@@ -72,7 +77,7 @@ class StreamLoader(DataLoader):
                 ds._seen += batch_size_of(batch) * ranks
                 yield batch
         finally:
-            pieces.remove_folder(folder)  # this iteration's, even if another one began meanwhile
+            remove_folder()  # this iteration's, even if another one began meanwhile
 
 
 class Stream(IterableDataset, ABC):

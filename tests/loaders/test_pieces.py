@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -157,3 +158,22 @@ def test_an_iteration_stopped_after_its_first_batch_removes_its_folder(remote, s
     assert len(_leftovers()) == 1
     batches.close()
     assert _leftovers() == []
+
+
+_EXIT_WITH_AN_OPEN_ITERATION = """
+import json, os, sys
+from climb.loaders import ClimbDataset, pieces
+ds = ClimbDataset(sys.argv[1], split="train", seed=5, modalities=("signal",), storage_options=json.loads(sys.argv[2]))
+batches = iter(ds.loader(batch_size=4, num_workers=2))
+next(batches)
+print(json.dumps([n for n in os.listdir(pieces.SHM) if n.startswith(f"{pieces.PREFIX}{os.getpid()}-")]))
+"""
+
+
+def test_a_process_that_exits_in_the_middle_of_an_iteration_leaves_no_folder_and_no_traceback(remote, s3_bucket):
+    run = subprocess.run([sys.executable, "-c", _EXIT_WITH_AN_OPEN_ITERATION, remote, json.dumps(s3_bucket.storage_options)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    (during,) = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not os.path.exists(os.path.join(pieces.SHM, during))
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
