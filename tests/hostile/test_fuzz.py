@@ -83,12 +83,13 @@ SHARD = {"path": "shards/train-00000.tar", "index": "shards/train-00000.idx", "b
 @given(mutated(_index_seed()))
 def test_the_shard_index_reader_accepts_only_ranges_inside_the_shard(raw):
     try:
-        entries = parse_index(raw, SHARD)
+        index = parse_index(raw, SHARD)
     except ValueError:
         return
-    for e in entries:
-        for start, size in [(e["offset"], e["size"]), *e["members"].values()]:
-            assert 0 <= start and 0 <= size and start + size <= SHARD["bytes"]
+    for i in range(len(index)):
+        _, offset, size, members = index.sample(i)
+        for start, length in [(offset, size), *((start, length) for _, start, length in members)]:
+            assert 0 <= start and 0 <= length and start + length <= SHARD["bytes"]
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@ ahead of use, and held only while the shuffle window needs it."""
 
 from __future__ import annotations
 
+import json
+import tracemalloc
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -205,3 +207,41 @@ def test_the_shared_cache_keeps_only_its_most_recent_keys():
     for key in (1, 2, 1, 3, 1, 2):
         cache(key)
     assert loads == [1, 2, 3, 2]
+
+
+def _index_bytes(count: int) -> tuple[bytes, dict]:
+    """A .idx of `count` samples; every third lacks its image member (a sample without that modality)."""
+    samples, pos = [], 0
+    for i in range(count):
+        members = {"json": [pos + 512, 300]} if i % 3 == 2 else {"image.png": [pos + 512, 18000], "json": [pos + 19456, 300]}
+        samples.append({"key": f"{i:024x}", "offset": pos, "size": 20480, "members": members})
+        pos += 20480
+    raw = json.dumps({"version": 1, "shard": "train-00000.tar", "samples": samples}).encode()
+    return raw, {"path": "shards/train-00000.tar", "index": "shards/train-00000.idx", "bytes": pos, "num_samples": count}
+
+
+def test_a_parsed_index_gives_every_sample_its_key_and_ranges_as_the_idx_lists_them():
+    raw, shard = _index_bytes(30)
+    index = shards.parse_index(raw, shard)
+    listed = json.loads(raw)["samples"]
+    assert len(index) == len(listed)
+    for i, entry in enumerate(listed):
+        key, offset, size, members = index.sample(i)
+        assert (key, offset, size) == (entry["key"], entry["offset"], entry["size"])
+        assert {m: [start, n] for m, start, n in members} == entry["members"]
+
+
+def test_a_parsed_index_holds_a_fraction_of_the_memory_of_the_parsed_json():
+    raw, shard = _index_bytes(5000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        as_json = json.loads(raw)
+        json_bytes = tracemalloc.get_traced_memory()[0] - before
+        del as_json
+        before = tracemalloc.get_traced_memory()[0]
+        index = shards.parse_index(raw, shard)
+        index_bytes = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(index) == 5000 and index_bytes < json_bytes / 4
