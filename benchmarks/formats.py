@@ -46,9 +46,10 @@ def climb_records(dataset: Path) -> list[dict[str, Any]]:
     manifest = json.loads((dataset / "manifest.json").read_text())
     out = []
     for shard in manifest["shards"]:
-        for entry in parse_index((dataset / shard["index"]).read_bytes(), shard):
-            out.append({"key": entry["key"], "shard": str(dataset / shard["path"]),
-                        "members": {m: tuple(v) for m, v in entry["members"].items()}})
+        index = parse_index((dataset / shard["index"]).read_bytes(), shard)
+        for i in range(len(index)):
+            key, _, _, members = index.sample(i)
+            out.append({"key": key, "shard": str(dataset / shard["path"]), "members": {m: (start, size) for m, start, size in members}})
     return out
 
 
