@@ -162,7 +162,10 @@ def carried_modalities(info: DatasetInfo, storage_options: dict[str, Any] | None
         return ()
     files = DatasetFiles(info.url, storage_options, retry, cache=None)
     _, _, _, members = parse_index(files.read_file(shard["index"]), shard).sample(0)
-    start, size = next((start, size) for member, start, size in members if member == METADATA)
+    spans = {member: (start, size) for member, start, size in members}
+    if METADATA not in spans:
+        raise ValueError(f"{shard['index']}: its first sample has no {METADATA} member")
+    start, size = spans[METADATA]
     (meta,) = files.read_ranges([(shard["path"], shard["sha256"], start, start + size)])
     return tuple(json.loads(bytes(meta))["modalities"])
 
