@@ -49,7 +49,7 @@ def climb_records(dataset: Path) -> list[dict[str, Any]]:
         index = parse_index((dataset / shard["index"]).read_bytes(), shard)
         for i in range(len(index)):
             key, _, _, members = index.sample(i)
-            out.append({"key": key, "shard": str(dataset / shard["path"]), "members": {m: (start, size) for m, start, size in members}})
+            out.append({"key": key, "shard": str(dataset / shard["path"]), "members": members})
     return out
 
 

@@ -95,10 +95,10 @@ class ShardIndex:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def sample(self, i: int) -> tuple[str, int, int, list[tuple[str, int, int]]]:
-        """(key, offset, size, [(member, offset, size) of each member it has, in index order])."""
+    def sample(self, i: int) -> tuple[str, int, int, dict[str, tuple[int, int]]]:
+        """(key, offset, size, {member: (offset, size)} of each member it has, in index order)."""
         offset, size = self.spans[i].tolist()
-        have = [(name, start, n) for name, (start, n) in zip(self.names, self.members[i].tolist()) if start >= 0]
+        have = {name: (start, n) for name, (start, n) in zip(self.names, self.members[i].tolist()) if start >= 0}
         return self.keys[i], offset, size, have
 
 
@@ -126,8 +126,9 @@ def parse_index(raw: bytes, shard: dict[str, Any]) -> ShardIndex:
     if len(entries) != shard["num_samples"]:
         raise ValueError(f"{name} lists {len(entries)} samples, the manifest says {shard['num_samples']}")
     names: dict[str, int] = {}
-    at: list[tuple[int, int]] = []  # (sample, member column) of each span in `spans`, in order
+    keys: list[str] = []
     spans: list[tuple[int, int]] = []
+    cells: list[tuple[int, int, int, int]] = []  # (sample, member column, offset, size)
     for i, e in enumerate(entries):
         members = e.get("members") if isinstance(e, dict) else None
         if not isinstance(members, dict) or not isinstance(e.get("key"), str):
@@ -136,15 +137,13 @@ def parse_index(raw: bytes, shard: dict[str, Any]) -> ShardIndex:
         for start, size in mine:
             if not (type(start) is int and type(size) is int and 0 <= start and 0 <= size and start + size <= limit):
                 raise ValueError(f"{name}: sample {i} names bytes [{start}, {start}+{size}) outside the {limit}-byte shard {shard['path']}")
-        at.append((i, -1))
-        at.extend((i, names.setdefault(member, len(names))) for member in members)
-        spans.extend(mine)
-    where = np.array(at, dtype=np.int64).reshape(-1, 2)
-    values = np.array(spans, dtype=np.int64).reshape(-1, 2)
-    whole = where[:, 1] < 0
+        keys.append(e["key"])
+        spans.append(mine[0])
+        cells.extend((i, names.setdefault(member, len(names)), *span) for member, span in zip(members, mine[1:]))
+    at = np.array(cells, dtype=np.int64).reshape(-1, 4)
     table = np.full((len(entries), len(names), 2), -1, dtype=np.int64)
-    table[where[~whole, 0], where[~whole, 1]] = values[~whole]
-    return ShardIndex(keys=[e["key"] for e in entries], spans=values[whole], names=tuple(names), members=table)
+    table[at[:, 0], at[:, 1]] = at[:, 2:]
+    return ShardIndex(keys=keys, spans=np.array(spans, dtype=np.int64).reshape(-1, 2), names=tuple(names), members=table)
 
 
 def carried_modalities(info: DatasetInfo, storage_options: dict[str, Any] | None, retry: RetryPolicy) -> tuple[str, ...]:
@@ -162,10 +161,9 @@ def carried_modalities(info: DatasetInfo, storage_options: dict[str, Any] | None
         return ()
     files = DatasetFiles(info.url, storage_options, retry, cache=None)
     _, _, _, members = parse_index(files.read_file(shard["index"]), shard).sample(0)
-    spans = {member: (start, size) for member, start, size in members}
-    if METADATA not in spans:
+    if METADATA not in members:
         raise ValueError(f"{shard['index']}: its first sample has no {METADATA} member")
-    start, size = spans[METADATA]
+    start, size = members[METADATA]
     (meta,) = files.read_ranges([(shard["path"], shard["sha256"], start, start + size)])
     return tuple(json.loads(bytes(meta))["modalities"])
 
@@ -394,15 +392,15 @@ class SampleReader:
         for d, shard, sample in rows.tolist():
             info = self.datasets[d].shards[shard]
             key, base, size, have = self.index(d, shard).sample(sample)
-            members = [(m, off, n) for m, off, n in have if self.wanted[d](m)]
+            members = {m: span for m, span in have.items() if self.wanted[d](m)}
             reqs = requests.setdefault(d, [])
             before = len(reqs)
             if len(members) == len(have):
-                slices = [(m, len(reqs), off - base, off - base + n) for m, off, n in members]
+                slices = [(m, len(reqs), off - base, off - base + n) for m, (off, n) in members.items()]
                 reqs.append((info["path"], info["sha256"], base, base + size))
             else:
-                slices = [(m, len(reqs) + j, 0, n) for j, (m, _, n) in enumerate(members)]
-                reqs.extend((info["path"], info["sha256"], off, off + n) for _, off, n in members)
+                slices = [(m, len(reqs) + j, 0, n) for j, (m, (_, n)) in enumerate(members.items())]
+                reqs.extend((info["path"], info["sha256"], off, off + n) for off, n in members.values())
             groups.setdefault(d, []).extend([bisect.bisect_right(starts.get((d, shard), ()), sample)] * (len(reqs) - before))
             plans.append((key, d, slices))
         return plans, requests, groups

@@ -88,7 +88,7 @@ def test_the_shard_index_reader_accepts_only_ranges_inside_the_shard(raw):
         return
     for i in range(len(index)):
         _, offset, size, members = index.sample(i)
-        for start, length in [(offset, size), *((start, length) for _, start, length in members)]:
+        for start, length in [(offset, size), *members.values()]:
             assert 0 <= start and 0 <= length and start + length <= SHARD["bytes"]
 
 

@@ -228,7 +228,7 @@ def test_a_parsed_index_gives_every_sample_its_key_and_ranges_as_the_idx_lists_t
     for i, entry in enumerate(listed):
         key, offset, size, members = index.sample(i)
         assert (key, offset, size) == (entry["key"], entry["offset"], entry["size"])
-        assert {m: [start, n] for m, start, n in members} == entry["members"]
+        assert {m: list(span) for m, span in members.items()} == entry["members"]
 
 
 def test_a_parsed_index_holds_a_fraction_of_the_memory_of_the_parsed_json():
