@@ -35,6 +35,7 @@ from climb.pipelines.summary import Summary, summarize
 from climb.pipelines.worklist import WORK, WorkList, write_worklist
 from climb.pipelines.writers.members import json_bytes
 from climb.pipelines.writers.zarr_store import ensure_group
+from climb.pipelines.writers.png import png_codec
 from climb.storage import filesystem, join, storage_options
 from climb.transforms.phi import KEY_ENV, key_id
 from climb.transforms.splits import check_fractions
@@ -179,6 +180,10 @@ def convert(cfg: ConvertConfig, key: bytes | KeyRef) -> dict[str, Any]:
     opts = storage_options(cfg.out_url, cfg.s3_endpoint)
     raw_opts = storage_options(cfg.raw_url, cfg.s3_endpoint)
     options = {**info.defaults, **cfg.options}
+    try:
+        options["png"] = png_codec(options)  # recorded, so a reproduction uses the same codec
+    except ValueError as exc:
+        raise ConvertError(str(exc)) from None
     fractions = dict(options.pop("split_fractions", None) or info.split_fractions)
     check_fractions(fractions)
     if cfg.runner != LOCAL:

@@ -27,6 +27,7 @@ from climb.pipelines.records import WorkItem
 from climb.pipelines.scrub import scrub
 from climb.pipelines.sources import Excluded, SourceInfo
 from climb.pipelines.writers.members import encode_members
+from climb.pipelines.writers.png import png_codec
 from climb.pipelines.writers.record_types import record_types
 from climb.pipelines.writers.wds_tar import Fragment, make_fragment
 from climb.pipelines.writers.zarr_store import write_array
@@ -277,7 +278,7 @@ def _process(ctx: Context, info: SourceInfo, item: WorkItem) -> tuple[dict[str, 
         return _quarantine(item, "validate", exc, fingerprint), None
     try:
         stored = [_store_in_zarr(ctx, item, sample, meta, f) for f in _zarr_fields(ctx, sample)]
-        fragment = make_fragment(item.key, encode_members(sample.arrays, meta))
+        fragment = make_fragment(item.key, encode_members(sample.arrays, meta, png_codec(ctx.options)))
     except Exception as exc:  # noqa: BLE001 - a Zarr write that failed in the store re-raises
         return _quarantine(item, "encode", exc, fingerprint), None
     entry = {

@@ -18,20 +18,8 @@ from typing import Any
 
 import numpy as np
 
-PNG_COMPRESSION = 1  # zlib level 1: 2x faster than 3 at <5% larger files; decoding speed is the same
-PNG_FILTER = "PAETH"
-"""One PNG row filter for every row instead of libpng's adaptive choice among all five: ~30% less
-encoding time (1-58% over the test images), files within 3% of the adaptive size (camera, astronaut,
-CT, MR, US, CR, RGB at 224 px and native size; docs/SCALING.md)."""
-FLAT_SHARE = 0.45
-"""Above this share of pixels equal to their left neighbour, an image has the long runs zlib's
-string matching shrinks (ultrasound sectors, masks, screenshots, padded borders): it keeps the
-default strategy. Below it, the Paeth residuals are noise-like and matches rarely pay, so the
-bytes are Huffman-coded only: CT, MR and radiographs at 224 px and native size encode in
-0.66-0.91x the time into 0.78-0.97x the bytes and decode in 0.85-1.0x the time (docs/SCALING.md)."""
-HUFFMAN_FLOOR = 4
-"""Huffman coding spends at least one bit per byte; a result under raw size / HUFFMAN_FLOOR is
-redundant enough (smooth gradients) that the default strategy is tried too and the smaller kept."""
+from climb.pipelines.writers.png import DEFAULT_PNG, png_bytes
+
 VIDEO_FOURCC = "mp4v"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -39,47 +27,6 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 def json_bytes(value: Any) -> bytes:
     """Canonical JSON: sorted keys, compact, UTF-8; NaN is refused (it is not JSON)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Lossless PNG of a uint8/uint16 grayscale [H, W] or RGB [H, W, 3] image.
-
-    The zlib strategy is chosen from the pixels (FLAT_SHARE, HUFFMAN_FLOOR), so the same image
-    always gives the same bytes.
-    """
-    import cv2
-
-    arr = image
-    if arr.ndim == 3:
-        arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)
-    arr = np.ascontiguousarray(arr)
-    if _flat_share(arr) > FLAT_SHARE:
-        return _png(arr, cv2.IMWRITE_PNG_STRATEGY_DEFAULT)
-    data = _png(arr, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY)
-    if len(data) * HUFFMAN_FLOOR < arr.nbytes:
-        matched = _png(arr, cv2.IMWRITE_PNG_STRATEGY_DEFAULT)
-        data = matched if len(matched) < len(data) else data
-    return data
-
-
-def _flat_share(arr: np.ndarray) -> float:
-    """Share of pixels (channels side by side) equal to their left neighbour."""
-    rows = arr.reshape(arr.shape[0], -1)
-    step = arr.shape[2] if arr.ndim == 3 else 1
-    if rows.shape[1] <= step:
-        return 1.0
-    return np.count_nonzero(rows[:, step:] == rows[:, :-step]) / rows[:, step:].size
-
-
-def _png(arr: np.ndarray, strategy: int) -> bytes:
-    import cv2
-
-    params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION, cv2.IMWRITE_PNG_FILTER,
-              getattr(cv2, f"IMWRITE_PNG_FILTER_{PNG_FILTER}"), cv2.IMWRITE_PNG_STRATEGY, strategy]
-    ok, buf = cv2.imencode(".png", arr, params)
-    if not ok:
-        raise ValueError(f"PNG encoding failed for an array of shape {arr.shape} and dtype {arr.dtype}")
-    return buf.tobytes()
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -130,18 +77,19 @@ def mp4_bytes(frames: np.ndarray, fps: float) -> bytes:
             return f.read()
 
 
-def encode_members(arrays: dict[str, Any], meta: dict[str, Any]) -> dict[str, bytes]:
+def encode_members(arrays: dict[str, Any], meta: dict[str, Any], png: str = DEFAULT_PNG) -> dict[str, bytes]:
     """All members of one record except volumes (which go to Zarr), keyed by member name.
 
     Args:
         arrays: the sample's fields (volume excluded by the caller; its preview arrives as
             arrays["preview"], a uint8 image).
         meta: the full metadata dict written as the `json` member.
+        png: the PNG codec of image members (pipelines/writers/png.py).
     """
     members: dict[str, bytes] = {"json": json_bytes(meta)}
     for name, value in arrays.items():
         if name in ("image", "preview"):
-            members[f"{name}.png"] = png_bytes(value)
+            members[f"{name}.png"] = png_bytes(value, png)
         elif name == "signal":
             members["signal.npy"] = npy_bytes(value)
         elif name == "video":
