@@ -213,6 +213,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bucket", default="bench")
     p.add_argument("--verbose", action="store_true", help="print every measurement as it finishes")
     args = p.parse_args(argv)
+    if args.update_readme and not peers.ready():
+        p.error("--update-readme compares climb with every peer in README.md; make the peers' venv "
+                "first: python -m benchmarks.peers")
     args.readers = args.readers or installed_readers()
     defaults = {"pairs": (1000, 4000), "volumes": (24, 120), "dicom": (500, 2000), "memory_sizes": ([300, 1500], [1000, 10000]),
                 "repeats": (1, 3)}

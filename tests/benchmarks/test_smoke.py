@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import run
 
 
@@ -21,3 +23,10 @@ def test_a_tiny_benchmark_run_reads_every_sample_and_writes_its_report(tmp_path)
     table = (out / "RESULTS.md").read_text()
     assert "| climb |" in table and "local 1p: climb >= 90% of the decode-only bound" in table
     assert (out / "loaders.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_updating_the_readme_without_the_peers_venv_is_refused_with_the_command_that_makes_it(monkeypatch, capsys):
+    monkeypatch.setattr(run.peers, "ready", lambda: False)
+    with pytest.raises(SystemExit):
+        run.parse_args(["--quick", "--update-readme"])
+    assert "python -m benchmarks.peers" in capsys.readouterr().err
