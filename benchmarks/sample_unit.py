@@ -2,9 +2,10 @@
 
 The 2,000 benchmark DICOMs (benchmarks/convert_memory.write_corpus) -> 224 px PNG fragments:
 read, fingerprint, allow-listed tags, display transform, validation, declared json types, encoding.
-No staging, shard assembly or Finalize (benchmarks/conversion.py times whole conversions).
+No staging, shard assembly or Finalize (benchmarks/conversion.py times whole conversions). With
+several --png codecs their runs interleave, and the fragment bytes per sample are reported too.
 
-    python -m benchmarks.sample_unit --samples 2000 --runs 3
+    python -m benchmarks.sample_unit --samples 2000 --runs 3 [--png fast compact]
 """
 
 from __future__ import annotations
@@ -28,27 +29,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--png", nargs="+", default=["fast"], choices=("fast", "compact"), help="PNG codecs to time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="climb-bench-") as tmp:
         write_corpus(Path(tmp) / "raw", args.samples)
         paths = sorted(str(p) for p in (Path(tmp) / "raw").rglob("*.dcm"))
-        ctx = Context(source="dicom", dataset_url=f"{tmp}/out", options={"size": 224, "out_dtype": "uint8"},
-                      storage_options={}, hmac_key=DEMO_KEY, salt="", fractions={"train": 0.8, "val": 0.1, "test": 0.1})
+        contexts = {codec: Context(source="dicom", dataset_url=f"{tmp}/out", options={"size": 224, "out_dtype": "uint8", "png": codec},
+                                   storage_options={}, hmac_key=DEMO_KEY, salt="", fractions={"train": 0.8, "val": 0.1, "test": 0.1})
+                    for codec in args.png}
         info = get_source("dicom", {})
         items = [WorkItem(record=Record(source="dicom", sample_id=p, subject_id="s", paths=(p,)), key=f"k{i:06d}",
                           subject=f"s{i % 200}", study=None, split="train", order=f"{i:08d}") for i, p in enumerate(paths)]
-        for item in items[:50]:
-            process_item(ctx, info, item)  # lazy imports and caches, outside the clock
-        runs = []
+        for ctx in contexts.values():
+            for item in items[:50]:
+                process_item(ctx, info, item)  # lazy imports and caches, outside the clock
+        runs: dict[str, list[float]] = {codec: [] for codec in contexts}
+        sizes: dict[str, int] = {}
         for _ in range(args.runs):
-            cpu = time.process_time()
-            for item in items:
-                entry, fragment = process_item(ctx, info, item)
-                if fragment is None:
-                    raise AssertionError(f"sample {item.key} was not written: {entry}")
-            runs.append((time.process_time() - cpu) / len(items) * 1000)
-    print(json.dumps({"benchmark": "sample_unit", "samples": args.samples, "cpu_ms_per_sample": [round(r, 3) for r in runs],
-                      "median_cpu_ms_per_sample": round(statistics.median(runs), 3)}))
+            for codec, ctx in contexts.items():
+                cpu, size = time.process_time(), 0
+                for item in items:
+                    entry, fragment = process_item(ctx, info, item)
+                    if fragment is None:
+                        raise AssertionError(f"sample {item.key} was not written: {entry}")
+                    size += len(fragment.data)
+                runs[codec].append((time.process_time() - cpu) / len(items) * 1000)
+                sizes[codec] = size
+    for codec, times in runs.items():
+        print(json.dumps({"benchmark": "sample_unit", "png": codec, "samples": args.samples,
+                          "cpu_ms_per_sample": [round(r, 3) for r in times], "median_cpu_ms_per_sample": round(statistics.median(times), 3),
+                          "fragment_bytes_per_sample": round(sizes[codec] / len(items))}))
 
 
 if __name__ == "__main__":
