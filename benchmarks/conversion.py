@@ -20,7 +20,8 @@ climb does more per sample than the hand-written code (sha256 fingerprint of eve
 pseudonyms, schema validation, allow-listed metadata, staging, sha256 of every shard, manifest),
 which is the point of using it; the ratios say what that costs or saves. "seconds" start after the
 imports of each way (pydicom, cv2 and webdataset for the loops; Beam, climb and on Dask the runner's
-client modules for climb); "wall_s" is the whole process including interpreter start and imports. Every output is counted: no sample may be lost.
+client modules for climb); "wall_s" is the whole process including interpreter start and imports.
+Every output is counted: no sample may be lost.
 """
 
 from __future__ import annotations

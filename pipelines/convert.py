@@ -34,8 +34,8 @@ from climb.pipelines.stages import PARTIAL, STAGING
 from climb.pipelines.summary import Summary, summarize
 from climb.pipelines.worklist import WORK, WorkList, write_worklist
 from climb.pipelines.writers.members import json_bytes
-from climb.pipelines.writers.zarr_store import ensure_group
 from climb.pipelines.writers.png import png_codec
+from climb.pipelines.writers.zarr_store import ensure_group
 from climb.storage import filesystem, join, storage_options
 from climb.transforms.phi import KEY_ENV, key_id
 from climb.transforms.splits import check_fractions

@@ -5,8 +5,8 @@ per-sample work, so the default trades some bytes for speed both ways (docs/SCAL
 
 - ``fast`` (default): every row Up-filtered (minus the row above: one numpy subtraction for the
   whole image) and deflated at level 1 by libdeflate. Against ``compact``: 0.4-0.6x the encode
-  time and 0.5-0.7x the decode time (any PNG reader), 1.0-1.2x the bytes on CT, MR, radiographs
-  and photos, 0.7x on flat images (masks, padded frames).
+  time (about the same on flat images) and 0.5-0.7x the decode time (OpenCV), 0.95-1.2x the bytes
+  on CT, MR, radiographs, ultrasound and photos, 0.7x on flat images (masks, padded frames).
 - ``compact``: OpenCV's libpng with Paeth rows, Huffman-only or default zlib strategy chosen from
   the pixels (FLAT_SHARE, HUFFMAN_FLOOR): the smaller files of earlier climb versions.
 
@@ -26,7 +26,7 @@ import numpy as np
 PNG_CODECS = ("fast", "compact")
 DEFAULT_PNG = "fast"
 FAST_LEVEL = 1
-"""libdeflate level 1: 0.5x the time of level 2 for 1.0-1.1x the bytes on Up-filtered images."""
+"""libdeflate level 1: 0.6-0.9x the time of level 2 for 1.0-1.17x its bytes (slower only on flat images)."""
 COMPACT_LEVEL = 1  # zlib level 1: 2x faster than 3 at <5% larger files; decoding speed is the same
 COMPACT_FILTER = "PAETH"
 """One PNG row filter for every row instead of libpng's adaptive choice among all five: ~30% less
