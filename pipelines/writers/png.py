@@ -52,7 +52,7 @@ def png_codec(options: dict[str, Any]) -> str:
     if value not in PNG_CODECS:
         raise ValueError(
             f"--option png={value!r} is not a PNG codec; use png=fast (default: fastest to write and read) "
-            "or png=compact (10-20% smaller CT/MR/radiograph files, about twice the encode time)"
+            "or png=compact (up to 17% smaller files for CT and radiographs at 224 px, about twice the encode time)"
         )
     return value
 
