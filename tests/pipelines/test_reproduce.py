@@ -20,6 +20,13 @@ def test_rebuild_from_the_manifest_is_byte_identical(dicom_corpus, tmp_path):
     assert results and all(r.status == "identical" for r in results)
 
 
+def test_a_conversion_with_the_compact_png_codec_reproduces_with_it(dicom_corpus, tmp_path):
+    convert_demo("dicom", dicom_corpus, tmp_path / "a", options={"png": "compact"})
+    results, same_manifest = reproduce(str(tmp_path / "a" / "dicom"), str(dicom_corpus), str(tmp_path / "b"), DEMO_KEY)
+    assert same_manifest
+    assert results and all(r.status == "identical" for r in results)
+
+
 def test_reproduce_with_another_key_refuses(dicom_corpus, tmp_path):
     convert_demo("dicom", dicom_corpus, tmp_path / "a")
     with pytest.raises(ConvertError, match="key"):
