@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import tempfile
 import threading
@@ -315,7 +316,8 @@ def cli_convert(args) -> int:
     except KeyError as exc:
         raise UserError(exc.args[0]) from None
     try:
-        manifest = convert(cfg, key)
+        with _quiet_dask_logs(cfg.runner):
+            manifest = convert(cfg, key)
     except ConvertError as exc:
         raise UserError(str(exc)) from None
     c = manifest["counts"]
@@ -328,6 +330,22 @@ def cli_convert(args) -> int:
     if c["quarantined"]:
         print(f"see {dataset_url}/quarantine.jsonl for the reasons (`climb inspect {dataset_url}`)")
     return 0
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs(runner: str) -> Iterator[None]:
+    """`climb convert --runner dask` reports through its progress bar and its errors: the INFO lines
+    of Dask's scheduler, nannies and client (which log in this process) are left out; warnings stay."""
+    if runner == DASK:
+        import distributed  # noqa: F401 - it sets its loggers' levels when first imported
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    if runner == DASK:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def cli_key(key_file: str | None, s3_endpoint: str | None) -> KeyRef:

@@ -40,3 +40,20 @@ def test_existing_output_needs_overwrite(dicom_corpus, tmp_path, key_env, capsys
 def test_verify_of_a_folder_without_manifest_exits_2(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.dask
+def test_a_dask_conversion_shows_its_result_without_dask_info_lines_or_beam_import_warnings(
+        dicom_corpus, tmp_path, key_env, caplog, capfd):
+    import logging
+
+    import distributed  # noqa: F401 - sets its loggers' levels on first import
+
+    caplog.set_level(logging.INFO)
+    level = logging.getLogger("distributed").level
+    assert main(["convert", "dicom", str(dicom_corpus), str(tmp_path), "--runner", "dask", "--workers", "2", "--no-progress"]) == 0
+    out, err = capfd.readouterr()
+    assert "9 written" in out
+    assert "apitools" not in err  # printed by the spawned workers, captured at the file descriptor
+    assert not [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+    assert logging.getLogger("distributed").level == level
