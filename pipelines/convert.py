@@ -336,12 +336,14 @@ def cli_convert(args) -> int:
 def _quiet_dask_logs(runner: str) -> Iterator[None]:
     """`climb convert --runner dask` reports through its progress bar and its errors: the INFO lines
     of Dask's scheduler, nannies and client (which log in this process) are left out; warnings stay."""
-    if runner == DASK:
-        import distributed  # noqa: F401 - it sets its loggers' levels when first imported
+    if runner != DASK:
+        yield
+        return
+    import distributed  # noqa: F401 - it sets its loggers' levels when first imported
+
     logger = logging.getLogger("distributed")
     level = logger.level
-    if runner == DASK:
-        logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
