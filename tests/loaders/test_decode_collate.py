@@ -41,6 +41,56 @@ def test_png_round_trips_bit_depth_and_rgb_order(image):
     assert np.array_equal(out.numpy(), image)
 
 
+PNG_IMAGES = [
+    np.arange(12, dtype=np.uint8).reshape(3, 4),
+    (np.arange(12, dtype=np.uint16) * 5000).reshape(3, 4),
+    np.arange(36, dtype=np.uint8).reshape(3, 4, 3),
+    (np.arange(36, dtype=np.uint16) * 1800).reshape(3, 4, 3),
+    np.random.default_rng(0).integers(0, 256, (224, 224), dtype=np.uint8),
+]
+
+
+@pytest.mark.parametrize("codec", ["fast", "compact"])
+@pytest.mark.parametrize("image", PNG_IMAGES, ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_png_gives_what_opencv_gives_for_either_codec(image, codec):
+    data = png_bytes(image, codec)
+    reference = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if reference.ndim == 3:
+        reference = cv2.cvtColor(reference, cv2.COLOR_BGR2RGB)
+    out = png(data).numpy()
+    assert out.dtype == reference.dtype and np.array_equal(out, reference)
+
+
+def test_an_up_filtered_png_decodes_without_opencv(monkeypatch):
+    image = PNG_IMAGES[-1]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("OpenCV was asked to decode an Up-filtered PNG")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+    assert np.array_equal(png(png_bytes(image, "fast")).numpy(), image)
+
+
+def test_a_damaged_png_is_refused_with_a_value_error():
+    data = bytearray(png_bytes(PNG_IMAGES[-1], "fast"))
+    data[200] ^= 0xFF  # inside the compressed rows: the zlib checksum no longer matches
+    with pytest.raises(ValueError, match="not a decodable PNG"):
+        png(bytes(data))
+
+
+def test_a_png_declaring_ten_billion_pixels_is_refused():
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x02" * 1000)) + chunk(b"IEND", b"")
+    with pytest.raises(ValueError, match="not a decodable PNG"):
+        png(bomb)
+
+
 def test_npy_is_a_zero_copy_view_of_a_writable_buffer_and_a_copy_otherwise():
     arr = np.arange(24, dtype=np.float32).reshape(2, 12)
     buf = bytearray(npy_bytes(arr))
