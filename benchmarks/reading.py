@@ -19,7 +19,8 @@ torch tensors, json.loads of the metadata. Peers use `decode_members` (np.load o
 climb uses its own decoder (climb.loaders.decode: cv2.imdecode, and the .npy parsed in place instead
 of copied through np.load). Batches of peers are stacked with `stack`; climb uses its collate.
 Readers also work in other modes:
-    "decode"   the decode-only bound: members preloaded in memory, decoded in one process
+    "decode"   the decode-only bound: members preloaded in memory, decoded in one process (peers' decode)
+    "decode-climb"  the same with climb's decoder (Up-filtered PNG rows inflated and summed, npy in place)
     "read"     the raw read bound: the climb shards read whole (local: page cache; S3: boto3 GETs)
     "epochs"   climb's main-process RSS after each of `epochs` epochs
 """
@@ -52,6 +53,19 @@ def decode_members(members: dict[str, Any]) -> dict[str, Any]:
     for field in ("signal", "volume"):
         if field in members:
             out[field] = torch.from_numpy(np.load(io.BytesIO(members[field])))
+    return out
+
+
+def climb_decode(members: dict[str, Any]) -> dict[str, Any]:
+    """climb's decode of the same members (climb.loaders.decode): what its readers spend per sample."""
+    from climb.loaders.decode import npy, png
+
+    out: dict[str, Any] = {"meta": json.loads(bytes(members["json"]))}
+    if "image" in members:
+        out["image"] = png(members["image"])
+    for field in ("signal", "volume"):
+        if field in members:
+            out[field] = npy(members[field])
     return out
 
 
@@ -238,13 +252,15 @@ def _preloaded(cfg: dict[str, Any]) -> list[dict[str, bytes]]:
 
 
 def measure_decode(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The decode-only bound: the same decode over members already in memory, one process."""
+    """The decode-only bound: the decode over members already in memory, one process; the peers'
+    decode (mode "decode") or climb's (mode "decode-climb")."""
+    decode = climb_decode if cfg["mode"] == "decode-climb" else decode_members
     samples = _preloaded(cfg)
     for s in samples[:8]:
-        decode_members(s)
+        decode(s)
     start = time.perf_counter()
     for s in samples:
-        decode_members(s)
+        decode(s)
     seconds = time.perf_counter() - start
     return {"samples": len(samples), "seconds": seconds, "first_s": None, **peak_rss_mb()}
 
@@ -290,7 +306,7 @@ def preimport(cfg: dict[str, Any]) -> None:
     import torch  # noqa: F401
 
     reader = cfg.get("reader", "")
-    if reader.startswith("climb") or cfg.get("mode") in ("decode", "raw", "epochs"):
+    if reader.startswith("climb") or cfg.get("mode") in ("decode", "decode-climb", "raw", "epochs"):
         import climb.loaders  # noqa: F401
     if cfg.get("where") == "s3" and reader not in ("litdata", "mds"):
         import boto3  # noqa: F401
@@ -311,7 +327,8 @@ def preimport(cfg: dict[str, Any]) -> None:
     gc.freeze()
 
 
-MODES = {"read": measure_read, "epochs": measure_epochs, "decode": measure_decode, "raw": measure_raw_read}
+MODES = {"read": measure_read, "epochs": measure_epochs, "decode": measure_decode, "decode-climb": measure_decode,
+         "raw": measure_raw_read}
 
 
 def main() -> None:

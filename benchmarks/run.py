@@ -121,7 +121,8 @@ def loader_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bounds_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
-    plan = [{"set": name, "mode": "decode", "where": "local", "workers": 0, "reader": "decode-only"} for name in args.sets]
+    plan = [{"set": name, "mode": mode, "where": "local", "workers": 0, "reader": reader} for name in args.sets
+            for mode, reader in (("decode", "decode-only"), ("decode-climb", "decode-only (climb)"))]
     for name in args.sets:
         for where, streams in (("local", 1), ("s3", 1), ("s3", 2)):
             if where in args.where:

@@ -15,13 +15,14 @@ def test_a_tiny_benchmark_run_reads_every_sample_and_writes_its_report(tmp_path)
                         "--workers", "0", "--repeats", "1", "--skip", "conversion", "memory",
                         "--work", str(tmp_path / "work"), "--out", str(out)])
     rows = {row["reader"]: row for row in results["loaders"]}
-    assert set(rows) == {"decode-only", "raw read (1 stream)", "climb", "webdataset"}
+    assert set(rows) == {"decode-only", "decode-only (climb)", "raw read (1 stream)", "climb", "webdataset"}
     for row in rows.values():
         assert row["errors"] == [] and row["samples_per_s"] > 0
     assert [r["samples"] for r in rows["climb"]["runs"]] == [24]
     assert json.loads((out / "results.json").read_text())["data"]["pairs"]["samples"] == 24
     table = (out / "RESULTS.md").read_text()
-    assert "| climb |" in table and "local 1p: climb >= 90% of the decode-only bound" in table
+    assert "| climb |" in table and "local 1p: climb >= 90% of its decode-only bound" in table
+    assert "*decode only, climb's decoder (bound, 1 process)*" in table
     assert (out / "loaders.png").read_bytes().startswith(b"\x89PNG")
 
 
