@@ -2,8 +2,9 @@
 
 Decoders touch each byte as few times as possible: npy arrays are views of the fetched buffer when
 it is writable (local reads), PNGs decode straight from it (climb's Up-filtered PNGs by one inflate
-and one cumulative sum, any other PNG by OpenCV), and mp4 decodes from memory. Field names follow the member names (``image.png`` -> "image"), so a sample dict is the
-WebDataset record with its members decoded.
+and one cumulative sum, any other PNG by OpenCV), and mp4 decodes from memory. Field names follow
+the member names (``image.png`` -> "image"), so a sample dict is the WebDataset record with its
+members decoded.
 
 Label conventions (per task, from the manifest's task table): binary/multiclass -> int64 scalar,
 -1 where masked; multilabel -> float32 [K], 0 where masked; regression -> float32 scalar, 0 where
@@ -68,7 +69,7 @@ def _up_rows_png(buf: Any) -> np.ndarray | None:
     channels = 3 if color == 2 else 1
     row_bytes = width * channels * depth // 8
     size = height * (row_bytes + 1)
-    if not 0 < size <= _UP_ROWS_MAX_BYTES:
+    if not (width and height and size <= _UP_ROWS_MAX_BYTES):
         return None
     idat, pos = [], 33
     while pos + 8 <= len(view):
