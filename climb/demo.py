@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,9 @@ def _storage(out: Path, local: bool, keep_server: bool) -> Iterator[tuple[Any, s
         return
     from climb.s3.server import S3Server
 
+    # a rerun starts from an empty store, as it rewrites the raw corpora: SeaweedFS will not hand the
+    # last run's buckets to this run's fresh credentials (BucketAlreadyExists)
+    shutil.rmtree(out / "s3", ignore_errors=True)
     server = S3Server(data_dir=out / "s3", die_with_parent=not keep_server)
     endpoint = server.start()
     try:
@@ -105,8 +109,6 @@ def run_demo(out: Path, local: bool = False, keep_server: bool = False, train_st
     for src in sources:
         raw = out / "raw" / src.name
         if raw.exists():
-            import shutil
-
             shutil.rmtree(raw)
         src.writer(raw)
         print(f"  {src.name:<10} {src.what:<44} -> {raw}")
@@ -190,8 +192,6 @@ def _copy_datasets(data: Path, result: dict[str, Any], endpoint_url: str) -> dic
     The S3 server stops with the demo; the copies are what a newcomer opens afterwards, with no
     server and no credentials (`climb inspect`, `verify`, `preview`, `train` all take a folder).
     """
-    import shutil
-
     from climb.pipelines.verify import verify
     from climb.storage import filesystem, storage_options
 

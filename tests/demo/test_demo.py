@@ -129,3 +129,13 @@ def test_keep_server_leaves_a_live_server_and_says_how_to_stop_it(tmp_path, caps
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
+
+
+def test_the_demo_runs_again_in_the_same_folder(s3_demo):
+    """Kept last in this module: it rebuilds the folder the tests above read."""
+    out, _, before = s3_demo
+    proc = subprocess.run([sys.executable, "-m", "climb", "demo", "--out", str(out)], capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Done in" in proc.stdout
+    assert _weed_pids() <= before
