@@ -47,7 +47,8 @@ def loader_table(results: dict[str, Any], name: str) -> list[str]:
     for reader in readers:
         cells = [_rate((_rows(results, set=name, reader=reader, where=w, workers=k) or [None])[0]) for w, k, _ in configs]
         lines.append(f"| {LABELS[reader]} | " + " | ".join(cells) + " |")
-    for mode, label in (("decode", "decode only, peers' decoder (1 process)"), ("decode-climb", "decode only, climb's decoder (bound, 1 process)")):
+    for mode, label in (("decode", "decode only, peers' decoder (1 process)"),
+                        ("decode-climb", "decode only, climb's decoder (bound, 1 process)")):
         decode = _one(results, set=name, mode=mode)
         if decode:
             lines.append(f"| *{label}* | " + " | ".join(_rate(decode) for _ in configs) + " |")
