@@ -14,10 +14,11 @@ Every reader walks the set in its stored order (no shuffle), as the peers do by 
 into every batch, each sample moved within a sliding window). litdata and MDS read S3 through their
 own caches (`cache_dir`, cold at the start of each measurement); they run in the peers' venv
 (benchmarks/peers.py), where nothing of climb is imported.
-Every reader decodes the same members the same way: cv2.imdecode of the PNG and the .npy array into
-torch tensors, json.loads of the metadata. Peers use `decode_members` (np.load of the .npy bytes);
-climb uses its own decoder (climb.loaders.decode: cv2.imdecode, and the .npy parsed in place instead
-of copied through np.load). Batches of peers are stacked with `stack`; climb uses its collate.
+Every reader decodes the same members into the same tensors: the PNG, the .npy array and the
+metadata's json. Peers use `decode_members` (cv2.imdecode, np.load of the .npy bytes); climb uses its
+own decoder (climb.loaders.decode: a PNG whose rows are all Up-filtered by one inflate and a
+cumulative sum, any other by cv2.imdecode, and the .npy parsed in place instead of copied through
+np.load). Batches of peers are stacked with `stack`; climb uses its collate.
 Readers also work in other modes:
     "decode"   the decode-only bound: members preloaded in memory, decoded in one process (peers' decode)
     "decode-climb"  the same with climb's decoder (Up-filtered PNG rows inflated and summed, npy in place)
@@ -53,19 +54,6 @@ def decode_members(members: dict[str, Any]) -> dict[str, Any]:
     for field in ("signal", "volume"):
         if field in members:
             out[field] = torch.from_numpy(np.load(io.BytesIO(members[field])))
-    return out
-
-
-def climb_decode(members: dict[str, Any]) -> dict[str, Any]:
-    """climb's decode of the same members (climb.loaders.decode): what its readers spend per sample."""
-    from climb.loaders.decode import npy, png
-
-    out: dict[str, Any] = {"meta": json.loads(bytes(members["json"]))}
-    if "image" in members:
-        out["image"] = png(members["image"])
-    for field in ("signal", "volume"):
-        if field in members:
-            out[field] = npy(members[field])
     return out
 
 
@@ -245,17 +233,26 @@ def measure_epochs(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _preloaded(cfg: dict[str, Any]) -> list[dict[str, bytes]]:
+    """Every climb sample's members by member name ("image.png", "json", ...)."""
     from benchmarks.formats import climb_records, read_members
 
     dataset = Path(_location({**cfg, "where": "local"}, "climb")) / DATASETS[cfg["set"]]
-    return [{m.split(".")[0]: data for m, data in read_members(r, dataset).items()} for r in climb_records(dataset)]
+    return [read_members(r, dataset) for r in climb_records(dataset)]
 
 
 def measure_decode(cfg: dict[str, Any]) -> dict[str, Any]:
     """The decode-only bound: the decode over members already in memory, one process; the peers'
-    decode (mode "decode") or climb's (mode "decode-climb")."""
-    decode = climb_decode if cfg["mode"] == "decode-climb" else decode_members
-    samples = _preloaded(cfg)
+    decode (mode "decode") or climb's own per-sample decode, `decode_sample` (mode "decode-climb")."""
+    if cfg["mode"] == "decode-climb":
+        from climb.loaders.decode import decode_sample
+
+        samples = _preloaded(cfg)
+
+        def decode(members: dict[str, Any]) -> dict[str, Any]:
+            return decode_sample("", members, {})
+    else:
+        samples = [{m.split(".")[0]: data for m, data in r.items()} for r in _preloaded(cfg)]
+        decode = decode_members
     for s in samples[:8]:
         decode(s)
     start = time.perf_counter()
