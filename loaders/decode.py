@@ -184,15 +184,22 @@ class TaskSpec:
         return cls(name=name, type=row["type"], num_classes=len(row.get("classes") or ()))
 
     def tensors(self, value: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """(label, mask) for a raw label value (None or absent -> fully masked)."""
+        """(label, mask) for a raw label value (None or absent -> fully masked).
+
+        Built in numpy and wrapped: torch.tensor of a Python scalar costs ~3.5 us, numpy plus
+        from_numpy ~0.8 us, and every sample makes two per task (10% of a local pass's time was here).
+        """
         if self.type == "multilabel":
             values = value if value is not None else [None] * self.num_classes
-            mask = torch.tensor([v is not None for v in values], dtype=torch.bool)
-            return torch.tensor([0.0 if v is None else float(v) for v in values], dtype=torch.float32), mask
-        known = torch.tensor(value is not None)
-        if self.type == "regression":
-            return torch.tensor(0.0 if value is None else float(value), dtype=torch.float32), known
-        return torch.tensor(-1 if value is None else int(value), dtype=torch.int64), known
+            mask = np.array([v is not None for v in values], dtype=bool)
+            label = np.array([0.0 if v is None else float(v) for v in values], dtype=np.float32)
+        else:
+            mask = np.array(value is not None)
+            if self.type == "regression":
+                label = np.array(0.0 if value is None else float(value), dtype=np.float32)
+            else:
+                label = np.array(-1 if value is None else int(value), dtype=np.int64)
+        return torch.from_numpy(label), torch.from_numpy(mask)
 
 
 def task_specs(tables: list[dict[str, Any]], names: tuple[str, ...] | None) -> dict[str, TaskSpec]:

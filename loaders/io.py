@@ -28,6 +28,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+import numpy as np
+
 from climb.storage import filesystem, is_local, local_path
 
 log = logging.getLogger(__name__)
@@ -140,13 +142,15 @@ def s3_session(profile: str | None = None):
     return session
 
 
-def pread(fd: int, start: int, end: int) -> bytearray:
-    """Bytes [start, end) of an open file into a fresh writable buffer (one copy, no seek).
+def pread(fd: int, start: int, end: int) -> np.ndarray:
+    """Bytes [start, end) of an open file into a fresh writable buffer (one copy, no seek): uint8 [n].
 
+    An uninitialised numpy buffer, not a bytearray: bytearray zero-fills its memory first, ~20 us
+    for a 256 KB sample while holding the interpreter lock the decoding thread is waiting for.
     Heap memory, not a fresh anonymous mapping per read: a mapping gives its pages back with the
     sample (~1 MB less peak RSS over a pass) but faults in every page again, ~14% of the samples/s
     of one process reading local 266 KB samples (1,100 against 1,280)."""
-    buf = bytearray(end - start)
+    buf = np.empty(end - start, dtype=np.uint8)
     view = memoryview(buf)
     got = 0
     while got < len(buf):

@@ -465,7 +465,7 @@ class SampleReader:
         if share is not None and peers and self.ranged:
             peer_keys = [self.piece_keys(p) for p in peers]
             shared, keys = self.shared_pieces(peers, peer_keys, me), peer_keys[me]
-        first = np.array([j.min() for j in jobs], dtype=np.int64)
+        first = [int(j.min()) for j in jobs]  # increasing: jobs are numbered by first use
         last = [int(j.max()) for j in jobs]
         job_of = np.zeros(len(reads), dtype=np.int64)
         slot = np.zeros(len(reads), dtype=np.int64)
@@ -474,13 +474,14 @@ class SampleReader:
         starts = {key: [lo for lo, _ in runs] for key, runs in self.head_spans(reads).items()} if self.remote else {}
         fetcher = ThreadPoolExecutor(self.threads, thread_name_prefix="climb-fetch")
         held: dict[int, Future] = {}
-        submitted = 0
+        submitted = due = 0
         try:
             for i in range(len(reads)):
-                # every job in use by now, plus `ahead` jobs whose first use is still to come; job 0
-                # (the first chunk) alone until it is handed over: look-ahead fetches on the same
-                # cores would slow the reads and decodes the first batch waits for
-                due = int(np.searchsorted(first, i, side="right"))
+                while due < len(first) and first[due] <= i:
+                    due += 1
+                # every job in use by now (`due`), plus `ahead` jobs whose first use is still to come;
+                # job 0 (the first chunk) alone until it is handed over: look-ahead fetches on the
+                # same cores would slow the reads and decodes the first batch waits for
                 while submitted < len(jobs) and submitted < (due + self.ahead if i >= self.first_chunk else 1):
                     job = jobs[submitted]
                     piece = tuple(keys[job[0]].tolist()) if keys is not None else None
@@ -489,10 +490,10 @@ class SampleReader:
                     else:
                         held[submitted] = fetcher.submit(self._fetch, reads, job, starts)
                     submitted += 1
-                k = int(job_of[i])
+                k, j = int(job_of[i]), int(slot[i])
                 items = held[k].result()
                 # handed over once: a fetched range is freed when its last sample is, not with its job
-                item, items[int(slot[i])] = items[int(slot[i])], None
+                item, items[j] = items[j], None
                 if last[k] == i:
                     del held[k]
                 yield item

@@ -124,6 +124,10 @@ def test_labels_become_tensors_with_masks_for_every_task_type():
     assert s["labels"]["ml"].tolist() == [1.0, 0.0, 0.0] and s["label_mask"]["ml"].tolist() == [True, False, True]
     assert s["labels"]["r"].item() == 2.5 and s["labels"]["r"].dtype == torch.float32
     assert s["labels"]["absent"].item() == -1 and not s["label_mask"]["absent"]
+    dtypes = {name: (s["labels"][name].dtype, s["labels"][name].shape, s["label_mask"][name].dtype) for name in tasks}
+    assert dtypes == {"b": (torch.int64, (), torch.bool), "m": (torch.int64, (), torch.bool),
+                      "ml": (torch.float32, (3,), torch.bool), "r": (torch.float32, (), torch.bool),
+                      "absent": (torch.int64, (), torch.bool)}
 
 
 def sample(key, **fields):
