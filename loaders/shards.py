@@ -254,11 +254,12 @@ class SampleReader:
     """
 
     PIECE_BYTES = 4 << 20
-    LOCAL_JOB_BYTES = 512 << 10
-    AHEAD = 3
+    LOCAL_JOB_BYTES = 384 << 10
+    AHEAD = 2
     REMOTE_AHEAD = 8
-    """Jobs fetched ahead of first use: locally reads are quick and memory is the budget (2 jobs of
-    256 KiB would hold 1.5 MB less, at ~5% of the samples/s of one process); from an
+    """Jobs fetched ahead of first use: locally reads are quick and memory is the budget (one
+    process reading 1,000 local 266 KB samples, 5 interleaved runs each: 2 jobs of 384 KiB peaked
+    1.0 MB lower than 3 of 512 KiB at 3,742-3,778 against 3,726-3,825 samples/s); from an
     object store a DataLoader worker's pieces of a shuffled stream hold about half as many of its own
     samples, and 3 ahead left the CPU idle between GETs (2 workers from the local S3 server, 1,000
     samples, 4 runs each: shuffled 308-350 -> 340-393 samples/s, in order 417-449 -> 453-580)."""

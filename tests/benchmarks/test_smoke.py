@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from importlib.util import find_spec
 
 import pytest
 
@@ -24,6 +26,16 @@ def test_a_tiny_benchmark_run_reads_every_sample_and_writes_its_report(tmp_path)
     assert "| climb |" in table and "local 1p: climb >= 90% of its decode-only bound" in table
     assert "*decode only, climb's decoder (bound, 1 process)*" in table
     assert (out / "loaders.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_climb_is_byte_compiled_before_measuring_as_the_peers_installed_wheels_are(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    cached = [find_spec(name).cached for name in ("climb.storage", "climb.loaders.stream", "climb.pipelines.graph")]
+    for path in cached:
+        if os.path.exists(path):
+            os.remove(path)
+    run.byte_compile()
+    assert all(os.path.exists(path) for path in cached)
 
 
 def test_updating_the_readme_without_the_peers_venv_is_refused_with_the_command_that_makes_it(monkeypatch, capsys):
