@@ -1,7 +1,7 @@
 """Which samples each rank's worker reads, in which order: pure numpy, no torch, no env, no I/O.
 
 Every random choice the loaders make is drawn here from a generator seeded by explicit
-coordinates, so the same (manifest, seed, epoch) gives the same order on every machine:
+coordinates (Draws), so the same (manifest, seed, epoch) gives the same order on every machine:
 
     epoch_order(shard_counts, seed, epoch, key)   the global order G of one epoch, world-independent:
         shards permuted and their samples concatenated; that stream cut into `buckets` contiguous
@@ -76,12 +76,48 @@ def _check_words(words: tuple[int, ...]) -> None:
         raise ValueError(f"seed, epoch and key must be non-negative integers, got {words}")
 
 
-def _rng(*words: int) -> np.random.Generator:
-    _check_words(words)
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(words))))
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def spread(n: int, window: int, rng: np.random.Generator) -> np.ndarray:
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (Steele, Lea and Flood 2014): a bijection of uint64 words in
+    which every input bit flips about half of the output bits."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+class Draws:
+    """Uniform draws of the stream that `words` (seed, epoch, ...) select: SplitMix64 over a counter.
+
+    The plan's draws are integer arithmetic on uint64 arrays, so the same words give the same order
+    on every machine and numpy version (numpy promises stable streams for its bit generators, not
+    for Generator.permutation or .random), and a reader never imports numpy.random, whose extension
+    modules cost a shuffled reader ~2.7 MB of RSS. Successive calls continue one stream.
+    """
+
+    def __init__(self, *words: int):
+        _check_words(words)
+        state = np.zeros(1, dtype=np.uint64)
+        for word in words:  # any size: its 32-bit limbs, after their count, so no two tuples share a key
+            limbs = [(word >> shift) & 0xFFFFFFFF for shift in range(0, max(word.bit_length(), 1), 32)]
+            for limb in (len(limbs), *limbs):
+                state = _mix64((state + _GOLDEN) ^ np.uint64(limb))
+        self.key = state
+        self.drawn = 0
+
+    def random(self, n: int) -> np.ndarray:
+        """float64 [n], uniform in [0, 1) with 53 random bits each."""
+        counter = np.arange(self.drawn + 1, self.drawn + 1 + n, dtype=np.uint64)
+        self.drawn += n
+        return (_mix64(self.key + counter * _GOLDEN) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+    def permutation(self, n: int) -> np.ndarray:
+        """int64 [n]: a uniformly random permutation of range(n) (ties of 53-bit keys kept in order)."""
+        return np.argsort(self.random(n), kind="stable").astype(np.int64)
+
+
+def spread(n: int, window: int, rng: Draws) -> np.ndarray:
     """A permutation of range(n) in which item q moves to where q + uniform[0, window) sorts: an item
     lands at most `window` places from where it stood, and every stretch of `window` consecutive
     items is mixed (a sliding window, so no block boundaries)."""
@@ -118,9 +154,9 @@ def epoch_order(
     if window < 1 or buckets < 1:
         raise ValueError(f"shuffle window and buckets must be at least 1, got {window} and {buckets}")
     if shuffle:
-        rng = _rng(seed, epoch, cycle, key)
+        rng = Draws(seed, epoch, cycle, key)
         shards = rng.permutation(len(counts))
-    else:  # manifest order draws nothing, so an in-order reader never imports numpy.random (~2.7 MB)
+    else:
         _check_words((seed, epoch, cycle, key))
         shards = np.arange(len(counts))
     sizes = counts[shards]
@@ -189,7 +225,7 @@ def mix_schedule(probs: Sequence[float], length: int, seed: int, epoch: int, key
     if p.ndim != 1 or not len(p) or (p < 0).any() or not np.isfinite(p).all() or p.sum() <= 0:
         raise ValueError(f"mixing probabilities must be non-negative and sum to a positive number, got {list(probs)}")
     p = p / p.sum()
-    phase = _rng(seed, epoch, _MIX_STREAM, key).random(len(p))
+    phase = Draws(seed, epoch, _MIX_STREAM, key).random(len(p))
     quota = np.where(p > 0, np.ceil(length * p).astype(np.int64) + len(p) + 1, 0)
     which = np.repeat(np.arange(len(p), dtype=np.int64), quota)
     occurrence = np.concatenate([np.arange(q, dtype=np.int64) for q in quota])
@@ -209,5 +245,8 @@ def temperature_probs(sizes: Sequence[int], temperature: float) -> np.ndarray:
 
 def sample_rng(seed: int, epoch: int, position: int, key: int = 0) -> np.random.Generator:
     """The generator a random transform gets for one sample: fixed by where the sample sits in the
-    epoch, not by which rank or worker happens to read it."""
-    return _rng(seed, epoch, _SAMPLE_STREAM, key, position)
+    epoch, not by which rank or worker happens to read it (numpy's, for its full API: a reader
+    imports numpy.random only when it has a transform)."""
+    words = [seed, epoch, _SAMPLE_STREAM, key, position]
+    _check_words(tuple(words))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words)))

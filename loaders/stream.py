@@ -31,7 +31,9 @@ from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partitio
 from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset, uncached_remote
 from climb.storage import keep_inherited_filesystems
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""Bumped whenever the same (manifest, seed, epoch) would give another order: 2 draws the plan's
+shuffle from plan.Draws (1 drew it from numpy's PCG64), so a state of 1 cannot resume exactly."""
 Transform = Callable[[dict[str, Any], "np.random.Generator"], dict[str, Any]]
 """A per-sample random transform (quoted: naming numpy.random here would import it, ~2.7 MB, for every reader)."""
 
@@ -132,7 +134,11 @@ class Stream(IterableDataset, ABC):
                 "samples_seen": self._seen, "world_size": self.world().world_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue where `state` stopped; refuses a state taken on other data or another seed."""
+        """Continue where `state` stopped; refuses a state taken on other data, another seed or
+        by a climb whose orders differ from this one's."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"state_dict version {state.get('version')!r} orders samples differently from this climb "
+                             f"(version {STATE_VERSION}): it cannot resume exactly; start the epoch again")
         for name, value in {**self.identity(), "seed": self.seed}.items():
             if state.get(name) != value:
                 raise ValueError(f"state_dict {name} {state.get(name)!r} does not match this dataset's {value!r}")

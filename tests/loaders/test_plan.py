@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from climb.loaders.plan import (
+    Draws,
     World,
     epoch_order,
     mix_schedule,
@@ -80,7 +84,7 @@ def test_without_shuffle_the_order_is_manifest_order():
 @PROPERTY
 @given(st.integers(0, 500), st.integers(1, 50), st.integers(0, 2**16))
 def test_spread_moves_every_item_less_than_the_window(n, window, seed):
-    perm = spread(n, window, np.random.default_rng(seed))
+    perm = spread(n, window, Draws(seed))
     assert sorted(perm.tolist()) == list(range(n))
     assert np.all(np.abs(perm - np.arange(n)) < window)
 
@@ -92,7 +96,7 @@ def test_each_bucket_takes_its_turn_and_keeps_its_samples_near_their_stream_plac
     shard stream, and a reader needs only the window's stretch of each."""
     total = sum(counts)
     order = epoch_order(counts, seed, 0, KEY, window=window, buckets=buckets)
-    shards = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0, 0, KEY]))).permutation(len(counts))
+    shards = Draws(seed, 0, 0, KEY).permutation(len(counts))
     # place of every (shard, sample) in the permuted shard stream
     stream = {(int(s), i): p for p, (s, i) in enumerate((s, i) for s in shards for i in range(counts[s]))}
     place = np.array([stream[(s, i)] for s, i in order.tolist()])
@@ -240,3 +244,33 @@ def test_sample_rng_depends_on_position_not_on_who_reads():
     a = sample_rng(1, 2, 3).integers(0, 2**31, 4)
     assert np.array_equal(a, sample_rng(1, 2, 3).integers(0, 2**31, 4))
     assert not np.array_equal(a, sample_rng(1, 2, 4).integers(0, 2**31, 4))
+
+
+def test_the_shuffle_is_pinned_so_every_machine_and_numpy_version_reads_the_same_order():
+    assert Draws(0).random(3).tolist() == [0.9844383619111032, 0.2859423389593416, 0.5671141420941085]
+    assert Draws(7, 1, 0, KEY).permutation(8).tolist() == [0, 7, 6, 3, 1, 2, 4, 5]
+    assert epoch_order([3, 2, 4], 7, 1, KEY, window=4, buckets=2).tolist() == [
+        [1, 1], [0, 0], [2, 0], [0, 1], [2, 1], [1, 0], [2, 2], [0, 2], [2, 3]]
+
+
+def test_draws_are_uniform_and_their_permutations_unbiased():
+    counts = np.bincount((Draws(3, 1).random(100_000) * 10).astype(int), minlength=10)
+    assert ((counts - 10_000) ** 2 / 10_000).sum() < 40  # chi-square, 9 degrees of freedom: p < 1e-5
+    firsts = np.bincount([Draws(5, trial).permutation(4)[0] for trial in range(4_000)], minlength=4)
+    assert ((firsts - 1_000) ** 2 / 1_000).sum() < 25  # 3 degrees of freedom
+
+
+def test_each_tuple_of_words_has_its_own_stream_and_later_draws_continue_it():
+    firsts = {words: Draws(*words).random(1)[0] for words in [(1, 2), (1, 2, 0), (12,), (2, 1), (2**32 + 1,), (1, 1 << 32), ()]}
+    assert len(set(firsts.values())) == len(firsts)
+    draws = Draws(9, 9)
+    assert np.array_equal(np.concatenate([draws.random(4), draws.random(6)]), Draws(9, 9).random(10))
+    with pytest.raises(ValueError, match="non-negative"):
+        Draws(1, -1)
+
+
+def test_a_shuffled_plan_never_imports_numpy_random():
+    code = ("import sys; from climb.loaders.plan import epoch_order, mix_schedule; "
+            "epoch_order([5, 7], 1, 2, 3); mix_schedule([0.5, 0.5], 10, 1, 2, 3); print('numpy.random' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

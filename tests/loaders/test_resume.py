@@ -100,3 +100,9 @@ def test_a_state_from_another_seed_or_dataset_is_refused(interrupted, dataset, s
         ClimbDataset(str(dataset), split="train", seed=8).load_state_dict(state)
     with pytest.raises(ValueError, match="manifest_sha256"):
         ClimbDataset(str(small_dataset), split="train", seed=7).load_state_dict(state)
+
+
+def test_a_state_taken_by_a_climb_that_ordered_samples_differently_is_refused(interrupted, dataset):
+    _, state = interrupted
+    with pytest.raises(ValueError, match="cannot resume exactly"):
+        ClimbDataset(str(dataset), split="train", seed=7).load_state_dict({**state, "version": 1})
