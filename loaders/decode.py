@@ -28,13 +28,21 @@ import torch
 _TMP = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_UP_ROWS_MAX_BYTES = 1 << 28
-"""Above this many filtered bytes a PNG goes to OpenCV, whose own pixel limit then applies: the
-Up-row path allocates what the header declares before inflating."""
+_PNG_MAX_BYTES = 1 << 28
+"""The most pixel bytes a PNG member may declare (16k x 16k 8-bit gray, or 6k x 6k 16-bit RGBA):
+decoders allocate what the header declares before inflating, and OpenCV's own limit (2^30 pixels)
+lets a 100-byte file claim gigabytes of a loader worker's memory."""
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
+"""Channels OpenCV may return per PNG color type (gray, RGB, palette, gray+alpha, RGBA), at most."""
 
 
 def png(buf: Any) -> torch.Tensor:
-    """uint8 or uint16 [H, W] or [H, W, 3] (RGB), exactly as written."""
+    """uint8 or uint16 [H, W] or [H, W, 3] (RGB), exactly as written; a PNG declaring more than
+    _PNG_MAX_BYTES of pixels is refused before anything is allocated."""
+    declared = _declared_bytes(buf)
+    if declared is not None and declared > _PNG_MAX_BYTES:
+        raise ValueError(f"PNG declares {declared:,} bytes of pixels, over the loader's limit of {_PNG_MAX_BYTES:,}: "
+                         "a damaged or hostile member")
     arr = _up_rows_png(buf)
     if arr is None:
         import cv2
@@ -48,6 +56,16 @@ def png(buf: Any) -> torch.Tensor:
         if arr.ndim == 3 and arr.shape[2] == 3:
             cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
     return torch.from_numpy(arr)
+
+
+def _declared_bytes(buf: Any) -> int | None:
+    """Pixel bytes a PNG's header declares (an upper bound of what decoding it allocates), or None
+    when it has no readable header (OpenCV then refuses it)."""
+    view = memoryview(buf).cast("B")
+    if len(view) < 29 or view[:8] != _PNG_SIGNATURE or view[12:16] != b"IHDR":
+        return None
+    width, height, depth, color = struct.unpack(">IIBB", view[16:26])
+    return width * height * _PNG_CHANNELS.get(color, 4) * (2 if depth == 16 else 1)
 
 
 def _up_rows_png(buf: Any) -> np.ndarray | None:
@@ -69,7 +87,7 @@ def _up_rows_png(buf: Any) -> np.ndarray | None:
     channels = 3 if color == 2 else 1
     row_bytes = width * channels * depth // 8
     size = height * (row_bytes + 1)
-    if not (width and height and size <= _UP_ROWS_MAX_BYTES):
+    if not (width and height):
         return None
     idat, pos = [], 33
     while pos + 8 <= len(view):

@@ -78,16 +78,31 @@ def test_a_damaged_png_is_refused_with_a_value_error():
         png(bytes(data))
 
 
-def test_a_png_declaring_ten_billion_pixels_is_refused():
+def png_claiming(width: int, height: int, depth: int, color: int, rows: bytes) -> bytes:
+    """A small PNG whose header claims width x height pixels; `rows` are the (filtered) bytes it holds."""
     import struct
     import zlib
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
-    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x02" * 1000)) + chunk(b"IEND", b"")
-    with pytest.raises(ValueError, match="not a decodable PNG"):
+    header = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_a_png_declaring_ten_billion_pixels_is_refused():
+    with pytest.raises(ValueError, match="declares 10,000,000,000 bytes of pixels"):
+        png(png_claiming(100_000, 100_000, 8, 0, b"\x02" * 1000))
+
+
+def test_a_png_bomb_under_opencvs_pixel_limit_is_refused_before_opencv_allocates_it(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("OpenCV was handed a PNG declaring 2.4 GB of pixels")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+    bomb = png_claiming(20_000, 20_000, 16, 2, b"\x04" * 1000)  # Paeth rows: OpenCV's path; 4e8 pixels < 2^30
+    assert len(bomb) < 200
+    with pytest.raises(ValueError, match="over the loader's limit"):
         png(bomb)
 
 
