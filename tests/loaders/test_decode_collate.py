@@ -97,7 +97,7 @@ def test_a_png_declaring_ten_billion_pixels_is_refused():
 
 def test_a_png_bomb_under_opencvs_pixel_limit_is_refused_before_opencv_allocates_it(monkeypatch):
     def refuse(*args, **kwargs):
-        raise AssertionError("OpenCV was handed a PNG declaring 2.4 GB of pixels")
+        raise AssertionError("OpenCV was handed a PNG declaring 2.4 GB of pixels")  # it allocates them as the rows inflate
 
     monkeypatch.setattr(cv2, "imdecode", refuse)
     bomb = png_claiming(20_000, 20_000, 16, 2, b"\x04" * 1000)  # Paeth rows: OpenCV's path; 4e8 pixels < 2^30
