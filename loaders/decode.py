@@ -30,8 +30,8 @@ _TMP = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_MAX_BYTES = 1 << 28
 """The most pixel bytes a PNG member may declare (16k x 16k 8-bit gray, or 6k x 6k 16-bit RGBA):
-decoders allocate what the header declares before inflating, and OpenCV's own limit (2^30 pixels)
-lets a 100-byte file claim gigabytes of a loader worker's memory."""
+decoders allocate what the header declares, and under OpenCV's own limit (2^30 pixels) a PNG of
+zeros decodes to gigabytes (a 0.44 MB file of 20,000^2 gray pixels: 3.0 s and 764 MB in OpenCV)."""
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
 """Channels OpenCV may return per PNG color type (gray, RGB, palette, gray+alpha, RGBA), at most."""
 
