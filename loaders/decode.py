@@ -32,7 +32,7 @@ _PNG_MAX_BYTES = 1 << 28
 """The most pixel bytes a PNG member may declare (16k x 16k 8-bit gray, or 6k x 6k 16-bit RGBA):
 decoders allocate what the header declares, and under OpenCV's own limit (2^30 pixels) a PNG of
 zeros decodes to gigabytes (a 0.44 MB file of 20,000^2 gray pixels: 3.0 s and 764 MB in OpenCV)."""
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
+_DECODED_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
 """Channels OpenCV may return per PNG color type (gray, RGB, palette, gray+alpha, RGBA), at most."""
 
 
@@ -65,7 +65,7 @@ def _declared_bytes(buf: Any) -> int | None:
     if len(view) < 29 or view[:8] != _PNG_SIGNATURE or view[12:16] != b"IHDR":
         return None
     width, height, depth, color = struct.unpack(">IIBB", view[16:26])
-    return width * height * _PNG_CHANNELS.get(color, 4) * (2 if depth == 16 else 1)
+    return width * height * _DECODED_CHANNELS.get(color, 4) * (2 if depth == 16 else 1)
 
 
 def _up_rows_png(buf: Any) -> np.ndarray | None:
