@@ -39,11 +39,16 @@ _DECODED_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
 def png(buf: Any) -> torch.Tensor:
     """uint8 or uint16 [H, W] or [H, W, 3] (RGB), exactly as written; a PNG declaring more than
     _PNG_MAX_BYTES of pixels is refused before anything is allocated."""
-    declared = _declared_bytes(buf)
-    if declared is not None and declared > _PNG_MAX_BYTES:
-        raise ValueError(f"PNG declares {declared:,} bytes of pixels, over the loader's limit of {_PNG_MAX_BYTES:,}: "
-                         "a damaged or hostile member")
-    arr = _up_rows_png(buf)
+    view = memoryview(buf).cast("B")
+    header = _ihdr(view)
+    arr = None
+    if header is not None:
+        width, height, depth, color, _ = header
+        declared = width * height * _DECODED_CHANNELS.get(color, 4) * (2 if depth == 16 else 1)
+        if declared > _PNG_MAX_BYTES:
+            raise ValueError(f"PNG declares {declared:,} bytes of pixels, over the loader's limit of {_PNG_MAX_BYTES:,}: "
+                             "a damaged or hostile member")
+        arr = _up_rows_png(view, header)
     if arr is None:
         import cv2
 
@@ -58,17 +63,16 @@ def png(buf: Any) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-def _declared_bytes(buf: Any) -> int | None:
-    """Pixel bytes a PNG's header declares (an upper bound of what decoding it allocates), or None
-    when it has no readable header (OpenCV then refuses it)."""
-    view = memoryview(buf).cast("B")
-    if len(view) < 29 or view[:8] != _PNG_SIGNATURE or view[12:16] != b"IHDR":
+def _ihdr(view: memoryview) -> tuple[int, int, int, int, int] | None:
+    """(width, height, bit depth, color type, interlace) of a PNG, or None when its first chunk is
+    not a well-formed IHDR (OpenCV then decodes or refuses it)."""
+    if len(view) < 33 or view[:8] != _PNG_SIGNATURE or view[8:16] != b"\x00\x00\x00\rIHDR":
         return None
-    width, height, depth, color = struct.unpack(">IIBB", view[16:26])
-    return width * height * _DECODED_CHANNELS.get(color, 4) * (2 if depth == 16 else 1)
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", view[16:29])
+    return width, height, depth, color, interlace
 
 
-def _up_rows_png(buf: Any) -> np.ndarray | None:
+def _up_rows_png(view: memoryview, header: tuple[int, int, int, int, int]) -> np.ndarray | None:
     """The pixels of a PNG whose every row is Up-filtered (climb's default codec), or None.
 
     Such a PNG decodes as one inflate (libdeflate, which checks the zlib checksum) and one
@@ -78,17 +82,12 @@ def _up_rows_png(buf: Any) -> np.ndarray | None:
     """
     import deflate
 
-    view = memoryview(buf).cast("B")
-    if len(view) < 33 or view[:8] != _PNG_SIGNATURE or view[8:16] != b"\x00\x00\x00\rIHDR":
-        return None
-    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", view[16:29])
-    if depth not in (8, 16) or color not in (0, 2) or interlace:
+    width, height, depth, color, interlace = header
+    if depth not in (8, 16) or color not in (0, 2) or interlace or not (width and height):
         return None
     channels = 3 if color == 2 else 1
     row_bytes = width * channels * depth // 8
     size = height * (row_bytes + 1)
-    if not (width and height):
-        return None
     idat, pos = [], 33
     while pos + 8 <= len(view):
         length, kind = int.from_bytes(view[pos:pos + 4], "big"), view[pos + 4:pos + 8]
