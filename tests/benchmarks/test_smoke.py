@@ -28,8 +28,7 @@ def test_a_tiny_benchmark_run_reads_every_sample_and_writes_its_report(tmp_path)
     assert (out / "loaders.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_climb_is_byte_compiled_before_measuring_as_the_peers_installed_wheels_are(monkeypatch):
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+def test_climb_is_byte_compiled_before_measuring_as_the_peers_installed_wheels_are():
     cached = [find_spec(name).cached for name in ("climb.storage", "climb.loaders.stream", "climb.pipelines.graph")]
     for path in cached:
         if os.path.exists(path):
