@@ -1,7 +1,8 @@
 """Member bytes -> tensors, one small function per member type, plus label tensors per task.
 
 Decoders touch each byte as few times as possible: npy arrays are views of the fetched buffer when
-it is writable (local reads), PNGs decode straight from it (climb's Up-filtered PNGs by one inflate
+it is writable (local reads) or when only climb's collate sees them (object-store reads in a
+DataLoader worker), PNGs decode straight from it (climb's Up-filtered PNGs by one inflate
 and one cumulative sum, any other PNG by OpenCV), and mp4 decodes from memory. Field names follow
 the member names (``image.png`` -> "image"), so a sample dict is the WebDataset record with its
 members decoded.
@@ -19,6 +20,7 @@ import json
 import os
 import struct
 import tempfile
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -120,8 +122,15 @@ def _npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype]:
     return read(stream)
 
 
-def npy(buf: Any) -> torch.Tensor:
-    """The array of an .npy member; zero-copy over a writable buffer (only the header is parsed)."""
+def npy(buf: Any, borrow: bool = False) -> torch.Tensor:
+    """The array of an .npy member; zero-copy over a writable buffer (only the header is parsed).
+
+    A read-only buffer (bytes fetched from an object store) is copied, so the tensor can be written,
+    unless `borrow`: then the tensor is a view of it, for a caller that copies it before anyone can
+    write (climb's collate in a DataLoader worker). From the local S3 server with 2 workers, 6
+    interleaved runs each: 5-7% less worker CPU, samples/s medians 864 -> 884 shuffled, 1,017 -> 1,092
+    in order.
+    """
     view = memoryview(buf)
     major = view[6]
     end = 10 + int.from_bytes(view[8:10], "little") if major == 1 else 12 + int.from_bytes(view[8:12], "little")
@@ -130,8 +139,12 @@ def npy(buf: Any) -> torch.Tensor:
         raise ValueError("npy members with Python objects are refused (they would need pickle)")
     arr = np.frombuffer(view, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=end)
     arr = arr.reshape(shape, order="F" if fortran else "C")
-    if not arr.flags.writeable or fortran:
+    if fortran or not (arr.flags.writeable or borrow):
         arr = np.array(arr, order="C")
+    if not arr.flags.writeable:
+        with warnings.catch_warnings():  # torch warns that a read-only tensor must not be written: it is not
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(arr)
     return torch.from_numpy(arr)
 
 
@@ -236,8 +249,9 @@ def task_specs(tables: list[dict[str, Any]], names: tuple[str, ...] | None) -> d
     return specs
 
 
-def decode_sample(key: str, members: dict[str, Any], tasks: dict[str, TaskSpec]) -> dict[str, Any]:
-    """A sample dict: "__key__", "meta", one entry per member field, "labels" and "label_mask"."""
+def decode_sample(key: str, members: dict[str, Any], tasks: dict[str, TaskSpec], borrow: bool = False) -> dict[str, Any]:
+    """A sample dict: "__key__", "meta", one entry per member field, "labels" and "label_mask";
+    `borrow` lets npy tensors view read-only buffers (see npy)."""
     meta = json.loads(bytes(members["json"]))
     sample: dict[str, Any] = {"__key__": key, "meta": meta}
     for member, buf in members.items():
@@ -246,7 +260,7 @@ def decode_sample(key: str, members: dict[str, Any], tasks: dict[str, TaskSpec])
         field, _, ext = member.partition(".")
         if ext not in DECODERS:
             raise ValueError(f"no decoder for member {member!r} of sample {key}")
-        sample[field] = DECODERS[ext](buf)
+        sample[field] = npy(buf, borrow) if ext == "npy" else DECODERS[ext](buf)
     raw = meta.get("labels") or {}
     labels, masks = {}, {}
     for name, spec in tasks.items():

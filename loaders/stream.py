@@ -66,13 +66,15 @@ class StreamLoader(DataLoader):
         # module globals gone, and the folder would outlive the process).
         remove_folder = weakref.finalize(board, pieces.remove_folder, folder)
         ds._board, ds._pieces = (board.shared, board.shared_shape), folder
+        # climb's collate copies every tensor into the batch: its samples may borrow fetched bytes
+        ds._collated = isinstance(self.collate_fn, transfer.Packing) and self.collate_fn.collate_fn is collate
         try:
             batches = super().__iter__()  # workers start here, with the resume position, board and pieces folder in their copy
         except BaseException:
             remove_folder()
             raise
         finally:
-            ds._board, ds._pieces = None, None
+            ds._board, ds._pieces, ds._collated = None, None, False
         ds._resume, ds._seen = 0, start
         try:
             for batch in board.receiving(batches):
@@ -96,6 +98,7 @@ class Stream(IterableDataset, ABC):
         self.epoch, self._resume, self._seen = 0, 0, 0
         self._board = None
         self._pieces: str | None = None
+        self._collated = False
 
     # Subclasses define the epoch's global order and how to read it.
     tasks: dict[str, TaskSpec]
@@ -174,18 +177,20 @@ class Stream(IterableDataset, ABC):
             peers = [reads if w == world.worker else self.reads(partition(
                 self.epoch_length(), start, World(world.rank, world.world_size, w, world.num_workers), self.batch_size, self.tail).positions)
                 for w in range(world.num_workers)]
+        # in a worker whose samples only climb's collate sees, npy arrays may stay views of fetched bytes
+        borrow = self._collated and self.transform is None and not main
         for i, item in enumerate(reader.samples(reads, share, peers, world.worker)):
-            sample = self._decode(item, infos[int(reads[i, 0])], reads[i], int(part.positions[i]))
+            sample = self._decode(item, infos[int(reads[i, 0])], reads[i], int(part.positions[i]), borrow)
             if main:
                 self._seen = start + (i + 1) * world.world_size
             yield sample
 
-    def _decode(self, item: Any, info: DatasetInfo, read: np.ndarray, position: int) -> dict[str, Any]:
+    def _decode(self, item: Any, info: DatasetInfo, read: np.ndarray, position: int, borrow: bool) -> dict[str, Any]:
         key = item[0] if isinstance(item, tuple) else f"{info.shards[int(read[1])]['path']}#{int(read[2])}"
         try:
             if isinstance(item, BaseException):
                 raise item
-            sample = decode_sample(key, item[1], self.tasks)
+            sample = decode_sample(key, item[1], self.tasks, borrow)
             sample["__url__"] = info.url
             if self.transform is not None:
                 sample = self.transform(sample, sample_rng(self.seed, self.epoch, position, manifest_key(info.sha256)))

@@ -106,6 +106,15 @@ def test_a_png_bomb_under_opencvs_pixel_limit_is_refused_before_opencv_allocates
         png(bomb)
 
 
+def test_npy_over_read_only_bytes_is_a_writable_copy_unless_the_caller_borrows_them():
+    arr = np.arange(24, dtype=np.float32).reshape(2, 12)
+    data = bytes(npy_bytes(arr))  # as fetched from an object store: immutable
+    copied, borrowed = npy(data), npy(data, borrow=True)
+    assert np.array_equal(copied.numpy(), arr) and np.array_equal(borrowed.numpy(), arr)
+    assert not np.shares_memory(copied.numpy(), np.frombuffer(data, np.uint8))
+    assert np.shares_memory(borrowed.numpy(), np.frombuffer(data, np.uint8))
+
+
 def test_npy_is_a_zero_copy_view_of_a_writable_buffer_and_a_copy_otherwise():
     arr = np.arange(24, dtype=np.float32).reshape(2, 12)
     buf = bytearray(npy_bytes(arr))

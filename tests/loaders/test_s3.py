@@ -8,6 +8,7 @@ import pytest
 import s3fs
 
 from climb.loaders import ClimbDataset
+from climb.loaders.decode import decode_sample
 from climb.loaders.io import DatasetFiles, RetryPolicy
 from climb.s3.faultproxy import FaultProxy, Faults
 
@@ -77,3 +78,25 @@ def test_the_manifest_and_shard_indexes_cost_one_request_each(remote, s3_bucket)
         files = DatasetFiles(remote, options, RetryPolicy(), None)
         indexes = files.read_files([shard["index"] for shard in ds.info.shards])
         assert proxy.counts["requests"] == 1 + len(ds.info.shards) and all(indexes)
+
+
+def test_npy_tensors_view_the_fetched_bytes_only_when_climbs_collate_alone_sees_them(remote, s3_bucket, monkeypatch):
+    """A worker's npy tensors may view read-only S3 bytes only when climb's collate copies them next;
+    a transform, a user's collate_fn or a caller iterating the dataset gets writable copies."""
+    from climb.loaders import stream
+
+    def spy(key, members, tasks, borrow=False):
+        return {**decode_sample(key, members, tasks, borrow), "borrowed": borrow}
+
+    monkeypatch.setattr(stream, "decode_sample", spy)
+
+    def flags(**kwargs):
+        ds = ClimbDataset(remote, split="train", modalities=("signal",), storage_options=s3_bucket.storage_options,
+                          transform=kwargs.pop("transform", None))
+        return {flag for batch in ds.loader(batch_size=8, num_workers=1, **kwargs) for flag in batch["borrowed"]}
+
+    assert flags() == {True}
+    assert flags(transform=lambda sample, rng: sample) == {False}
+    assert flags(collate_fn=lambda samples: {"borrowed": [s["borrowed"] for s in samples]}) == {False}
+    one_process = ClimbDataset(remote, split="train", modalities=("signal",), storage_options=s3_bucket.storage_options)
+    assert {s["borrowed"] for s in one_process} == {False}
