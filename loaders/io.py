@@ -105,11 +105,18 @@ def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[st
     instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), this
     process's shared botocore session (`s3_session`), and whole small files (manifest, indexes) read
     in one GET: with s3fs's default `max_concurrency` of 10 every whole-file read first asked for the
-    object's size (a HEAD request), which a loader never needs."""
+    object's size (a HEAD request), which a loader never needs. A plain-http endpoint (a server on the
+    machine or in the cluster) is never spoken to over TLS, so its client does not load the CA bundle:
+    a forked worker's first request took 0.052-0.067 s of CPU with it, 0.026-0.030 s without."""
     opts = dict(options or {})
     if url.startswith(("s3://", "s3a://")):
         config = {"connect_timeout": 5, "read_timeout": 10, "retries": {"total_max_attempts": 1}, **opts.get("config_kwargs", {})}
         opts["config_kwargs"] = config
+        client = dict(opts.get("client_kwargs") or {})
+        endpoint = (client.get("endpoint_url") or opts.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL") or "")
+        if endpoint.startswith("http://") and "verify" not in client:
+            opts["client_kwargs"] = {**client, "verify": False}
         opts.setdefault("max_concurrency", 1)
         if "session" not in opts:
             opts["session"] = s3_session(opts.pop("profile", None))

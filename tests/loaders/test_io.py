@@ -104,6 +104,19 @@ def test_client_retries_are_switched_off_so_attempts_do_not_multiply():
     assert files.fs.retries == 1
 
 
+def test_a_plain_http_endpoint_skips_the_ca_bundle_and_an_https_one_keeps_verification(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    local = {"client_kwargs": {"endpoint_url": "http://127.0.0.1:8333"}}
+    assert default_storage_options("s3://bucket/a", local)["client_kwargs"] == {"endpoint_url": "http://127.0.0.1:8333", "verify": False}
+    assert "verify" not in default_storage_options("s3://bucket/a", {"endpoint_url": "https://s3.example.org"}).get("client_kwargs", {})
+    assert "client_kwargs" not in default_storage_options("s3://bucket/a", None)  # AWS itself: https
+    kept = {"client_kwargs": {"endpoint_url": "http://127.0.0.1:8333", "verify": "/etc/ca.pem"}}
+    assert default_storage_options("s3://bucket/a", kept)["client_kwargs"]["verify"] == "/etc/ca.pem"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8333")
+    assert default_storage_options("s3://bucket/a", None)["client_kwargs"] == {"verify": False}
+
+
 @pytest.fixture
 def cached(dataset, tmp_path):
     return lambda **kw: ClimbDataset(str(dataset), split="val", cache_dir=str(tmp_path / "cache"), **kw)
