@@ -24,6 +24,7 @@ coordinates (Draws), so the same (manifest, seed, epoch) gives the same order on
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -97,6 +98,7 @@ class Draws:
     """
 
     def __init__(self, *words: int):
+        words = tuple(operator.index(w) for w in words)  # numpy integers too (a seed or epoch from an array)
         _check_words(words)
         state = np.zeros(1, dtype=np.uint64)
         for word in words:  # any size: its 32-bit limbs, after their count, so no two tuples share a key

@@ -267,6 +267,13 @@ def test_each_tuple_of_words_has_its_own_stream_and_later_draws_continue_it():
     assert np.array_equal(np.concatenate([draws.random(4), draws.random(6)]), Draws(9, 9).random(10))
     with pytest.raises(ValueError, match="non-negative"):
         Draws(1, -1)
+    with pytest.raises(TypeError):
+        Draws(1.5)
+
+
+def test_numpy_integers_select_the_same_order_as_python_ones():
+    assert np.array_equal(epoch_order([3, 4], np.int64(2), np.int32(1), KEY), epoch_order([3, 4], 2, 1, KEY))
+    assert np.array_equal(mix_schedule([0.5, 0.5], 9, np.int64(2), 1, KEY)[0], mix_schedule([0.5, 0.5], 9, 2, 1, KEY)[0])
 
 
 def test_a_shuffled_plan_never_imports_numpy_random():
