@@ -120,10 +120,14 @@ def start_cluster(workers: int = 2):
 
     from dask.distributed import LocalCluster
 
+    from climb.pipelines.runners import quiet_beam_import
+
     os.environ.setdefault("CLIMB_HMAC_KEY", DEMO_KEY.decode())
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.WARNING)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=logging.WARNING)
+    quiet_beam_import(cluster)  # as `climb convert` does for the clusters it starts: no Beam import warning per worker
+    return cluster
 
 
 def run_on_warm_dask(raw: Path, warmup: Path, work: Path, workers: int) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def _dask_threads(address: str) -> int:
         return sum(client.nthreads().values())
 
 
-def _quiet_beam_import(cluster) -> None:
+def quiet_beam_import(cluster) -> None:
     """Import pipelines/graph.py on each worker of the cluster climb started, before any task:
     it filters Beam's import-time warning about Google Cloud client libraries, which each worker
     would otherwise print beside the progress bar (and imports Beam ahead of the first task)."""
@@ -101,7 +101,7 @@ def beam_pipeline(runner: str, options: list[str], batches: int, workers: int, d
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.WARNING,
             )
-            _quiet_beam_import(cluster)
+            quiet_beam_import(cluster)
             address, threads = cluster.scheduler_address, workers
         dask_args = [f"--dask_client_address={address}", f"--dask_npartitions={dask_partitions(batches, threads)}"]
         return beam.Pipeline(runner=DaskRunner(), options=PipelineOptions(dask_args + args)), cluster
