@@ -154,10 +154,15 @@ def check_url(url: str) -> str:
     return url
 
 
+def environment_endpoint() -> str | None:
+    """The S3 endpoint botocore takes from the environment ($AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL)."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
 def storage_options(url: str, endpoint_url: str | None = None) -> dict[str, Any]:
     """fsspec options for a URL; an explicit endpoint (or $AWS_ENDPOINT_URL) for S3-compatible stores."""
     if url.startswith("s3://") or url.startswith("s3a://"):
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = endpoint_url or environment_endpoint()
         opts: dict[str, Any] = {}
         if endpoint:
             check_url(endpoint)  # an endpoint URL is logged by botocore's connection errors

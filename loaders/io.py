@@ -30,7 +30,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from climb.storage import filesystem, is_local, local_path
+from climb.storage import environment_endpoint, filesystem, is_local, local_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,8 +113,7 @@ def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[st
         config = {"connect_timeout": 5, "read_timeout": 10, "retries": {"total_max_attempts": 1}, **opts.get("config_kwargs", {})}
         opts["config_kwargs"] = config
         client = dict(opts.get("client_kwargs") or {})
-        endpoint = (client.get("endpoint_url") or opts.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
-                    or os.environ.get("AWS_ENDPOINT_URL") or "")
+        endpoint = client.get("endpoint_url") or opts.get("endpoint_url") or environment_endpoint() or ""
         if endpoint.startswith("http://") and "verify" not in client:
             opts["client_kwargs"] = {**client, "verify": False}
         opts.setdefault("max_concurrency", 1)

@@ -70,7 +70,7 @@ def _dask_threads(address: str) -> int:
 
 
 def quiet_beam_import(cluster) -> None:
-    """Import pipelines/graph.py on each worker of the cluster climb started, before any task:
+    """Import pipelines/graph.py on each worker of a cluster this process started, before any task:
     it filters Beam's import-time warning about Google Cloud client libraries, which each worker
     would otherwise print beside the progress bar (and imports Beam ahead of the first task)."""
     import importlib
