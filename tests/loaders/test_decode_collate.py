@@ -47,6 +47,9 @@ PNG_IMAGES = [
     np.arange(36, dtype=np.uint8).reshape(3, 4, 3),
     (np.arange(36, dtype=np.uint16) * 1800).reshape(3, 4, 3),
     np.random.default_rng(0).integers(0, 256, (224, 224), dtype=np.uint8),
+    np.random.default_rng(1).integers(0, 256, (1, 9), dtype=np.uint8),
+    np.random.default_rng(2).integers(0, 65536, (5, 7, 3), dtype=np.uint16),
+    np.random.default_rng(3).integers(0, 256, (257, 3), dtype=np.uint8),
 ]
 
 
@@ -61,9 +64,8 @@ def test_png_gives_what_opencv_gives_for_either_codec(image, codec):
     assert out.dtype == reference.dtype and np.array_equal(out, reference)
 
 
-def test_an_up_filtered_png_decodes_without_opencv(monkeypatch):
-    image = PNG_IMAGES[-1]
-
+@pytest.mark.parametrize("image", PNG_IMAGES[-4:], ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_an_up_filtered_png_decodes_without_opencv(monkeypatch, image):
     def refuse(*args, **kwargs):
         raise AssertionError("OpenCV was asked to decode an Up-filtered PNG")
 
@@ -72,7 +74,7 @@ def test_an_up_filtered_png_decodes_without_opencv(monkeypatch):
 
 
 def test_a_damaged_png_is_refused_with_a_value_error():
-    data = bytearray(png_bytes(PNG_IMAGES[-1], "fast"))
+    data = bytearray(png_bytes(PNG_IMAGES[4], "fast"))
     data[200] ^= 0xFF  # inside the compressed rows: the zlib checksum no longer matches
     with pytest.raises(ValueError, match="not a decodable PNG"):
         png(bytes(data))
