@@ -1,13 +1,13 @@
 """From planned (dataset, shard, sample) reads to each sample's member bytes, in plan order.
 
 The manifest says where shards are and how many samples each holds; each shard's `.idx` says where
-every member's bytes sit. A reader gets its whole read list up front (plan.py), groups it into fetch
-jobs, fetches each job's byte ranges in one batch (all of a sample when every member is wanted, else
-only the wanted members) on background threads a few jobs ahead of first use, and drops a job's
-bytes after its last sample is handed over. From an object store a job is a piece of consecutive
-samples of one shard (about 4 MiB: one merged range GET where a few MiB cost about as much as a
-tiny read); the shuffle keeps each piece's samples inside its window, so a reader holds about one
-window of samples.
+every member's bytes sit. A reader gets its whole read list up front (plan.py) and groups it into
+jobs. From an object store a job is a piece of consecutive samples of one shard (about 4 MiB: one
+merged range GET where a few MiB cost about as much as a tiny read), fetched in one batch (all of a
+sample when every member is wanted, else only the wanted members) on background threads a few jobs
+ahead of first use and dropped after its last sample is handed over; the shuffle keeps each piece's
+samples inside its window, so a reader holds about one window of samples. Local shards are read
+where the samples are decoded, one sample at a time, with the next job announced to the kernel.
 Only the indexes of recently used shards stay in memory, as arrays (ShardIndex).
 """
 
@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
@@ -243,26 +243,26 @@ def uncached_remote(urls: list[str], caches: list[ShardCache | None]) -> bool:
 class SampleReader:
     """Reads planned samples of one or more datasets; use one per iterator, inside the worker.
 
-    The whole read list is known up front, so it is cut into jobs fetched ahead of first use on a
-    small thread pool and dropped after their last use. From an object store a job is a piece: the
-    samples this reader wants among about PIECE_BYTES of consecutive samples of one shard, fetched
-    in one merged range read (the plan keeps a piece's samples within its shuffle window, so few
-    pieces are held at once; with a shard cache, the fetch thread downloads a shard into the cache
-    when a piece first needs it, a few pieces ahead of use); locally a job is the next few samples in
-    read order, read with pread. Either way the first batch is one job fetched alone, before any
-    look-ahead (from an object store: its own samples in a few spans, head_spans).
+    The whole read list is known up front. From an object store it is cut into pieces: the samples
+    this reader wants among about PIECE_BYTES of consecutive samples of one shard, fetched in one
+    merged range read on a small thread pool ahead of first use and dropped after their last use
+    (the plan keeps a piece's samples within its shuffle window, so few pieces are held at once;
+    with a shard cache, the fetch thread downloads a shard into the cache when a piece first needs
+    it, a few pieces ahead of use); the first batch is one job fetched alone, before any look-ahead
+    (its own samples in a few spans, head_spans). Local shards are read by the iterating thread
+    itself (_read_here).
     """
 
     PIECE_BYTES = 4 << 20
-    LOCAL_JOB_BYTES = 384 << 10
-    AHEAD = 2
+    LOCAL_JOB_BYTES = 8 << 20
+    LOCAL_JOB_SAMPLES = 32
+    """Local reads are laid out (offsets looked up in the index arrays) a job at a time, and the next
+    job is announced to the kernel when one starts: up to this many samples and bytes."""
     REMOTE_AHEAD = 8
-    """Jobs fetched ahead of first use: locally reads are quick and memory is the budget (one
-    process reading 1,000 local 266 KB samples, 5 interleaved runs each: 2 jobs of 384 KiB peaked
-    1.0 MB lower than 3 of 512 KiB at 3,742-3,778 against 3,726-3,825 samples/s); from an
-    object store a DataLoader worker's pieces of a shuffled stream hold about half as many of its own
-    samples, and 3 ahead left the CPU idle between GETs (2 workers from the local S3 server, 1,000
-    samples, 4 runs each: shuffled 308-350 -> 340-393 samples/s, in order 417-449 -> 453-580)."""
+    """Pieces fetched ahead of first use from an object store: a DataLoader worker's pieces of a
+    shuffled stream hold about half as many of its own samples, and 3 ahead left the CPU idle
+    between GETs (2 workers from the local S3 server, 1,000 samples, 4 runs each: shuffled 308-350
+    -> 340-393 samples/s, in order 417-449 -> 453-580)."""
     MAX_INDEXES = 64
 
     def __init__(
@@ -278,11 +278,11 @@ class SampleReader:
         self.first_chunk = max(1, first_chunk)
         self.files = [DatasetFiles(d.url, o, retry, c) for d, o, c in zip(datasets, storage_options, caches)]
         self.wanted = [wanted_members(m) for m in modalities]
+        self._columns: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}
         self.remote = any(not f.local for f in self.files)
         self.ranged = uncached_remote([d.url for d in datasets], caches)
         # two range reads in flight from an object store; one thread where descriptors are shared (pread)
         self.threads = 2 if self.ranged else 1
-        self.ahead = self.REMOTE_AHEAD if self.remote else self.AHEAD
         self.index = SharedCache(self._load_index, self.MAX_INDEXES)
 
     def _load_index(self, d: int, shard: int) -> ShardIndex:
@@ -316,10 +316,10 @@ class SampleReader:
             _, first, job_of = np.unique(self.piece_keys(reads), axis=0, return_index=True, return_inverse=True)
             job_of = np.argsort(np.argsort(first))[job_of.ravel()]  # renumbered by first use
         else:
-            size = self._sizes(reads)
-            head = min(len(reads), self.first_chunk)
-            job_of = np.concatenate([np.zeros(head, dtype=np.int64), 1 + np.cumsum(size[head:]).astype(np.int64) // self.LOCAL_JOB_BYTES])
-            job_of = np.unique(job_of, return_inverse=True)[1].ravel()
+            # both keys only grow along the reads, so each distinct pair is a run of consecutive reads
+            cut = np.stack([np.cumsum(self._sizes(reads)).astype(np.int64) // self.LOCAL_JOB_BYTES,
+                            np.arange(len(reads)) // self.LOCAL_JOB_SAMPLES], axis=1)
+            job_of = np.unique(cut, axis=0, return_inverse=True)[1].ravel()
         order = np.argsort(job_of, kind="stable")
         return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
 
@@ -385,26 +385,48 @@ class SampleReader:
         """The range requests for `rows` (int64 [m, 3]), per dataset, and where each sample's
         members sit in them: (plans, requests, groups), plans[i] = (key, dataset, [(member,
         request number, start, end inside that request)]). `starts` splits a shard into merge
-        groups (see _fetch)."""
+        groups (see _fetch).
+
+        A sample whose every member is wanted is one request for its whole span, else one request
+        per wanted member. Offsets come from the index arrays a run of rows of one shard at a time,
+        so the Python left per sample is building its plan (locally the thread that decodes runs
+        this for every sample).
+        """
         plans: list[tuple[str, int, list[tuple[str, int, int, int]]]] = []
         requests: dict[int, list[tuple[str, str, int, int]]] = {}
         groups: dict[int, list[int]] = {}
         self.index.load_together(sorted({(d, shard) for d, shard in rows[:, :2].tolist()}), self._load_indexes)
-        for d, shard, sample in rows.tolist():
-            info = self.datasets[d].shards[shard]
-            key, base, size, have = self.index(d, shard).sample(sample)
-            members = {m: span for m, span in have.items() if self.wanted[d](m)}
-            reqs = requests.setdefault(d, [])
-            before = len(reqs)
-            if len(members) == len(have):
-                slices = [(m, len(reqs), off - base, off - base + n) for m, (off, n) in members.items()]
-                reqs.append((info["path"], info["sha256"], base, base + size))
-            else:
-                slices = [(m, len(reqs) + j, 0, n) for j, (m, (_, n)) in enumerate(members.items())]
-                reqs.extend((info["path"], info["sha256"], off, off + n) for off, n in members.values())
-            groups.setdefault(d, []).extend([bisect.bisect_right(starts.get((d, shard), ()), sample)] * (len(reqs) - before))
-            plans.append((key, d, slices))
+        for run in np.split(rows, np.flatnonzero((np.diff(rows[:, :2], axis=0) != 0).any(axis=1)) + 1):
+            d, shard = run[0, :2].tolist()
+            info, index = self.datasets[d].shards[shard], self.index(d, shard)
+            file = (info["path"], info["sha256"])
+            samples = run[:, 2]
+            spans, cells = index.spans[samples], index.members[samples]
+            take = (cells[:, :, 0] >= 0) & self._wanted_columns(d, index.names)
+            whole = (take == (cells[:, :, 0] >= 0)).all(axis=1)
+            reqs, cuts = requests.setdefault(d, []), groups.setdefault(d, [])
+            split = starts.get((d, shard), ())
+            rows_of = zip(samples.tolist(), spans.tolist(), take.tolist(), (cells[:, :, 0] - spans[:, :1]).tolist(),
+                          cells[:, :, 1].tolist(), whole.tolist())
+            for sample, (base, size), wanted, offsets, sizes, one in rows_of:
+                group = bisect.bisect_right(split, sample) if split else 0
+                if one:
+                    slices = [(m, len(reqs), at, at + n) for m, w, at, n in zip(index.names, wanted, offsets, sizes) if w]
+                    reqs.append((*file, base, base + size))
+                    cuts.append(group)
+                else:
+                    slices = [(m, len(reqs) + j, 0, n) for j, (m, n) in enumerate((m, n) for m, w, n in zip(index.names, wanted, sizes) if w)]
+                    reqs.extend((*file, base + at, base + at + n) for w, at, n in zip(wanted, offsets, sizes) if w)
+                    cuts.extend([group] * len(slices))
+                plans.append((index.keys[sample], d, slices))
         return plans, requests, groups
+
+    def _wanted_columns(self, d: int, names: tuple[str, ...]) -> np.ndarray:
+        """bool [len(names)]: which of a shard's member names dataset `d`'s reader wants."""
+        key = (d, names)
+        if key not in self._columns:
+            self._columns[key] = np.array([self.wanted[d](name) for name in names], dtype=bool)
+        return self._columns[key]
 
     @staticmethod
     def _item(plan: tuple[str, int, list[tuple[str, int, int, int]]], got: list[Any] | BaseException) -> Any:
@@ -423,7 +445,10 @@ class SampleReader:
             items[i] is (key, {member: bytes-like}) for reads[which[i]], or the exception that made
             it unreadable.
         """
-        plans, requests, groups = self._layout(reads[which], starts)
+        return self._read(*self._layout(reads[which], starts))
+
+    def _read(self, plans: list, requests: dict, groups: dict) -> list[Any]:
+        """The items of one laid-out job (_layout), each read or the exception that stopped it."""
         buffers: dict[int, list[Any] | BaseException] = {}
         for d, reqs in requests.items():
             try:
@@ -431,6 +456,52 @@ class SampleReader:
             except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error policy
                 buffers[d] = exc
         return [self._item(plan, buffers[plan[1]]) for plan in plans]
+
+    def _read_here(self, reads: np.ndarray) -> Iterator[Any]:
+        """Local shards, read by the thread that decodes them, one sample at a time as it is reached;
+        each job's ranges are announced to the kernel (DatasetFiles.advise) when the job before it
+        starts, so a cold disk reads them while earlier samples decode.
+
+        Reading page-cached bytes here costs less than handing them over from a fetch thread, which
+        holds the interpreter lock between its reads while the decoding thread waits for it at every
+        release (numpy and inflate release it many times a sample). 1,000 local 266 KB samples, 4
+        interleaved fresh-process runs each, medians: one process 2,787 -> 3,840 samples/s in stored
+        order and 2,885 -> 3,922 shuffled, peak RSS 242.3 -> 240.1 MB; 2 DataLoader workers 2,415 ->
+        2,811 and 2,533 -> 3,116. A worker's peak RSS rose 217 -> 224-233 MB: the batch's sample
+        buffers are now freed into the main thread's heap, which glibc does not trim (a fixed mmap
+        threshold gave the memory back and cost a third of the speed).
+        """
+        jobs = self.jobs(reads)
+        laid: deque[Any] = deque()
+        try:
+            for k in range(len(jobs)):
+                while len(laid) < 2 and k + len(laid) < len(jobs):
+                    try:
+                        layout = self._layout(reads[jobs[k + len(laid)]], {})
+                        if laid:
+                            for d, reqs in layout[1].items():
+                                self.files[d].advise(reqs)
+                    except Exception as exc:  # noqa: BLE001 - raised when its job is reached, as a fetch's would be
+                        layout = exc
+                    laid.append(layout)
+                layout = laid.popleft()
+                if isinstance(layout, BaseException):
+                    raise layout
+                plans, requests, _ = layout
+                for plan in plans:
+                    yield self._read_one(plan, requests[plan[1]])
+        finally:
+            for f in self.files:
+                f.close()
+
+    def _read_one(self, plan: tuple[str, int, list[tuple[str, int, int, int]]], requests: list) -> Any:
+        """One laid-out sample read now: (key, members), or the exception that stopped it."""
+        numbers = sorted({r for _, r, _, _ in plan[2]})
+        try:
+            got = dict(zip(numbers, self.files[plan[1]].read_ranges([requests[r] for r in numbers])))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error policy
+            return exc
+        return self._item(plan, got)
 
     def _fetch_shared(self, reads: np.ndarray, which: np.ndarray, starts: dict[tuple[int, int], list[int]],
                       share: PieceShare, key: tuple[int, int, int], users: tuple[int, ...], union: np.ndarray) -> list[Any]:
@@ -461,6 +532,9 @@ class SampleReader:
         `me`), pieces of an object store that other workers read too are fetched once per rank
         (pieces.py). Never with a shard cache, which already shares whole shards.
         """
+        if not self.remote:
+            yield from self._read_here(reads)
+            return
         jobs = self.jobs(reads)
         shared, keys = {}, None
         if share is not None and peers and self.ranged:
@@ -483,7 +557,7 @@ class SampleReader:
                 # every job in use by now (`due`), plus `ahead` jobs whose first use is still to come;
                 # job 0 (the first chunk) alone until it is handed over: look-ahead fetches on the
                 # same cores would slow the reads and decodes the first batch waits for
-                while submitted < len(jobs) and submitted < (due + self.ahead if i >= self.first_chunk else 1):
+                while submitted < len(jobs) and submitted < (due + self.REMOTE_AHEAD if i >= self.first_chunk else 1):
                     job = jobs[submitted]
                     piece = tuple(keys[job[0]].tolist()) if keys is not None else None
                     if piece in shared:

@@ -6,9 +6,11 @@ import errno
 import hashlib
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import fsspec
@@ -16,7 +18,7 @@ import pytest
 import torch
 from fsspec.implementations.memory import MemoryFileSystem
 
-from climb.loaders import ClimbDataset
+from climb.loaders import ClimbDataset, io
 from climb.loaders.io import (
     DatasetFiles,
     IntegrityError,
@@ -25,6 +27,7 @@ from climb.loaders.io import (
     is_transient,
     s3_session,
 )
+from climb.loaders.shards import SampleReader
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
 FAST = RetryPolicy(attempts=6, base=0.001, cap=0.01)
@@ -234,19 +237,45 @@ def test_remote_range_reads_merge_and_retry_to_the_same_samples(dataset):
         mem.rm("/remote", recursive=True)
 
 
-def test_the_first_local_read_is_one_batch(dataset, monkeypatch):
-    batches: list[int] = []
+def test_local_shards_are_read_one_sample_at_a_time_by_the_iterating_thread(dataset, monkeypatch):
+    reads: list[tuple[str, int]] = []
     original = DatasetFiles.read_ranges
 
-    def counting(self, requests, *args):
-        batches.append(len(requests))
+    def recording(self, requests, *args):
+        reads.append((threading.current_thread().name, len({(r[0], r[2]) for r in requests})))
         return original(self, requests, *args)
 
-    monkeypatch.setattr(DatasetFiles, "read_ranges", counting)
-    ds = ClimbDataset(str(dataset), split="train", shuffle=False, modalities=None)
-    keys = [k for b in ds.loader(batch_size=5) for k in b["__key__"]]
-    assert batches[0] == 5
-    assert sum(batches) == len(keys)
+    monkeypatch.setattr(DatasetFiles, "read_ranges", recording)
+    ds = ClimbDataset(str(dataset), split="train", modalities=None)
+    keys = [s["__key__"] for s in ds]
+    assert len(keys) == 97 and len(reads) == 97
+    assert {name for name, _ in reads} == {threading.current_thread().name}
+    assert {n for _, n in reads} == {1}  # every member of the sample in one range
+
+
+def test_local_reads_announce_each_next_job_to_the_kernel_unless_it_continues_the_last(dataset, monkeypatch):
+    """A shuffled reader tells the kernel its ranges a job ahead (a cold disk reads them meanwhile),
+    except one continuing the range announced before it in its shard; in stored order the reads are
+    sequential, which the kernel's readahead already follows."""
+    monkeypatch.setattr(SampleReader, "LOCAL_JOB_SAMPLES", 4)
+    events: list[tuple[str, int, int, int]] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, start, n, advice: events.append(("advise", fd, start, start + n)))
+    original = io.pread
+    monkeypatch.setattr(io, "pread", lambda fd, start, end: events.append(("read", fd, start, end)) or original(fd, start, end))
+    for shuffle in (True, False):
+        events.clear()
+        keys = [s["__key__"] for s in ClimbDataset(str(dataset), split="train", shuffle=shuffle, seed=1)]
+        reads = [e[1:] for e in events if e[0] == "read"]
+        advised = [e[1:] for e in events if e[0] == "advise"]
+        assert len(reads) == len(keys) == 97
+        if shuffle:
+            for at, (kind, fd, start, end) in enumerate(events):
+                if kind == "read" and reads.index((fd, start, end)) >= 4:  # after the first job
+                    before = [e[1:] for e in events[:at] if e[0] == "advise" and e[1] == fd]
+                    assert (fd, start, end) in before or any(e == start for _, _, e in before)  # or continues one
+            assert len(advised) > len(reads) / 2
+        else:
+            assert len(advised) <= len({fd for fd, _, _ in reads})  # once per shard at most
 
 
 def test_remote_reads_merge_neighbours_into_requests_of_bounded_size(dataset, monkeypatch):

@@ -141,7 +141,7 @@ def test_nothing_is_fetched_ahead_until_the_first_batch_is_handed_over(fetches):
     assert [next(samples)[0] for _ in range(8)] == [f"sample{r}" for r in range(8)]
     assert [reads for reads, _ in fetches] == [list(range(8))]
     next(samples)
-    assert len(fetches) == 2 + reader.ahead and fetches[1][0][0] == 8
+    assert len(fetches) == 2 + reader.REMOTE_AHEAD and fetches[1][0][0] == 8
 
 
 def test_a_sample_handed_over_is_no_longer_held_by_its_fetch_job(fetches):
@@ -153,12 +153,15 @@ def test_a_sample_handed_over_is_no_longer_held_by_its_fetch_job(fetches):
     assert key == "sample0" and items[0] is None and items[1] is not None
 
 
-def test_local_reads_start_with_one_batch_then_jobs_of_bounded_bytes():
-    reader = reader_for([100] * 3, 200_000)
-    reader.remote, reader.first_chunk = False, 8
-    jobs = reader.jobs(np.concatenate([np.zeros((300, 1), dtype=np.int64), epoch_order([100] * 3, 0, 0, 1)], axis=1))
-    assert len(jobs[0]) == 8
-    assert all(1 <= len(j) <= reader.LOCAL_JOB_BYTES // 200_000 + 1 for j in jobs[1:])
+@pytest.mark.parametrize("sample_bytes", [2_000, 200_000, 3_000_000])
+def test_local_reads_are_laid_out_in_runs_of_bounded_samples_and_bytes(sample_bytes):
+    reader = reader_for([100] * 3, sample_bytes)
+    reader.remote = False
+    reads = np.concatenate([np.zeros((300, 1), dtype=np.int64), epoch_order([100] * 3, 0, 0, 1)], axis=1)
+    jobs = reader.jobs(reads)
+    assert np.array_equal(np.concatenate(jobs), np.arange(300))  # consecutive reads, in order
+    most = min(reader.LOCAL_JOB_SAMPLES, reader.LOCAL_JOB_BYTES // sample_bytes + 1)
+    assert all(1 <= len(j) <= most for j in jobs) and len(jobs) <= 2 * 300 // most + 2
 
 
 def test_a_key_asked_for_while_it_loads_is_loaded_once():
