@@ -346,3 +346,10 @@ def test_remote_ranges_merge_into_one_get_only_within_a_group(monkeypatch, group
         mem.rm("/groups", recursive=True)
     assert [bytes(b) for b in got] == [bytes(range(10, 20)), bytes(range(30, 40))]
     assert calls == [gets]
+
+
+def test_local_reads_need_no_posix_fadvise(dataset, monkeypatch):
+    """macOS has no posix_fadvise: the reads go on without announcing anything."""
+    expected = read_all(ClimbDataset(str(dataset), split="train", seed=2))
+    monkeypatch.delattr(os, "posix_fadvise")
+    assert read_all(ClimbDataset(str(dataset), split="train", seed=2)) == expected
