@@ -281,7 +281,8 @@ class SampleReader:
         self._columns: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}
         self.remote = any(not f.local for f in self.files)
         self.ranged = uncached_remote([d.url for d in datasets], caches)
-        # two range reads in flight from an object store; one thread where descriptors are shared (pread)
+        # two range reads in flight from an object store; one thread for a shard cache (its downloads
+        # and the preads of its verified copies)
         self.threads = 2 if self.ranged else 1
         self.index = SharedCache(self._load_index, self.MAX_INDEXES)
 
@@ -409,15 +410,14 @@ class SampleReader:
             rows_of = zip(samples.tolist(), spans.tolist(), take.tolist(), (cells[:, :, 0] - spans[:, :1]).tolist(),
                           cells[:, :, 1].tolist(), whole.tolist())
             for sample, (base, size), wanted, offsets, sizes, one in rows_of:
-                group = bisect.bisect_right(split, sample) if split else 0
+                picked = [(m, at, n) for m, w, at, n in zip(index.names, wanted, offsets, sizes) if w]
                 if one:
-                    slices = [(m, len(reqs), at, at + n) for m, w, at, n in zip(index.names, wanted, offsets, sizes) if w]
+                    slices = [(m, len(reqs), at, at + n) for m, at, n in picked]
                     reqs.append((*file, base, base + size))
-                    cuts.append(group)
                 else:
-                    slices = [(m, len(reqs) + j, 0, n) for j, (m, n) in enumerate((m, n) for m, w, n in zip(index.names, wanted, sizes) if w)]
-                    reqs.extend((*file, base + at, base + at + n) for w, at, n in zip(wanted, offsets, sizes) if w)
-                    cuts.extend([group] * len(slices))
+                    slices = [(m, len(reqs) + j, 0, n) for j, (m, _, n) in enumerate(picked)]
+                    reqs.extend((*file, base + at, base + at + n) for _, at, n in picked)
+                cuts.extend([bisect.bisect_right(split, sample) if split else 0] * (1 if one else len(picked)))
                 plans.append((index.keys[sample], d, slices))
         return plans, requests, groups
 
@@ -469,7 +469,7 @@ class SampleReader:
         order and 2,885 -> 3,922 shuffled, peak RSS 242.3 -> 240.1 MB; 2 DataLoader workers 2,415 ->
         2,811 and 2,533 -> 3,116. A worker's peak RSS rose 217 -> 224-233 MB: the batch's sample
         buffers are now freed into the main thread's heap, which glibc does not trim (a fixed mmap
-        threshold gave the memory back and cost a third of the speed).
+        threshold, MALLOC_MMAP_THRESHOLD_, gave the memory back and cost ~30% of the speed).
         """
         jobs = self.jobs(reads)
         laid: deque[Any] = deque()
@@ -554,7 +554,7 @@ class SampleReader:
             for i in range(len(reads)):
                 while due < len(first) and first[due] <= i:
                     due += 1
-                # every job in use by now (`due`), plus `ahead` jobs whose first use is still to come;
+                # every job in use by now (`due`), plus REMOTE_AHEAD jobs whose first use is still to come;
                 # job 0 (the first chunk) alone until it is handed over: look-ahead fetches on the
                 # same cores would slow the reads and decodes the first batch waits for
                 while submitted < len(jobs) and submitted < (due + self.REMOTE_AHEAD if i >= self.first_chunk else 1):
