@@ -337,6 +337,11 @@ class DatasetFiles:
         """Tell the kernel these byte ranges of local shards will be read soon (POSIX_FADV_WILLNEED),
         so that from a cold disk they are read in the background while earlier samples decode.
 
+        It stands in for the fetch thread local reads no longer have, for disks with latency
+        (network block storage). This machine's disk reads 1.6 GB/s cold, and 6 passes over 1,000
+        evicted 266 KB samples each way showed no difference beyond the noise (medians with / without:
+        in stored order 2,822 / 3,132 samples/s, shuffled 2,707 / 2,372; spread +-30%).
+
         A range that starts where the last one announced in its shard ended is left out: reads in
         stored order are sequential, which the kernel's own readahead serves, and each call costs
         ~4 us per 266 KB even when every page is cached. Where the call does not exist (macOS) the
