@@ -232,7 +232,7 @@ def markdown(results: dict[str, Any], details: bool = True) -> str:
         lines += loader_table(results, "pairs") + [""]
         lines += ["Every reader walks the set in its stored order and decodes the same member bytes into the same "
                   "tensors: the peers with cv2.imdecode and np.load, climb with its own decoder (a PNG whose rows are all "
-                  "Up-filtered, as climb writes them, by one libdeflate inflate and a cumulative sum; the .npy parsed in "
+                  "Up-filtered, as climb writes them, by one libdeflate inflate and a prefix sum down the rows; the .npy parsed in "
                   "place); \"climb, shuffled\" is climb's training default "
                   "(shards permuted, 8 buckets striped into every batch, samples moved within a ~48 MB window, read as "
                   "4 MiB pieces of consecutive samples: docs/training-from-s3.md); litdata and MDS read S3 through their "
