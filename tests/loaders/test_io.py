@@ -23,6 +23,7 @@ from climb.loaders.io import (
     DatasetFiles,
     IntegrityError,
     RetryPolicy,
+    ShardCache,
     default_storage_options,
     is_transient,
     s3_session,
@@ -144,6 +145,19 @@ def test_a_corrupted_byte_in_a_cached_shard_is_detected_and_refetched(cached, tm
     assert hashlib.sha256(victim.read_bytes()).hexdigest() == victim.stem
 
 
+def test_a_new_process_trusts_a_cached_shard_another_one_verified_unless_it_changed_since(cached, tmp_path, monkeypatch):
+    expected = read_all(cached())  # downloads, hashes and records every val shard
+    hashed: list[int] = []
+    real = ShardCache._hash
+    monkeypatch.setattr(ShardCache, "_hash", staticmethod(lambda fd: hashed.append(fd) or real(fd)))
+    assert read_all(cached()) == expected  # a new ShardCache, as in a new worker process
+    assert hashed == []
+    victim = sorted((tmp_path / "cache").glob("*.tar"))[0]
+    victim.write_bytes(victim.read_bytes())  # the same bytes written again: a new modification time
+    assert read_all(cached()) == expected
+    assert len(hashed) == 1
+
+
 def test_a_shard_corrupt_at_the_source_fails_loudly_or_is_skipped_as_masked_placeholders(dataset, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
@@ -165,6 +179,7 @@ def test_the_cache_stays_within_its_byte_bound(dataset, tmp_path):
     ds = ClimbDataset(str(dataset), split="train", cache_dir=str(tmp_path / "cache"), cache_bytes=bound)
     assert len(read_all(ds)) == 97
     assert sum(p.stat().st_size for p in (tmp_path / "cache").glob("*.tar")) <= bound
+    assert {p.name for p in (tmp_path / "cache").glob("*.ok")} == {p.name + ".ok" for p in (tmp_path / "cache").glob("*.tar")}
 
 
 def test_three_workers_fill_one_cache_concurrently_without_damage(dataset, tmp_path):
