@@ -175,9 +175,9 @@ class ShardCache:
     still matches: DataLoader workers are new processes every epoch, and hashing every shard again
     in each of them halved the samples/s of later epochs (2 workers, 1,000 local 266 KB samples
     through the cache, epochs 2-5 of two runs each: 1,442-1,568 samples/s hashing, 2,563-3,423
-    with the record). A copy changed by a write has a new modification time and is hashed again; damage
-    that leaves the file's metadata untouched is found when the shard is next downloaded, or by
-    deleting the cache.
+    with the record). A copy changed by a write has a new modification time and is hashed again;
+    damage that leaves the file's metadata untouched is found when the shard is next downloaded,
+    or by deleting the cache.
     """
 
     RECORD = ".ok"
