@@ -246,13 +246,19 @@ class ShardCache:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _remember(self, fd: int, path: str) -> None:
-        """Note that the file under fd hashed to its name, here and in its record beside it."""
+        """Note that the file under fd hashed to its name, here and in its record beside it. The
+        record only saves later processes a hash: a full disk costs them that, not the read."""
         identity = self._identity(fd)
         self._verified[path] = identity
         tmp = f"{path}{self.RECORD}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
-        with open(tmp, "w") as f:
-            f.write(" ".join(map(str, identity)))
-        os.replace(tmp, path + self.RECORD)
+        try:
+            with open(tmp, "w") as f:
+                f.write(" ".join(map(str, identity)))
+            os.replace(tmp, path + self.RECORD)
+        except OSError as exc:
+            log.warning("could not record the verification of %s (%s); other processes will hash it again", path, exc)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def _recorded(self, path: str) -> tuple[int, ...] | None:
         """The identity a process recorded when it last verified this cached file, if any."""

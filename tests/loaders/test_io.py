@@ -158,6 +158,20 @@ def test_a_new_process_trusts_a_cached_shard_another_one_verified_unless_it_chan
     assert len(hashed) == 1
 
 
+def test_a_cache_that_cannot_write_its_records_still_reads_and_verifies(cached, dataset, tmp_path, monkeypatch):
+    expected = read_all(ClimbDataset(str(dataset), split="val"))
+    real_open = open
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if ShardCache.RECORD + ".tmp-" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    assert read_all(cached()) == expected
+    assert list((tmp_path / "cache").glob("*.tar")) and not list((tmp_path / "cache").glob("*.ok*"))
+
+
 def test_a_shard_corrupt_at_the_source_fails_loudly_or_is_skipped_as_masked_placeholders(dataset, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(dataset, copy)
