@@ -445,10 +445,7 @@ class SampleReader:
             items[i] is (key, {member: bytes-like}) for reads[which[i]], or the exception that made
             it unreadable.
         """
-        return self._read(*self._layout(reads[which], starts))
-
-    def _read(self, plans: list, requests: dict, groups: dict) -> list[Any]:
-        """The items of one laid-out job (_layout), each read or the exception that stopped it."""
+        plans, requests, groups = self._layout(reads[which], starts)
         buffers: dict[int, list[Any] | BaseException] = {}
         for d, reqs in requests.items():
             try:
