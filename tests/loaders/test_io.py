@@ -28,6 +28,7 @@ from climb.loaders.io import (
     is_transient,
     s3_session,
 )
+from climb.loaders.presigned import StatusError
 from climb.loaders.shards import SampleReader
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
@@ -76,6 +77,13 @@ def client_error(code: str, status: int) -> OSError:
                                           ("BadGateway", 502), ("TooManyRequests", 429)])
 def test_throttling_and_server_errors_are_transient(code, status):
     assert is_transient(client_error(code, status))
+    assert is_transient(StatusError(status, code, "GET bucket/shard.tar"))  # the same answer to a presigned GET
+
+
+def test_other_answers_to_a_presigned_get_are_not_retried():
+    for status, code in ((403, "AccessDenied"), (403, "SignatureDoesNotMatch"), (404, "NoSuchKey"), (301, "PermanentRedirect"),
+                         (400, "AuthorizationQueryParametersError"), (0, "ProxyConfigured")):
+        assert not is_transient(StatusError(status, code, "GET bucket/shard.tar")), (status, code)
 
 
 def test_connection_errors_timeouts_and_cut_bodies_are_transient():

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
+import fsspec
 import pytest
 import s3fs
 
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
-from climb.loaders.io import DatasetFiles, RetryPolicy
+from climb.loaders.io import DatasetFiles, RetryPolicy, is_transient
+from climb.loaders.presigned import PresignedReader
 from climb.s3.faultproxy import FaultProxy, Faults
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
@@ -100,3 +103,78 @@ def test_npy_tensors_view_the_fetched_bytes_only_when_climbs_collate_alone_sees_
     assert flags(collate_fn=lambda samples: {"borrowed": [s["borrowed"] for s in samples]}) == {False}
     one_process = ClimbDataset(remote, split="train", modalities=("signal",), storage_options=s3_bucket.storage_options)
     assert {s["borrowed"] for s in one_process} == {False}
+
+
+def shard_ranges(dataset, remote):
+    """(remote path, sha256, start, end) of a few byte ranges of the first train shard, and their bytes."""
+    shard = json.loads((dataset / "manifest.json").read_text())["shards"][0]
+    data = (dataset / shard["path"]).read_bytes()
+    spans = [(0, 512), (1000, 5000), (len(data) - 700, len(data))]
+    return [(shard["path"], shard["sha256"], s, e) for s, e in spans], [data[s:e] for s, e in spans]
+
+
+def test_ranges_from_s3_are_presigned_http_gets_not_s3fs_calls(remote, dataset, s3_bucket, monkeypatch):
+    requests, expected = shard_ranges(dataset, remote)
+    monkeypatch.setattr(s3fs.S3FileSystem, "cat_ranges", lambda *a, **k: pytest.fail("read through s3fs"))
+    with FaultProxy(s3_bucket.endpoint) as proxy:
+        files = DatasetFiles(remote, proxy.endpoint.storage_options(), RetryPolicy(), None)
+        try:
+            got = files.read_ranges(requests, [0, 1, 2])  # three groups: three GETs, sent together
+        finally:
+            files.close()
+        assert proxy.counts["requests"] == 3
+    assert [bytes(b) for b in got] == expected
+
+
+def test_a_presigned_get_the_store_refuses_sends_the_dataset_through_s3fs(remote, dataset, s3_bucket, monkeypatch, caplog):
+    """A permanent refusal (here 403: a signature the store rejects) is s3fs's to report or to get
+    round (a region redirect): the same bytes arrive, and later reads skip the presigned GET."""
+    requests, expected = shard_ranges(dataset, remote)
+    monkeypatch.setattr(s3fs.S3FileSystem, "url", lambda self, path, **k: f"{s3_bucket.endpoint.url}/{path}?X-Amz-Signature=forged")
+    files = DatasetFiles(remote, s3_bucket.storage_options, RetryPolicy(attempts=1), None)
+    try:
+        with caplog.at_level("INFO", logger="climb.loaders.io"):
+            assert [bytes(b) for b in files.read_ranges(requests)] == expected
+        assert "HTTP 403" in caplog.text and "reading through s3fs from now on" in caplog.text
+        monkeypatch.setattr(s3fs.S3FileSystem, "url", lambda *a, **k: pytest.fail("presigned again"))
+        assert [bytes(b) for b in files.read_ranges(requests)] == expected
+    finally:
+        files.close()
+
+
+def test_an_outage_of_presigned_gets_is_retried_then_raised_never_sent_around_it(remote, dataset, s3_bucket):
+    requests, expected = shard_ranges(dataset, remote)
+    for mode in ("reset", "503"):
+        with FaultProxy(s3_bucket.endpoint, Faults(outage_start=0, outage_requests=3, outage_mode=mode)) as proxy:
+            files = DatasetFiles(remote, proxy.endpoint.storage_options(), FAST, None)
+            try:
+                assert [bytes(b) for b in files.read_ranges(requests[:1])] == expected[:1]
+            finally:
+                files.close()
+            assert proxy.counts["requests"] == 4
+        with FaultProxy(s3_bucket.endpoint, Faults(outage_start=0, outage_mode=mode)) as proxy:
+            files = DatasetFiles(remote, proxy.endpoint.storage_options(), RetryPolicy(attempts=3, base=0.01), None)
+            try:
+                with pytest.raises(Exception) as raised:
+                    files.read_ranges(requests[:1])
+            finally:
+                files.close()
+            assert is_transient(raised.value) and proxy.counts["requests"] == 3
+
+
+def test_presigned_gets_stand_in_for_s3fs_only_where_their_request_is_the_same(s3_bucket):
+    plain = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    assert PresignedReader.for_filesystem(plain, s3_bucket.storage_options) is not None
+    encrypted = {**s3_bucket.storage_options, "s3_additional_kwargs": {"SSECustomerAlgorithm": "AES256"}}
+    assert PresignedReader.for_filesystem(s3fs.S3FileSystem(**encrypted), encrypted) is None
+    proxied = {**s3_bucket.storage_options, "config_kwargs": {"proxies": {"http": "http://127.0.0.1:9"}}}
+    assert PresignedReader.for_filesystem(s3fs.S3FileSystem(**proxied), proxied) is None
+    assert PresignedReader.for_filesystem(fsspec.filesystem("memory"), {}) is None
+
+
+def test_the_cache_downloads_whole_shards_on_presigned_gets(remote, dataset, s3_bucket, monkeypatch, tmp_path):
+    monkeypatch.setattr(s3fs.S3FileSystem, "open", lambda *a, **k: pytest.fail("downloaded through s3fs"))
+    ds = ClimbDataset(remote, split="val", modalities=("signal",), storage_options=s3_bucket.storage_options,
+                      cache_dir=str(tmp_path / "cache"))
+    assert contents(ds) == contents(ClimbDataset(str(dataset), split="val", modalities=("signal",)))
+    assert len(list((tmp_path / "cache").glob("*.tar"))) == len(list(dataset.glob("shards/val-*.tar")))

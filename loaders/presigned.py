@@ -1,0 +1,211 @@
+"""Range reads of S3 objects as plain HTTP GETs on presigned URLs: s3fs signs, http.client reads.
+
+Why: s3fs reads a range through aiobotocore and aiohttp on fsspec's event-loop thread, and that
+path costs more CPU than the bytes' decode on a 2-core trainer. CPU per 4 MiB range GET from the
+local S3 server, 60 GETs, 3 runs in one process: s3fs 9.7-10.3 ms, urllib3 2.2-4.4 ms, http.client
+reading straight into the destination buffer (`readinto`) 1.4-1.9 ms.
+
+Signing stays with s3fs and botocore (credential chain, endpoint, region, addressing style,
+requester pays): `fs.url()` presigns one URL per object, which serves every range of that object
+for URL_TTL seconds (the Range header is not part of a presigned signature). A presigned URL stays
+valid while the credentials that signed it do, and botocore refreshes expiring credentials at least
+10 minutes before they expire, so a URL is never reused past its credentials.
+
+Each thread keeps its own keep-alive connection per host. Answers: 206 (200 for a whole object)
+is read; 429, 5xx, throttling codes, resets, timeouts and cut bodies raise errors io.is_transient
+retries; any other answer raises StatusError, and the caller reads through s3fs instead (which
+follows region redirects and names missing objects and refused permissions in its usual errors).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import ssl
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+from urllib.parse import SplitResult, urlsplit
+
+import numpy as np
+
+URL_TTL = 300.0
+"""Seconds one presigned URL is reused; it is signed for EXPIRES."""
+EXPIRES = 3600
+_CODE = re.compile(rb"<Code>([^<]{1,64})</Code>")
+
+
+class StatusError(Exception):
+    """An HTTP answer other than the one asked for: `status` and the S3 error `code` ('' if none)."""
+
+    def __init__(self, status: int, code: str, what: str):
+        super().__init__(f"{what}: HTTP {status} {code}".rstrip())
+        self.status = status
+        self.code = code
+
+
+class PresignedReader:
+    """Byte ranges and whole objects of one S3 filesystem, read over HTTP on presigned URLs.
+
+    Made per DatasetFiles, inside the process that reads (connections do not survive fork); threads
+    may share it. `for_filesystem` says when it cannot stand in for s3fs.
+    """
+
+    def __init__(self, fs: Any, connect_timeout: float, read_timeout: float, verify: bool | str | None):
+        self._fs = fs
+        self._timeouts = (connect_timeout, read_timeout)
+        self._verify = verify
+        self._context: ssl.SSLContext | None = None
+        self._urls: dict[str, tuple[float, SplitResult]] = {}
+        self._here = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[http.client.HTTPConnection] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def for_filesystem(cls, fs: Any, options: dict[str, Any]) -> PresignedReader | None:
+        """A reader for s3fs filesystem `fs` made with storage `options`, or None where a GET of
+        ours would not be the request s3fs makes: server-side encryption with customer keys and
+        other per-request arguments (headers a presigned URL does not carry) or a proxy in
+        botocore's configuration (a proxy from the environment is checked per host, `_url`)."""
+        config = options.get("config_kwargs") or {}
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "s3" not in protocols or getattr(fs, "s3_additional_kwargs", None) or config.get("proxies"):
+            return None
+        client = options.get("client_kwargs") or {}
+        return cls(fs, float(config.get("connect_timeout", 60)), float(config.get("read_timeout", 60)), client.get("verify"))
+
+    def _url(self, path: str) -> SplitResult:
+        now = time.monotonic()
+        got = self._urls.get(path)
+        if got is None or got[0] < now:
+            url = urlsplit(self._fs.url(path, expires=EXPIRES, **getattr(self._fs, "req_kw", {})))
+            if url.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
+                raise StatusError(0, "ProxyConfigured", f"GET {path} would go through a proxy")
+            got = self._urls[path] = (now + URL_TTL, url)
+        return got[1]
+
+    def _ssl(self) -> ssl.SSLContext:
+        """The TLS context botocore would use: `verify` False, a CA bundle path, or botocore's default bundle."""
+        if self._context is None:
+            from botocore.httpsession import get_cert_path
+
+            bundle = self._verify if isinstance(self._verify, str) else os.environ.get("AWS_CA_BUNDLE") or True
+            context = ssl.create_default_context(cafile=None if self._verify is False else get_cert_path(bundle))
+            if self._verify is False:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._context = context
+        return self._context
+
+    def _connection(self, url: SplitResult, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to the URL's host, and whether it served a request before."""
+        mine: dict[tuple[str, str], http.client.HTTPConnection] = self._here.__dict__.setdefault("connections", {})
+        key = (url.scheme, url.netloc)
+        conn = mine.get(key)
+        if conn is not None and not fresh and conn.sock is not None:
+            return conn, True
+        if conn is not None:
+            conn.close()
+            with self._lock:
+                self._connections.remove(conn)
+        if url.scheme == "https":
+            conn = http.client.HTTPSConnection(url.netloc, timeout=self._timeouts[0], context=self._ssl())
+        else:
+            conn = http.client.HTTPConnection(url.netloc, timeout=self._timeouts[0])
+        conn.connect()
+        conn.sock.settimeout(self._timeouts[1])
+        mine[key] = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn, False
+
+    def _get(self, path: str, headers: dict[str, str], expect: int, read: Callable[[http.client.HTTPResponse], Any]) -> Any:
+        """One GET of `path` whose answer must be `expect`; `read` consumes the body.
+
+        A kept-alive connection the server has closed in the meantime is replaced once, at once (a
+        GET is safe to repeat); every other failure is raised for the retry policy.
+        """
+        url = self._url(path)
+        target = f"{url.path}?{url.query}" if url.query else url.path
+        for fresh in (False, True):
+            conn, reused = self._connection(url, fresh)
+            try:
+                conn.request("GET", target, headers=headers)
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                if reused and not fresh:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            break
+        try:
+            if resp.status != expect:
+                body = resp.read(1 << 16)
+                match = _CODE.search(body)
+                raise StatusError(resp.status, match.group(1).decode("ascii", "replace") if match else "", f"GET {path}")
+            return read(resp)
+        except http.client.HTTPException as exc:
+            raise ConnectionError(f"GET {path}: {exc!r}") from exc
+        finally:
+            if not resp.isclosed():  # body not read to its end: the connection cannot serve another request
+                conn.close()
+
+    def read_range(self, path: str, start: int, end: int) -> np.ndarray:
+        """Bytes [start, end) of one object: uint8 [end - start], read straight into place."""
+        buf = np.empty(end - start, dtype=np.uint8)
+
+        def fill(resp: http.client.HTTPResponse) -> np.ndarray:
+            view, got = memoryview(buf), 0
+            while got < len(buf):
+                n = resp.readinto(view[got:])
+                if not n:
+                    raise ConnectionError(f"GET {path}: body ended after {got} of {len(buf)} bytes")
+                got += n
+            if resp.read(1):
+                raise ConnectionError(f"GET {path}: body longer than the {len(buf)} bytes asked for")
+            return buf
+
+        return self._get(path, {"Range": f"bytes={start}-{end - 1}"}, 206, fill)
+
+    def read_ranges(self, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
+        """Each range's bytes or the exception that stopped it; several ranges go out together."""
+
+        def one(i: int) -> Any:
+            try:
+                return self.read_range(paths[i], starts[i], ends[i])
+            except Exception as exc:  # noqa: BLE001 - returned, like cat_ranges(on_error="return")
+                return exc
+
+        if len(paths) == 1:
+            return [one(0)]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(4, thread_name_prefix="climb-get")
+        return list(self._pool.map(one, range(len(paths))))
+
+    def copy(self, path: str, write: Callable[[memoryview], Any], block: int) -> None:
+        """A whole object, handed to `write` in views of up to `block` bytes (reused: copy before keeping)."""
+        buf = memoryview(bytearray(block))
+
+        def stream(resp: http.client.HTTPResponse) -> None:
+            while n := resp.readinto(buf):
+                write(buf[:n])
+            if resp.length:
+                raise ConnectionError(f"GET {path}: body ended {resp.length} bytes early")
+
+        self._get(path, {}, 200, stream)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        with self._lock:
+            while self._connections:
+                self._connections.pop().close()
