@@ -35,6 +35,9 @@ API:
         faults.chosen(n)                           # the kinds the n-th request gets (pure, for tests)
         proxy.reset_counts()                       # zero counts, restart the fault sequence
 
+With `tls` (a server-side ssl.SSLContext) the proxy speaks HTTPS to its clients and plain HTTP
+upstream: a TLS endpoint for testing certificate verification, with or without faults.
+
 SigV4 signatures cover the Host header, which the proxy forwards untouched, so signed requests made
 to the proxy's URL verify upstream. `Expect: 100-continue` is answered by the proxy itself (that header
 is never signed), which keeps request bodies in step with the faults.
@@ -46,6 +49,7 @@ import collections
 import dataclasses
 import hashlib
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -288,15 +292,17 @@ class FaultProxy:
     Args:
         upstream: an S3Endpoint or an http://host:port URL.
         faults: what to inject; change it later through the `faults` attribute.
+        tls: a server-side SSL context: clients then reach the proxy at https://127.0.0.1:<port>.
     """
 
-    def __init__(self, upstream: S3Endpoint | str, faults: Faults | None = None) -> None:
+    def __init__(self, upstream: S3Endpoint | str, faults: Faults | None = None, tls: ssl.SSLContext | None = None) -> None:
         self._upstream_endpoint = upstream if isinstance(upstream, S3Endpoint) else None
         parts = urlsplit(upstream.url if isinstance(upstream, S3Endpoint) else upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"the fault proxy forwards plain http:// only, got {parts.geturl()!r}")
         self._upstream = (parts.hostname, parts.port or 80)
         self.faults = faults or Faults()
+        self._tls = tls
         self._lock = threading.Lock()
         self._counts: collections.Counter[str] = collections.Counter()
         self._sequence = 0
@@ -343,7 +349,7 @@ class FaultProxy:
         self._listener = listener
         self._stopping = False
         self._started = time.monotonic()
-        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        self.url = f"{'https' if self._tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}"
         self._spawn(self._accept_loop, listener)
         return self.url
 
@@ -423,9 +429,14 @@ class FaultProxy:
         """Relay requests of one client connection until either side closes."""
         self._track(client, True)
         upstream: socket.socket | None = None
-        crfile = client.makefile("rb", buffering=_BLOCK)
+        crfile: BinaryIO | None = None
         urfile: BinaryIO | None = None
         try:
+            if self._tls is not None:  # the handshake here, off the accept loop: a failed one ends this connection only
+                self._track(client, False)
+                client = self._tls.wrap_socket(client, server_side=True)
+                self._track(client, True)
+            crfile = client.makefile("rb", buffering=_BLOCK)
             while True:
                 raw = _read_head(crfile)
                 if raw is None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections import Counter
 
 import fsspec
 import pytest
 import s3fs
+import trustme
 
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
@@ -178,3 +180,36 @@ def test_the_cache_downloads_whole_shards_on_presigned_gets(remote, dataset, s3_
                       cache_dir=str(tmp_path / "cache"))
     assert contents(ds) == contents(ClimbDataset(str(dataset), split="val", modalities=("signal",)))
     assert len(list((tmp_path / "cache").glob("*.tar"))) == len(list(dataset.glob("shards/val-*.tar")))
+
+
+@pytest.fixture
+def tls(tmp_path):
+    """A server-side TLS context for 127.0.0.1 from a CA of the test's own, and that CA's bundle file."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return context, str(bundle)
+
+
+def test_an_https_endpoint_is_read_with_the_ca_bundle_given_and_refused_with_any_other(remote, dataset, s3_bucket, tls, monkeypatch):
+    context, bundle = tls
+    requests, expected = shard_ranges(dataset, remote)
+    monkeypatch.setattr(s3fs.S3FileSystem, "cat_ranges", lambda *a, **k: pytest.fail("read through s3fs"))
+    with FaultProxy(s3_bucket.endpoint, tls=context) as proxy:
+        assert proxy.url.startswith("https://")
+        options = proxy.endpoint.storage_options()
+        for verify in (bundle, False):
+            files = DatasetFiles(remote, {**options, "client_kwargs": {**options["client_kwargs"], "verify": verify}}, RetryPolicy(), None)
+            try:
+                assert [bytes(b) for b in files.read_ranges(requests)] == expected
+            finally:
+                files.close()
+        files = DatasetFiles(remote, options, RetryPolicy(), None)  # the machine's bundle does not know the test's CA
+        try:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                files.read_ranges(requests)
+        finally:
+            files.close()
+        assert proxy.counts["requests"] == 2  # one merged GET per trusted read; the refused handshake sent none, nor was retried
