@@ -8,11 +8,11 @@ tens of milliseconds per request, a worker waited about 40x longer than it compu
 threads while the current sample is processed; the limit check, the fingerprint and the source's
 reads (`storage.read_bytes`, `storage.local_copy`) then find them in `storage.held`.
 
-From S3 a file is one ranged GET of its first MAX_HELD_BYTES (capped at the conversion's
-max_file_bytes), whose Content-Range gives the whole size: a smaller file is complete, a bigger one
-gets the rest in one more GET when a reader wants it, and one above max_file_bytes is refused by the
-limit check after at most max_file_bytes of it were read. Other stores take a HEAD, then a GET of
-files up to the cap.
+From S3 a file is one ranged GET (on a presigned URL: climb.presigned) of its first
+MAX_HELD_BYTES (capped at the conversion's max_file_bytes), whose Content-Range gives the whole
+size: a smaller file is complete, a bigger one gets the rest in one more GET when a reader wants
+it, and one above max_file_bytes is refused by the limit check after at most max_file_bytes of it
+were read. Other stores take a HEAD, then a GET of files up to the cap.
 
 A prefetch only saves requests: whatever goes wrong in it (a missing file, a store failure) is left
 to the sample's own reads, which meet the same failure and report it as they always did (a
@@ -22,10 +22,12 @@ touched.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from climb.presigned import PresignedReader
 from climb.storage import Held, filesystem, holding, is_local
 
 
@@ -49,6 +51,8 @@ class RawPrefetch:
         self.futures: dict[str, Future] = {}
         self.submitted = 0
         self.pool: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+        self.readers: dict[int, PresignedReader | None] = {}
 
     def __enter__(self) -> RawPrefetch:
         if any(self.urls):
@@ -59,12 +63,19 @@ class RawPrefetch:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.futures.clear()
+        for reader in self.readers.values():
+            if reader is not None:
+                reader.close()
+        self.readers.clear()
 
     def _fetch(self, url: str) -> Held | None:
         """One file's size and first bytes (all of a file up to `cap`); None on any failure."""
         try:
             fs, path = filesystem(url, self.options)
             if type(fs).__name__ == "S3FileSystem":
+                reader = self._presigned(fs)
+                if reader is not None:
+                    return Held(*reversed(reader.head(path, self.cap)))
                 from fsspec.asyn import sync
 
                 return sync(fs.loop, self._s3_head_bytes, fs, path)
@@ -77,8 +88,17 @@ class RawPrefetch:
         except Exception:  # noqa: BLE001 - the sample's own reads meet it again and classify it
             return None
 
+    def _presigned(self, fs: Any) -> PresignedReader | None:
+        """This prefetch's reader of presigned GETs for `fs` (climb.presigned: less than half the
+        CPU of s3fs's get_object per raw file), or None where it cannot stand in for s3fs."""
+        with self.lock:
+            if id(fs) not in self.readers:
+                self.readers[id(fs)] = PresignedReader.for_filesystem(fs, fs.storage_options)
+            return self.readers[id(fs)]
+
     async def _s3_head_bytes(self, fs: Any, path: str) -> Held:
-        """S3: one GET of the first `cap` bytes; its Content-Range gives the whole size, so no HEAD.
+        """S3 where presigned GETs cannot be used: one GET of the first `cap` bytes through s3fs;
+        its Content-Range gives the whole size, so no HEAD.
 
         s3fs's cat_file hides the response's headers, so the GET goes through its `_call_s3`, which
         s3fs's own reads use (retries, region redirects, error translation; s3fs is pinned). A file

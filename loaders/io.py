@@ -32,7 +32,7 @@ import numpy as np
 
 from climb.storage import environment_endpoint, filesystem, is_local, local_path
 
-from .presigned import PresignedReader, StatusError
+from climb.presigned import PresignedReader, StatusError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,7 +112,7 @@ def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[st
     object's size (a HEAD request), which a loader never needs. A plain-http endpoint (a server on the
     machine or in the cluster) is never spoken to over TLS, so its client does not load the CA bundle:
     a forked worker's first request took 0.052-0.067 s of CPU with it, 0.026-0.030 s without.
-    Signatures are SigV4, presigned URLs (presigned.py) included: for the local server's endpoint
+    Signatures are SigV4, presigned URLs (climb.presigned) included: for the local server's endpoint
     botocore presigned SigV2 URLs by default, which AWS regions opened since 2014 refuse."""
     opts = dict(options or {})
     if url.startswith(("s3://", "s3a://")):
@@ -496,7 +496,7 @@ class DatasetFiles:
 
     def _cat_ranges(self, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
         """Each range's bytes, or the exception that stopped it: on presigned GETs where they are
-        served (presigned.py: ~5x less CPU than s3fs's), through s3fs otherwise."""
+        served (climb.presigned: ~5x less CPU than s3fs's), through s3fs otherwise."""
         reader = self._presigned
         if reader is not None:
             got = reader.read_ranges(paths, starts, ends)

@@ -28,7 +28,7 @@ from climb.loaders.io import (
     is_transient,
     s3_session,
 )
-from climb.loaders.presigned import StatusError
+from climb.presigned import StatusError
 from climb.loaders.shards import SampleReader
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")

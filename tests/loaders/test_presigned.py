@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from climb.loaders import presigned
+from climb import presigned
 from climb.loaders.io import is_transient
-from climb.loaders.presigned import PresignedReader, StatusError
+from climb.presigned import PresignedReader, StatusError
 
 BODY = bytes(range(256)) * 64
 

@@ -14,7 +14,7 @@ import trustme
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
 from climb.loaders.io import DatasetFiles, RetryPolicy, is_transient
-from climb.loaders.presigned import PresignedReader
+from climb.presigned import PresignedReader
 from climb.s3.faultproxy import FaultProxy, Faults
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")

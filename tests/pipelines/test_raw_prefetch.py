@@ -64,6 +64,15 @@ def test_held_files_serve_the_limit_check_the_fingerprint_and_the_reads_without_
     assert digest == hashlib.sha256(expected).digest()
 
 
+def test_s3_raw_files_are_fetched_on_presigned_gets_with_their_size_and_etag(raw_on_s3, monkeypatch):
+    bucket, url, expected = one_file(raw_on_s3)
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", lambda *a, **k: pytest.fail("fetched through s3fs"))
+    with RawPrefetch([[url]], bucket.storage_options, max_file_bytes=1 << 30) as ahead, ahead.sample(0):
+        entry = held(url)
+    assert entry.data == expected and entry.complete
+    assert entry.info["size"] == len(expected) and entry.info["ETag"].strip('"')
+
+
 def test_a_file_above_the_limit_is_refused_by_its_size_after_at_most_the_limit_was_read(raw_on_s3):
     bucket, url, _ = one_file(raw_on_s3)
     with FaultProxy(bucket.endpoint) as proxy:

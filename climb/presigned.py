@@ -1,9 +1,11 @@
-"""Range reads of S3 objects as plain HTTP GETs on presigned URLs: s3fs signs, http.client reads.
+"""Reads of S3 objects as plain HTTP GETs on presigned URLs: s3fs signs, http.client reads.
 
-Why: s3fs reads a range through aiobotocore and aiohttp on fsspec's event-loop thread, and that
-path costs more CPU than the bytes' decode on a 2-core trainer. CPU per 4 MiB range GET from the
-local S3 server, 60 GETs, 3 runs in one process: s3fs 9.7-10.3 ms, urllib3 2.2-4.4 ms, http.client
-reading straight into the destination buffer (`readinto`) 1.4-1.9 ms.
+Why: s3fs reads through aiobotocore and aiohttp on fsspec's event-loop thread, and that path costs
+more CPU than the bytes' decode on a 2-core trainer or converter. From the local S3 server, 3 runs
+in one process: a 4 MiB range GET (the loaders' pieces, 60 GETs) cost 9.7-10.3 ms of CPU through
+s3fs, 2.2-4.4 ms through urllib3 and 1.4-1.9 ms through http.client reading straight into the
+destination buffer (`readinto`); a 120 KB raw file (the conversion's prefetch, 200 files) 1.8-2.8 ms
+through s3fs's get_object and 0.75-1.1 ms presigned and read here, the presigning included.
 
 Signing stays with s3fs and botocore (credential chain, endpoint, region, addressing style,
 requester pays): `fs.url()` presigns one URL per object, which serves every range of that object
@@ -189,6 +191,20 @@ class PresignedReader:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(4, thread_name_prefix="climb-get")
         return list(self._pool.map(one, range(len(paths))))
+
+    def head(self, path: str, nbytes: int) -> tuple[bytes, dict[str, Any]]:
+        """The first `nbytes` of an object (all of a smaller one) and its info (type, size, ETag,
+        LastModified) in one GET: the answer's Content-Range gives the whole size, so no HEAD."""
+
+        def take(resp: http.client.HTTPResponse) -> tuple[bytes, dict[str, Any]]:
+            data = resp.read()
+            whole = resp.getheader("Content-Range")
+            size = int(whole.rsplit("/", 1)[1]) if whole else len(data)
+            if len(data) != min(nbytes, size):
+                raise ConnectionError(f"GET {path}: {len(data)} bytes, expected {min(nbytes, size)}")
+            return data, {"type": "file", "size": size, "ETag": resp.getheader("ETag"), "LastModified": resp.getheader("Last-Modified")}
+
+        return self._get(path, {"Range": f"bytes=0-{nbytes - 1}"}, 206, take)
 
     def copy(self, path: str, write: Callable[[memoryview], Any], block: int) -> None:
         """A whole object, handed to `write` in views of up to `block` bytes (reused: copy before keeping)."""
