@@ -14,9 +14,11 @@ valid while the credentials that signed it do, and botocore refreshes expiring c
 10 minutes before they expire, so a URL is never reused past its credentials.
 
 Each thread keeps its own keep-alive connection per host. Answers: 206 (200 for a whole object)
-is read; 429, 5xx, throttling codes, resets, timeouts and cut bodies raise errors io.is_transient
-retries; any other answer raises StatusError, and the caller reads through s3fs instead (which
-follows region redirects and names missing objects and refused permissions in its usual errors).
+is read; 429, 5xx and throttling codes raise StatusError, resets, timeouts and cut bodies
+ConnectionError or TimeoutError, all of which the loaders' retry policy retries
+(climb.loaders.io.is_transient); any other answer raises StatusError, and the caller reads through
+s3fs instead (which follows region redirects and names missing objects and refused permissions in
+its usual errors).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class StatusError(Exception):
 class PresignedReader:
     """Byte ranges and whole objects of one S3 filesystem, read over HTTP on presigned URLs.
 
-    Made per DatasetFiles, inside the process that reads (connections do not survive fork); threads
-    may share it. `for_filesystem` says when it cannot stand in for s3fs.
+    Made inside the process that reads (connections do not survive fork), by each loader's
+    DatasetFiles and each raw-file prefetch; threads may share it. `for_filesystem` says when it
+    cannot stand in for s3fs.
     """
 
     def __init__(self, fs: Any, connect_timeout: float, read_timeout: float, verify: bool | str | None):

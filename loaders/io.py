@@ -30,9 +30,8 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from climb.storage import environment_endpoint, filesystem, is_local, local_path
-
 from climb.presigned import PresignedReader, StatusError
+from climb.storage import environment_endpoint, filesystem, is_local, local_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

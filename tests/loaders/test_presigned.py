@@ -111,5 +111,6 @@ def test_an_answer_other_than_the_range_raises_its_status_and_code(store, status
     finally:
         reader.close()
     assert (raised.value.status, raised.value.code) == (status, f"Code{status}")
+    assert "bucket/shard.tar" in str(raised.value) and "Signature" not in str(raised.value)  # a URL is a bearer credential
     assert is_transient(raised.value) is transient
     assert [type(r) for r in returned] == [StatusError, StatusError] and server.requests == 3
