@@ -188,12 +188,32 @@ class PresignedReader:
             except Exception as exc:  # noqa: BLE001 - returned, like cat_ranges(on_error="return")
                 return exc
 
-        if len(paths) == 1:
-            return [one(0)]
+        return self._map(one, range(len(paths)))
+
+    def _map(self, fn: Callable[[Any], Any], items: Any) -> list[Any]:
+        """fn over items, on this reader's small thread pool when there is more than one."""
+        items = list(items)
+        if len(items) == 1:
+            return [fn(items[0])]
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(4, thread_name_prefix="climb-get")
-        return list(self._pool.map(one, range(len(paths))))
+        return list(self._pool.map(fn, items))
+
+    def read_objects(self, paths: list[str]) -> list[Any]:
+        """Each whole object's bytes, None where there is no such object (404), or the exception
+        that stopped it; several objects go out together (a volume's chunks: absent ones are the
+        fill value)."""
+
+        def one(path: str) -> Any:
+            try:
+                return self._get(path, {}, 200, lambda resp: resp.read())
+            except StatusError as exc:
+                return None if exc.status == 404 and exc.code in ("NoSuchKey", "") else exc
+            except Exception as exc:  # noqa: BLE001 - returned, as read_ranges does
+                return exc
+
+        return self._map(one, paths)
 
     def head(self, path: str, nbytes: int) -> tuple[bytes, dict[str, Any]]:
         """The first `nbytes` of an object (all of a smaller one) and its info (type, size, ETag,

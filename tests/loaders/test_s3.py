@@ -9,11 +9,14 @@ from collections import Counter
 import fsspec
 import pytest
 import s3fs
+import torch
 import trustme
+import zarr
 
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
 from climb.loaders.io import DatasetFiles, RetryPolicy, is_transient
+from climb.loaders.zarr_patches import VolumePatches
 from climb.presigned import PresignedReader, StatusError
 from climb.s3.faultproxy import FaultProxy, Faults
 
@@ -213,3 +216,17 @@ def test_an_https_endpoint_is_read_with_the_ca_bundle_given_and_refused_with_any
         finally:
             files.close()
         assert proxy.counts["requests"] == 2  # one merged GET per trusted read; the refused handshake sent none, nor was retried
+
+
+def test_volume_patches_from_s3_are_read_on_presigned_gets_and_equal_the_local_ones(remote, dataset, s3_bucket, monkeypatch):
+    def patches(url, options):
+        ds = ClimbDataset(url, split="train", seed=2, modalities=("preview",), storage_options=options,
+                          transform=VolumePatches((32, 32, 32), count=3, storage_options=options))
+        return {s["__key__"]: (s["volume_origins"], s["volume_patches"]) for s in ds if "volume_patches" in s}
+
+    local = patches(str(dataset), None)
+    monkeypatch.setattr(zarr.storage.FsspecStore, "get", lambda *a, **k: pytest.fail("read through zarr's store"))
+    got = patches(remote, s3_bucket.storage_options)
+    assert got.keys() == local.keys() and len(got) == 2
+    for key, (origins, voxels) in got.items():
+        assert torch.equal(origins, local[key][0]) and torch.equal(voxels, local[key][1])
