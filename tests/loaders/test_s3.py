@@ -16,7 +16,7 @@ import zarr
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
 from climb.loaders.io import DatasetFiles, RetryPolicy, is_transient
-from climb.loaders.zarr_patches import VolumePatches
+from climb.loaders.zarr_patches import ChunkReader, VolumePatches
 from climb.presigned import PresignedReader, StatusError
 from climb.s3.faultproxy import FaultProxy, Faults
 
@@ -230,3 +230,14 @@ def test_volume_patches_from_s3_are_read_on_presigned_gets_and_equal_the_local_o
     assert got.keys() == local.keys() and len(got) == 2
     for key, (origins, voxels) in got.items():
         assert torch.equal(origins, local[key][0]) and torch.equal(voxels, local[key][1])
+
+
+def test_a_chunk_missing_from_an_s3_volume_reads_as_absent_and_an_existing_one_as_its_bytes(remote, dataset, s3_bucket):
+    volume = json.loads((dataset / "manifest.json").read_text())["volumes"][0]["path"]
+    store = zarr.storage.FsspecStore.from_url(f"{remote}/{volume}", storage_options=s3_bucket.storage_options, read_only=True)
+    reader = ChunkReader(remote, s3_bucket.storage_options)
+    try:
+        got = reader.fetch(store, ["c/0/0/0", "c/9/9/9"])
+    finally:
+        reader.close()
+    assert got == [(dataset / volume / "c" / "0" / "0" / "0").read_bytes(), None]
