@@ -75,7 +75,8 @@ class RawPrefetch:
             if type(fs).__name__ == "S3FileSystem":
                 reader = self._presigned(fs)
                 if reader is not None:
-                    return Held(*reversed(reader.head(path, self.cap)))
+                    data, info = reader.head(path, self.cap)
+                    return Held(info, data)
                 from fsspec.asyn import sync
 
                 return sync(fs.loop, self._s3_head_bytes, fs, path)

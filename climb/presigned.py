@@ -69,6 +69,7 @@ class PresignedReader:
         self._lock = threading.Lock()
         self._connections: list[http.client.HTTPConnection] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._proxies = urllib.request.getproxies()  # read once: it scans the environment, and a prefetch presigns per file
 
     @classmethod
     def for_filesystem(cls, fs: Any, options: dict[str, Any]) -> PresignedReader | None:
@@ -88,7 +89,7 @@ class PresignedReader:
         got = self._urls.get(path)
         if got is None or got[0] < now:
             url = urlsplit(self._fs.url(path, expires=EXPIRES, **getattr(self._fs, "req_kw", {})))
-            if url.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname or ""):
+            if url.scheme in self._proxies and not urllib.request.proxy_bypass(url.hostname or ""):
                 raise StatusError(0, "ProxyConfigured", f"GET {path} would go through a proxy")
             got = self._urls[path] = (now + URL_TTL, url)
         return got[1]

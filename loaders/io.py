@@ -62,14 +62,25 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (ShortRead, ConnectionError, TimeoutError, HTTPClientError, BotoConnectionError, IncompleteReadError)):
         return True
     if isinstance(exc, StatusError):  # a presigned GET's answer
-        return exc.code in _THROTTLING or exc.status == 429 or exc.status >= 500
+        return _retryable_answer(exc.code, exc.status)
     cause = exc if isinstance(exc, ClientError) else exc.__cause__
     if isinstance(cause, ClientError):  # s3fs translates these to OSError, keeping the original as cause
-        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return cause.response.get("Error", {}).get("Code") in _THROTTLING or status == 429 or status >= 500
+        error, meta = cause.response.get("Error", {}), cause.response.get("ResponseMetadata", {})
+        return _retryable_answer(error.get("Code"), meta.get("HTTPStatusCode") or 0)
     if type(exc).__module__.startswith("aiohttp"):  # payload cut short, server disconnected
         return isinstance(exc, OSError) or type(exc).__name__ in ("ClientPayloadError", "ServerDisconnectedError")
     return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
+def _retryable_answer(code: str | None, status: int) -> bool:
+    """An S3 error answer worth retrying: throttling codes, 429 and 5xx."""
+    return code in _THROTTLING or status == 429 or status >= 500
+
+
+def permanent_refusal(results: list[Any]) -> StatusError | None:
+    """The first of a batch of presigned GETs' results that refuses them for good (an answer that
+    is no transient failure: 403, region redirect, ...), if any: the caller then reads through s3fs."""
+    return next((r for r in results if isinstance(r, StatusError) and not is_transient(r)), None)
 
 
 @dataclass(frozen=True)
@@ -491,7 +502,9 @@ class DatasetFiles:
 
     def _refused(self, exc: StatusError) -> None:
         log.info("%s: %s; reading through s3fs from now on", self.root_url, exc)
-        self._presigned = None
+        reader, self._presigned = self._presigned, None
+        if reader is not None:
+            reader.close()
 
     def _cat_ranges(self, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
         """Each range's bytes, or the exception that stopped it: on presigned GETs where they are
@@ -499,7 +512,7 @@ class DatasetFiles:
         reader = self._presigned
         if reader is not None:
             got = reader.read_ranges(paths, starts, ends)
-            refused = next((e for e in got if isinstance(e, StatusError) and not is_transient(e)), None)
+            refused = permanent_refusal(got)
             if refused is None:
                 return got
             self._refused(refused)

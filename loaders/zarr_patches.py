@@ -32,8 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from climb.loaders.io import RetryPolicy, default_storage_options, is_transient
-from climb.presigned import PresignedReader, StatusError
+from climb.loaders.io import RetryPolicy, default_storage_options, permanent_refusal
+from climb.presigned import PresignedReader
 from climb.storage import filesystem, is_local, join, local_path
 
 log = logging.getLogger(__name__)
@@ -150,11 +150,12 @@ class ChunkReader:
         if self.reader is None or root is None:
             return None
         got = self.reader.read_objects([f"{root.rstrip('/')}/{key}" for key in keys])
+        refused = permanent_refusal(got)
+        if refused is not None:
+            log.info("%s: %s; reading volumes through the store from now on", root, refused)
+            self.close()
+            return None
         for item in got:
-            if isinstance(item, StatusError) and not is_transient(item):
-                log.info("%s: %s; reading volumes through the store from now on", root, item)
-                self.close()
-                return None
             if isinstance(item, BaseException):
                 raise item
         return got
