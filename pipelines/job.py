@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from climb.pipelines.allocator import restore_adaptive_thresholds
+from climb.allocator import restore_adaptive_thresholds
 from climb.pipelines.keys import KeyRef, resolve
 from climb.pipelines.process import Context
 
