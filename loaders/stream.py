@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from climb.loaders import pieces, transfer
@@ -53,19 +54,33 @@ class StreamLoader(DataLoader):
     """A DataLoader that advances its dataset's position as batches reach the caller, and whose
     workers hand batches over in reused shared memory (transfer.py)."""
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._idle_board: transfer.Board | None = None
+
+    def _take_board(self) -> transfer.Board:
+        """The board of an earlier epoch whose workers are gone (its slabs' pages are allocated
+        already), else a new one: two iterations open at once never share slabs."""
+        board, self._idle_board = self._idle_board, None
+        slabs = (self.prefetch_factor or 2) + 2
+        return board if board is not None and board.shape == (self.num_workers, slabs) else transfer.Board(self.num_workers, slabs)
+
+    def _give_back(self, board: transfer.Board) -> None:
+        self._idle_board = board
+
     def __iter__(self):
         ds = self.dataset
         if self.num_workers == 0:
             yield from super().__iter__()
             return
         start, ranks = ds._resume, ds.world().world_size
-        board = transfer.Board(self.num_workers, (self.prefetch_factor or 2) + 2)
+        board = self._take_board()
         folder = pieces.make_folder() if self.num_workers > 1 and ds.remote_uncached() else None
         # Removed once: when this iteration ends, or at interpreter exit while modules are still
         # whole if the iteration is still open then (a generator closed during teardown finds
         # module globals gone, and the folder would outlive the process).
         remove_folder = weakref.finalize(board, pieces.remove_folder, folder)
-        ds._board, ds._pieces = (board.shared, board.shared_shape), folder
+        ds._board, ds._pieces = board.start(), folder
         # climb's collate copies every tensor into the batch: its samples may borrow fetched bytes
         ds._collated = isinstance(self.collate_fn, transfer.Packing) and self.collate_fn.collate_fn is collate
         try:
@@ -75,9 +90,13 @@ class StreamLoader(DataLoader):
             raise
         finally:
             ds._board, ds._pieces, ds._collated = None, None, False
+        # the board comes back once this epoch's workers have been shut down (the iterator's
+        # __del__ joins them before its weak references are cleared): no worker of it writes then
+        weakref.finalize(batches, self._give_back, board)
         ds._resume, ds._seen = 0, start
+        pin = self.pin_memory and torch.accelerator.is_available()
         try:
-            for batch in board.receiving(batches):
+            for batch in board.receiving(batches, pin):
                 ds._seen += batch_size_of(batch) * ranks
                 yield batch
         finally:
