@@ -11,9 +11,9 @@ Patch origins are drawn from the per-sample generator the dataset hands the tran
 on some axis is zero-padded on that axis.
 
 Volumes as climb writes them (regular chunks, Blosc) are read without zarr's chunk machinery: the
-touched chunks come in one concurrent batch (from S3 as GETs on presigned URLs, ChunkReader;
-elsewhere through the array's store) and are decompressed in the calling thread; the first read of
-a volume also fetches its zarr.json in that same batch. Anything else (other codecs, sharding) is
+touched chunks come in one concurrent batch (from S3 as GETs on presigned URLs,
+DatasetFiles.read_objects; elsewhere through the array's store) and are decompressed in the calling
+thread; the first read of a volume also fetches its zarr.json in that same batch. Anything else (other codecs, sharding) is
 read by zarr itself. From the local S3 server, whole 2.1 MB volumes in one process (the README's 3D
 set alone, two interleaved A/B runs, medians of 3): 84-96 -> 104-105 samples/s; the full README
 runs before and after, on a busier host, gave 86 and 82, within their +-10-15% noise.
@@ -24,19 +24,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
 import sys
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from climb.loaders.io import RetryPolicy, default_storage_options, permanent_refusal
-from climb.presigned import PresignedReader
-from climb.storage import filesystem, is_local, join, local_path
+from climb.loaders.io import DatasetFiles, RetryPolicy, default_storage_options
+from climb.storage import is_local, join, local_path
 
-log = logging.getLogger(__name__)
+Objects = Callable[[list[str]], list[Any]]
+"""Whole stored objects of one volume by store key (None where absent), fetched together."""
 
 
 def patch_origins(shape: Sequence[int], patch: Sequence[int], count: int, rng: np.random.Generator) -> np.ndarray:
@@ -46,14 +45,14 @@ def patch_origins(shape: Sequence[int], patch: Sequence[int], count: int, rng: n
 
 
 def read_patches(array: Any, origins: np.ndarray, patch: Sequence[int], fetched: dict[str, Any] | None = None,
-                 reader: ChunkReader | None = None) -> np.ndarray:
+                 objects: Objects | None = None) -> np.ndarray:
     """[count, pz, py, px] patches of a 3D array-like (zarr.Array) at the given corners (`fetched`:
-    chunk buffers already read, by store key; `reader`: fetches the others from S3, `_fetch`)."""
+    chunk buffers already read, by store key; `objects`: fetches the others from S3, `_fetch`)."""
     out = np.zeros((len(origins), *patch), dtype=array.dtype)
     blosc = _blosc_chunks(array)
     for i, (z, y, x) in enumerate(origins.tolist()):
         if blosc:
-            _read_blosc(array, (z, y, x), patch, out[i], fetched, reader)
+            _read_blosc(array, (z, y, x), patch, out[i], fetched, objects)
             continue
         block = array[z:z + patch[0], y:y + patch[1], x:x + patch[2]]
         out[i, : block.shape[0], : block.shape[1], : block.shape[2]] = block
@@ -79,16 +78,15 @@ def _chunks_of(origin: Sequence[int], patch: Sequence[int], shape: Sequence[int]
     return list(itertools.product(*(range(a // c, (b - 1) // c + 1) for a, b, c in zip(lo, hi, chunks))))
 
 
-def _fetch(store: Any, keys: list[str], reader: ChunkReader | None = None) -> list[Any]:
+def _fetch(store: Any, keys: list[str], objects: Objects | None = None) -> list[Any]:
     """The stored buffers of these keys (None where absent), fetched concurrently in one round trip:
-    on presigned GETs where `reader` serves the store, through the store otherwise."""
+    by `objects` where given (a volume on S3), through the store otherwise."""
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
-    got = reader.fetch(store, keys) if reader is not None else None
-    if got is not None:
+    if objects is not None:
         wrap = default_buffer_prototype().buffer.from_bytes
-        return [None if data is None else wrap(data) for data in got]
+        return [None if data is None else wrap(data) for data in objects(keys)]
 
     async def fetch_all():
         return await asyncio.gather(*(store.get(k, default_buffer_prototype()) for k in keys))
@@ -97,7 +95,7 @@ def _fetch(store: Any, keys: list[str], reader: ChunkReader | None = None) -> li
 
 
 def _read_blosc(array: Any, origin: Sequence[int], patch: Sequence[int], out: np.ndarray, fetched: dict[str, Any] | None = None,
-                reader: ChunkReader | None = None) -> None:
+                objects: Objects | None = None) -> None:
     """Fill out[:region] with array[origin:origin + patch] (clipped to the array) from its chunks.
 
     zarr's own read path hops between threads several times per chunk (about 2 ms for one 2 MiB
@@ -116,7 +114,7 @@ def _read_blosc(array: Any, origin: Sequence[int], patch: Sequence[int], out: np
     keys = [f"{prefix}/{meta.encode_chunk_key(idx)}" if prefix else meta.encode_chunk_key(idx) for idx in grid]
     fetched = fetched or {}
     todo = [k for k in keys if k not in fetched]
-    got = {**fetched, **dict(zip(todo, _fetch(array.store_path.store, todo, reader)))} if todo else fetched
+    got = {**fetched, **dict(zip(todo, _fetch(array.store_path.store, todo, objects)))} if todo else fetched
     codec = Blosc()
     for idx, key in zip(grid, keys):
         start = [i * c for i, c in zip(idx, chunks)]
@@ -130,42 +128,6 @@ def _read_blosc(array: Any, origin: Sequence[int], patch: Sequence[int], out: np
         out[dst] = block[tuple(slice(p - s, q - s) for p, q, s in zip(a, b, start))]
 
 
-class ChunkReader:
-    """Whole chunk objects of one dataset's S3 volumes on presigned GETs (climb.presigned): a 2 MiB
-    chunk through zarr's fsspec store went through aiobotocore and aiohttp, which cost more CPU than
-    decompressing it. Made in the process that reads (VolumePatches drops it when pickled).
-
-    A permanent refusal of a presigned GET (a 403, a region redirect) sends this dataset's reads
-    back through the store for good, which reports or gets round it as s3fs does; transient
-    failures are raised for the retry policy, and a missing chunk is the fill value, as in zarr.
-    """
-
-    def __init__(self, dataset_url: str, storage_options: dict[str, Any] | None):
-        options = default_storage_options(dataset_url, storage_options)
-        self.reader = PresignedReader.for_filesystem(filesystem(dataset_url, options)[0], options)
-
-    def fetch(self, store: Any, keys: list[str]) -> list[bytes | None] | None:
-        """The keys' bytes (None where absent), or None when the store is to be read instead."""
-        root = getattr(store, "path", None)
-        if self.reader is None or root is None:
-            return None
-        got = self.reader.read_objects([f"{root.rstrip('/')}/{key}" for key in keys])
-        refused = permanent_refusal(got)
-        if refused is not None:
-            log.info("%s: %s; reading volumes through the store from now on", root, refused)
-            self.close()
-            return None
-        for item in got:
-            if isinstance(item, BaseException):
-                raise item
-        return got
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
-
-
 def _store(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | None):
     import zarr
 
@@ -177,7 +139,7 @@ def _store(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | N
 
 def open_with_chunks(dataset_url: str, zarr_path: str, storage_options: dict[str, Any] | None, shape: Sequence[int],
                      chunks: Sequence[int], origins: np.ndarray, patch: Sequence[int],
-                     reader: ChunkReader | None = None) -> tuple[Any, dict[str, Any]]:
+                     objects: Objects | None = None) -> tuple[Any, dict[str, Any]]:
     """(array, {chunk key: buffer}): a volume opened together with the chunks its patches need.
 
     Opening reads zarr.json, then reading the chunks is a second round trip; here both go in one
@@ -191,7 +153,7 @@ def open_with_chunks(dataset_url: str, zarr_path: str, storage_options: dict[str
     store = _store(dataset_url, zarr_path, storage_options)
     grid = sorted({idx for o in origins.tolist() for idx in _chunks_of(o, patch, shape, chunks)})
     keys = ["c/" + "/".join(str(i) for i in idx) for idx in grid]
-    doc, *buffers = _fetch(store, ["zarr.json", *keys], reader)
+    doc, *buffers = _fetch(store, ["zarr.json", *keys], objects)
     if doc is None:
         raise FileNotFoundError(f"no Zarr array at {join(dataset_url, zarr_path)}")
     array = zarr.Array(AsyncArray(metadata=json.loads(doc.to_bytes()), store_path=zarr.storage.StorePath(store)))
@@ -223,16 +185,18 @@ class VolumePatches:
         self.patch, self.count = tuple(int(p) for p in patch), count
         self.storage_options, self.retry = storage_options, retry
         self._open: OrderedDict[str, Any] = OrderedDict()
-        self._readers: dict[str, ChunkReader | None] = {}
+        self._files: dict[str, DatasetFiles | None] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_open": OrderedDict(), "_readers": {}}
+        return {**self.__dict__, "_open": OrderedDict(), "_files": {}}
 
-    def _reader(self, url: str) -> ChunkReader | None:
-        """The chunk reader of the dataset at `url` (S3 only), made on first use in this process."""
-        if url not in self._readers:
-            self._readers[url] = ChunkReader(url, self.storage_options) if url.startswith(("s3://", "s3a://")) else None
-        return self._readers[url]
+    def _objects(self, url: str, zarr_path: str) -> Objects | None:
+        """How the volume at `zarr_path` of the dataset at `url` reads whole chunk objects: by the
+        dataset's remote files (made on first use in this process), or None to use zarr's store."""
+        if url not in self._files:
+            self._files[url] = None if is_local(url) else DatasetFiles(url, self.storage_options, self.retry, None)
+        files = self._files[url]
+        return None if files is None else lambda keys: files.read_objects([f"{zarr_path}/{key}" for key in keys])
 
     def _remember(self, key: str, arr: Any) -> None:
         while len(self._open) >= self.MAX_OPEN:
@@ -245,24 +209,24 @@ class VolumePatches:
             return sample
         url, path = sample["__url__"], volume["zarr_path"]
         key = f"{url}/{path}"
-        reader = self._reader(url)
+        objects = self._objects(url, path)
         arr = self._open.pop(key, None)
         if arr is None and volume.get("shape") and volume.get("chunks"):
             # a volume not open yet: open it and fetch its chunks in one round trip
             state = rng.bit_generator.state
             origins = patch_origins(volume["shape"], self.patch, self.count, rng)
             arr, fetched = self.retry.call(
-                lambda: open_with_chunks(url, path, self.storage_options, volume["shape"], volume["chunks"], origins, self.patch, reader),
+                lambda: open_with_chunks(url, path, self.storage_options, volume["shape"], volume["chunks"], origins, self.patch, objects),
                 f"open {key}")
             if tuple(arr.shape) != tuple(volume["shape"]):  # metadata disagrees: draw as if opened first
                 rng.bit_generator.state = state
                 origins = patch_origins(arr.shape, self.patch, self.count, rng)
-            patches = self.retry.call(lambda: read_patches(arr, origins, self.patch, fetched, reader), f"read patches of {path}")
+            patches = self.retry.call(lambda: read_patches(arr, origins, self.patch, fetched, objects), f"read patches of {path}")
         else:
             if arr is None:
                 arr = self.retry.call(lambda: open_volume(url, path, self.storage_options), f"open {key}")
             origins = patch_origins(arr.shape, self.patch, self.count, rng)
-            patches = self.retry.call(lambda: read_patches(arr, origins, self.patch, reader=reader), f"read patches of {path}")
+            patches = self.retry.call(lambda: read_patches(arr, origins, self.patch, objects=objects), f"read patches of {path}")
         self._remember(key, arr)
         sample["volume_patches"] = torch.from_numpy(patches)
         sample["volume_origins"] = torch.from_numpy(origins)

@@ -16,7 +16,7 @@ import zarr
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
 from climb.loaders.io import DatasetFiles, RetryPolicy, is_transient
-from climb.loaders.zarr_patches import ChunkReader, VolumePatches
+from climb.loaders.zarr_patches import VolumePatches
 from climb.presigned import PresignedReader, StatusError
 from climb.s3.faultproxy import FaultProxy, Faults
 
@@ -232,12 +232,53 @@ def test_volume_patches_from_s3_are_read_on_presigned_gets_and_equal_the_local_o
         assert torch.equal(origins, local[key][0]) and torch.equal(voxels, local[key][1])
 
 
-def test_a_chunk_missing_from_an_s3_volume_reads_as_absent_and_an_existing_one_as_its_bytes(remote, dataset, s3_bucket):
-    volume = json.loads((dataset / "manifest.json").read_text())["volumes"][0]["path"]
-    store = zarr.storage.FsspecStore.from_url(f"{remote}/{volume}", storage_options=s3_bucket.storage_options, read_only=True)
-    reader = ChunkReader(remote, s3_bucket.storage_options)
+def whole_objects(dataset) -> tuple[list[str], list[bytes | None]]:
+    """An existing chunk of the first volume, a missing one and a shard index: paths and bytes."""
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    volume, index = manifest["volumes"][0]["path"], manifest["shards"][0]["index"]
+    rels = [f"{volume}/c/0/0/0", f"{volume}/c/9/9/9", index]
+    return rels, [(dataset / rels[0]).read_bytes(), None, (dataset / index).read_bytes()]
+
+
+def test_whole_objects_from_s3_are_presigned_gets_and_a_missing_one_is_none(remote, dataset, s3_bucket, monkeypatch):
+    """A volume's chunks (an absent one is the fill value) and the shard indexes come this way."""
+    rels, expected = whole_objects(dataset)
+    monkeypatch.setattr(s3fs.S3FileSystem, "cat_ranges", lambda *a, **k: pytest.fail("read through s3fs"))
+    files = DatasetFiles(remote, s3_bucket.storage_options, RetryPolicy(), None)
     try:
-        got = reader.fetch(store, ["c/0/0/0", "c/9/9/9"])
+        assert files.read_objects(rels) == expected
+        with pytest.raises(FileNotFoundError, match="c/9/9/9 does not exist"):
+            files.read_files(rels)
     finally:
-        reader.close()
-    assert got == [(dataset / volume / "c" / "0" / "0" / "0").read_bytes(), None]
+        files.close()
+
+
+def test_whole_objects_the_store_refuses_on_presigned_gets_come_through_s3fs(remote, dataset, s3_bucket, monkeypatch, caplog):
+    rels, expected = whole_objects(dataset)
+    monkeypatch.setattr(s3fs.S3FileSystem, "url", lambda self, path, **k: f"{s3_bucket.endpoint.url}/{path}?X-Amz-Signature=forged")
+    files = DatasetFiles(remote, s3_bucket.storage_options, RetryPolicy(attempts=1), None)
+    try:
+        with caplog.at_level("INFO", logger="climb.loaders.io"):
+            assert files.read_objects(rels) == expected
+        assert "HTTP 403" in caplog.text and "reading through s3fs from now on" in caplog.text
+    finally:
+        files.close()
+
+
+def test_an_outage_of_whole_object_gets_is_raised_at_once_for_the_callers_retry(remote, dataset, s3_bucket):
+    """One attempt, no retry of its own (VolumePatches retries the whole read); read_files retries."""
+    rels, expected = whole_objects(dataset)
+    with FaultProxy(s3_bucket.endpoint, Faults(outage_start=0, outage_mode="503")) as proxy:
+        files = DatasetFiles(remote, proxy.endpoint.storage_options(), FAST, None)
+        try:
+            with pytest.raises(StatusError) as raised:
+                files.read_objects(rels[:1])
+        finally:
+            files.close()
+        assert is_transient(raised.value) and proxy.counts["requests"] == 1
+    with FaultProxy(s3_bucket.endpoint, Faults(outage_start=0, outage_requests=2, outage_mode="503")) as proxy:
+        files = DatasetFiles(remote, proxy.endpoint.storage_options(), FAST, None)
+        try:
+            assert files.read_files([rels[0], rels[2]]) == [expected[0], expected[2]]
+        finally:
+            files.close()
