@@ -68,6 +68,10 @@ class StreamLoader(DataLoader):
     def _give_back(self, board: transfer.Board) -> None:
         self._idle_board = board
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy of the loader makes its own arena: two loaders never share slabs."""
+        return {**self.__dict__, "_idle_board": None}
+
     def __iter__(self):
         ds = self.dataset
         if self.num_workers == 0:

@@ -118,6 +118,28 @@ def test_a_batch_kept_from_one_epoch_survives_the_next_epoch(dataset):
         assert torch.equal(tensors(kept)[path], value), path
 
 
+def test_an_epoch_left_early_hands_its_arena_to_the_next(dataset):
+    """Breaking out of the loop shuts that epoch's workers down; the next epoch's batches are whole."""
+    ds = ClimbDataset(str(dataset), split="train", seed=5, modalities=("signal",))
+    loader = ds.loader(batch_size=4, num_workers=2)
+    for batch in loader:
+        first = {inode for inode, _ in slabs_of(batch)}
+        break
+    got, slabs = received(loader)
+    assert {inode for inside in slabs for inode, _ in inside} == first
+    assert_same_batches(got, list(ds.loader(batch_size=4, num_workers=0)))
+
+
+def test_a_copied_loader_makes_its_own_arena(dataset):
+    import copy
+
+    ds = ClimbDataset(str(dataset), split="train", seed=5, modalities=("signal",))
+    loader = ds.loader(batch_size=4, num_workers=1)
+    ours = {inode for batch in loader for inode, _ in slabs_of(batch)}
+    twin = copy.deepcopy(loader)
+    assert {inode for batch in twin for inode, _ in slabs_of(batch)}.isdisjoint(ours)
+
+
 def test_two_iterations_open_at_once_never_share_an_arena(dataset):
     ds = ClimbDataset(str(dataset), split="train", seed=5, modalities=("signal",))
     loader = ds.loader(batch_size=4, num_workers=1)
