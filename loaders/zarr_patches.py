@@ -16,7 +16,8 @@ DatasetFiles.read_objects; elsewhere through the array's store) and are decompre
 thread; the first read of a volume also fetches its zarr.json in that same batch. Anything else (other codecs, sharding) is
 read by zarr itself. From the local S3 server, whole 2.1 MB volumes in one process (the README's 3D
 set alone, two interleaved A/B runs, medians of 3): 84-96 -> 104-105 samples/s; the full README
-runs before and after, on a busier host, gave 86 and 82, within their +-10-15% noise.
+runs before and after, on a busier host, gave 86 and 82, within their +-10-15% noise, and 125 in a
+later quieter run (which also had the shard indexes on presigned GETs).
 """
 
 from __future__ import annotations
