@@ -16,6 +16,7 @@ read exactly once per rank share), but only `loader()` or num_workers=0 tracks p
 
 from __future__ import annotations
 
+import threading
 import weakref
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
@@ -57,10 +58,15 @@ class StreamLoader(DataLoader):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._idle_board: transfer.Board | None = None
+        self._ending: threading.Thread | None = None
 
     def _take_board(self) -> transfer.Board:
         """The board of an earlier epoch whose workers are gone (its slabs' pages are allocated
-        already), else a new one: two iterations open at once never share slabs."""
+        already), else a new one: two iterations open at once never share slabs. The last epoch's
+        workers are waited for if they are still exiting: the board comes back as they are gone."""
+        if self._ending is not None:
+            self._ending.join()
+            self._ending = None
         board, self._idle_board = self._idle_board, None
         slabs = (self.prefetch_factor or 2) + 2
         return board if board is not None and board.shape == (self.num_workers, slabs) else transfer.Board(self.num_workers, slabs)
@@ -70,7 +76,7 @@ class StreamLoader(DataLoader):
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy of the loader makes its own arena: two loaders never share slabs."""
-        return {**self.__dict__, "_idle_board": None}
+        return {**self.__dict__, "_idle_board": None, "_ending": None}
 
     def __iter__(self):
         ds = self.dataset
@@ -85,8 +91,10 @@ class StreamLoader(DataLoader):
         # module globals gone, and the folder would outlive the process).
         remove_folder = weakref.finalize(board, pieces.remove_folder, folder)
         ds._board, ds._pieces = board.start(), folder
-        # climb's collate copies every tensor into the batch: its samples may borrow fetched bytes
-        ds._collated = isinstance(self.collate_fn, transfer.Packing) and self.collate_fn.collate_fn is collate
+        # climb's collate copies every tensor into the batch: its samples may borrow fetched bytes,
+        # and its batches count their samples exactly, so the epoch ends with its last sample
+        climbs = isinstance(self.collate_fn, transfer.Packing) and self.collate_fn.collate_fn is collate
+        ds._collated = climbs
         try:
             batches = super().__iter__()  # workers start here, with the resume position, board and pieces folder in their copy
         except BaseException:
@@ -99,12 +107,37 @@ class StreamLoader(DataLoader):
         weakref.finalize(batches, self._give_back, board)
         ds._resume, ds._seen = 0, start
         pin = self.pin_memory and torch.accelerator.is_available()
+        total = len(ds) * ranks if climbs else None
+        receiving = board.receiving(batches, pin)
         try:
-            for batch in board.receiving(batches, pin):
+            for batch in receiving:
                 ds._seen += batch_size_of(batch) * ranks
                 yield batch
+                if total is not None and ds._seen >= total:
+                    break
         finally:
+            receiving.close()
             remove_folder()  # this iteration's, even if another one began meanwhile
+        last = [batches]
+        del batches
+        self._ending = shut_down_behind(last)
+
+
+def shut_down_behind(iterator: list[Any]) -> threading.Thread:
+    """Drop the last reference to a finished epoch's DataLoader iterator on a thread of its own.
+
+    Its workers then exit while the caller goes on: torch joins them when the iterator is
+    collected, and a worker's exit (the kernel tearing down its copy of the parent's address space)
+    kept the caller waiting ~15 ms at the end of every epoch (2 workers, 266 KB samples: 6% of a
+    1,000-sample epoch). With climb's collate the epoch ends once its last sample has arrived
+    (every rank's share is known exactly), so torch's own end-of-data markers are not waited for
+    either; other collates' batches may not count their samples, so theirs end as torch's do.
+    `iterator` is a one-item list the caller no longer refers to otherwise; the thread is returned,
+    so that the next epoch can wait for the workers to be gone before it reuses their slabs.
+    """
+    thread = threading.Thread(target=iterator.clear, name="climb-loader-shutdown", daemon=True)
+    thread.start()
+    return thread
 
 
 class Stream(IterableDataset, ABC):

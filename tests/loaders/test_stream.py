@@ -91,3 +91,36 @@ def test_an_index_that_differs_from_the_manifests_hash_is_refused(dataset, tmp_p
     (copy / shard["index"]).write_text(json.dumps(index))
     with pytest.raises(ValueError, match="index_sha256"):
         list(ClimbDataset(str(copy), split="train", shuffle=False))
+
+
+def test_an_epoch_ends_with_its_last_batch_and_its_workers_exit_behind_it(dataset, monkeypatch):
+    """The caller goes on while the workers exit: torch shuts them down on a thread of climb's."""
+    import threading
+
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+
+    shut_down_on = []
+    original = _MultiProcessingDataLoaderIter._shutdown_workers
+
+    def recording(self):
+        shut_down_on.append(threading.current_thread().name)
+        original(self)
+
+    monkeypatch.setattr(_MultiProcessingDataLoaderIter, "_shutdown_workers", recording)
+    ds = ClimbDataset(str(dataset), split="train", seed=3)
+    loader = ds.loader(batch_size=4, num_workers=2)
+    keys = [k for b in loader for k in b["__key__"]]
+    loader._ending.join()
+    assert sorted(keys) == sorted(split_keys(dataset, "train"))
+    assert shut_down_on[0] == "climb-loader-shutdown"
+    assert ds.state_dict()["samples_seen"] == len(keys)
+
+
+def test_a_collate_of_the_callers_own_ends_where_torch_ends_and_loses_nothing(dataset):
+    """Its batches need not say how many samples they hold (here more keys than samples)."""
+    def by_field(samples):
+        return {f"field{i}": i for i in range(9)} | {"keys": [s["__key__"] for s in samples]}
+
+    ds = ClimbDataset(str(dataset), split="train", seed=3)
+    keys = [k for b in ds.loader(batch_size=4, num_workers=2, collate_fn=by_field) for k in b["keys"]]
+    assert sorted(keys) == sorted(split_keys(dataset, "train"))
