@@ -53,22 +53,33 @@ def detect_world(rank: int | None, world_size: int | None) -> World:
 
 class StreamLoader(DataLoader):
     """A DataLoader that advances its dataset's position as batches reach the caller, and whose
-    workers hand batches over in reused shared memory (transfer.py)."""
+    workers hand batches over in reused shared memory (transfer.py).
+
+    With persistent_workers the same workers serve every epoch: their copy of the dataset is the
+    first epoch's, so the main process announces each iteration (epoch, first position, pieces
+    folder) in the arena before they begin it.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._idle_board: transfer.Board | None = None
+        self._kept_board: transfer.Board | None = None
         self._ending: threading.Thread | None = None
 
     def _take_board(self) -> transfer.Board:
         """The board of an earlier epoch whose workers are gone (its slabs' pages are allocated
         already), else a new one: two iterations open at once never share slabs. The last epoch's
-        workers are waited for if they are still exiting: the board comes back as they are gone."""
+        workers are waited for if they are still exiting: the board comes back as they are gone.
+        Persistent workers keep the board of their first epoch for good."""
+        slabs = (self.prefetch_factor or 2) + 2
+        if self.persistent_workers:
+            if self._kept_board is None:
+                self._kept_board = transfer.Board(self.num_workers, slabs)
+            return self._kept_board
         if self._ending is not None:
             self._ending.join()
             self._ending = None
         board, self._idle_board = self._idle_board, None
-        slabs = (self.prefetch_factor or 2) + 2
         return board if board is not None and board.shape == (self.num_workers, slabs) else transfer.Board(self.num_workers, slabs)
 
     def _give_back(self, board: transfer.Board) -> None:
@@ -76,7 +87,7 @@ class StreamLoader(DataLoader):
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy of the loader makes its own arena: two loaders never share slabs."""
-        return {**self.__dict__, "_idle_board": None, "_ending": None}
+        return {**self.__dict__, "_idle_board": None, "_kept_board": None, "_ending": None}
 
     def __iter__(self):
         ds = self.dataset
@@ -90,7 +101,7 @@ class StreamLoader(DataLoader):
         # whole if the iteration is still open then (a generator closed during teardown finds
         # module globals gone, and the folder would outlive the process).
         remove_folder = weakref.finalize(board, pieces.remove_folder, folder)
-        ds._board, ds._pieces = board.start(), folder
+        ds._board, ds._pieces = board.start(ds.epoch, start, folder), folder
         # climb's collate copies every tensor into the batch: its samples may borrow fetched bytes,
         # and its batches count their samples exactly, so the epoch ends with its last sample
         climbs = isinstance(self.collate_fn, transfer.Packing) and self.collate_fn.collate_fn is collate
@@ -102,9 +113,10 @@ class StreamLoader(DataLoader):
             raise
         finally:
             ds._board, ds._pieces, ds._collated = None, None, False
-        # the board comes back once this epoch's workers have been shut down (the iterator's
-        # __del__ joins them before its weak references are cleared): no worker of it writes then
-        weakref.finalize(batches, self._give_back, board)
+        if not self.persistent_workers:
+            # the board comes back once this epoch's workers have been shut down (the iterator's
+            # __del__ joins them before its weak references are cleared): no worker of it writes then
+            weakref.finalize(batches, self._give_back, board)
         ds._resume, ds._seen = 0, start
         pin = self.pin_memory and torch.accelerator.is_available()
         total = len(ds) * ranks if climbs else None
@@ -118,9 +130,10 @@ class StreamLoader(DataLoader):
         finally:
             receiving.close()
             remove_folder()  # this iteration's, even if another one began meanwhile
-        last = [batches]
-        del batches
-        self._ending = shut_down_behind(last)
+        if not self.persistent_workers:
+            last = [batches]
+            del batches
+            self._ending = shut_down_behind(last)
 
 
 def shut_down_behind(iterator: list[Any]) -> threading.Thread:
@@ -204,9 +217,11 @@ class Stream(IterableDataset, ABC):
         self.epoch, self._resume, self._seen = int(state["epoch"]), int(state["samples_seen"]), int(state["samples_seen"])
 
     def loader(self, batch_size: int, num_workers: int = 0, **kwargs: Any) -> StreamLoader:
-        """A DataLoader over this dataset that tracks progress for state_dict()."""
-        if kwargs.get("persistent_workers"):
-            raise ValueError("persistent_workers would keep the first epoch's plan in the workers; leave it off")
+        """A DataLoader over this dataset that tracks progress for state_dict() (persistent_workers
+        allowed where the loader can share an arena with its workers: Linux)."""
+        if kwargs.get("persistent_workers") and not transfer.arenas():
+            raise ValueError("persistent_workers learn each epoch from the loader's shared arena, which needs "
+                             "os.memfd_create (Linux); leave persistent_workers off here")
         self.batch_size = batch_size
         kwargs["collate_fn"] = transfer.Packing(kwargs.get("collate_fn") or collate)
         return StreamLoader(self, batch_size=batch_size, num_workers=num_workers, **kwargs)
@@ -214,7 +229,6 @@ class Stream(IterableDataset, ABC):
     def __iter__(self):
         world = self.world()
         start, main = self._resume, get_worker_info() is None
-        part = partition(self.epoch_length(), start, world, self.batch_size, self.tail)
         if main:
             self._resume, self._seen = 0, start
         else:
@@ -223,6 +237,10 @@ class Stream(IterableDataset, ABC):
             # parent's event loop, the better part of the first batch's latency from S3
             keep_inherited_filesystems()
             transfer.install(self._board, world.worker)
+            if self._board is not None:
+                # the iteration the main process announced: a persistent worker's copy is its first epoch's
+                self.epoch, start, self._pieces = self._board.iteration()
+        part = partition(self.epoch_length(), start, world, self.batch_size, self.tail)
         reads = self.reads(part.positions)
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
         # batched, nothing reaches the caller before a whole batch: fetch the first one in one go

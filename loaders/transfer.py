@@ -82,18 +82,24 @@ SLOT_BYTES = 256 << 20
 memfd), so slabs need no sizing; a batch larger than this crosses its remaining tensors torch's way."""
 
 
+ITERATION_BYTES = 3 * 8 + 4096
+"""Header room for the iteration the workers are to read: epoch, first position, pieces folder."""
+
+
 class Arena:
-    """The shared memory of a loader's slabs: a page of release counts ("the board", int64
-    [workers, slabs]), then a SLOT_BYTES slab per (worker, slab), in one anonymous memfd.
+    """The shared memory of a loader's slabs: a header with the release counts ("the board", int64
+    [workers, slabs]) and the iteration the workers are to read, then a SLOT_BYTES slab per
+    (worker, slab), in one anonymous memfd.
 
     The main process makes it before its workers start, so a forked worker finds it mapped and a
     spawned one receives its file descriptor; it outlives the epoch, so later epochs find its
-    pages already allocated.
+    pages already allocated, and persistent workers learn each new epoch from it.
     """
 
     def __init__(self, workers: int, slabs: int, slab_bytes: int, fd: int | None = None):
         self.shape, self.slab_bytes = (workers, slabs), slab_bytes
-        self.header = -(-workers * slabs * 8 // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
+        board = workers * slabs * 8
+        self.header = -(-(board + ITERATION_BYTES) // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
         size = self.header + workers * slabs * slab_bytes
         if fd is None:
             fd = os.memfd_create("climb-slabs", os.MFD_CLOEXEC)
@@ -102,11 +108,26 @@ class Arena:
         weakref.finalize(self, os.close, fd)
         self.memory = mmap.mmap(fd, size)
         self.counts = np.frombuffer(self.memory, dtype=np.int64, count=workers * slabs).reshape(self.shape)
+        self._iteration = np.frombuffer(self.memory, dtype=np.int64, count=3, offset=board)
+        self._folder_at = board + 3 * 8
+
+    def announce(self, epoch: int, start: int, folder: str | None) -> None:
+        """Main side, before the workers begin an iteration: its epoch, first position and pieces folder."""
+        name = (folder or "").encode()
+        if len(name) > ITERATION_BYTES - 3 * 8:
+            raise ValueError(f"pieces folder path too long for the arena: {folder}")
+        self.memory[self._folder_at:self._folder_at + len(name)] = name
+        self._iteration[:] = (epoch, start, len(name))
+
+    def iteration(self) -> tuple[int, int, str | None]:
+        """Worker side: (epoch, first position, pieces folder) of the iteration it is beginning."""
+        epoch, start, n = self._iteration.tolist()
+        return epoch, start, self.memory[self._folder_at:self._folder_at + n].decode() or None
 
     @classmethod
     def make(cls, workers: int, slabs: int) -> "Arena | None":
         """An arena, or None where the system has no memfd (batches then cross torch's way)."""
-        return cls(workers, slabs, SLOT_BYTES) if hasattr(os, "memfd_create") else None
+        return cls(workers, slabs, SLOT_BYTES) if arenas() else None
 
     def __reduce__(self):
         return _attach, (reduction.DupFd(self.fd), *self.shape, self.slab_bytes)
@@ -116,6 +137,11 @@ class Arena:
         nbytes = self.slab_bytes if nbytes is None else nbytes
         offset = self.header + (worker * self.shape[1] + slot) * self.slab_bytes
         return torch.frombuffer(self.memory, dtype=torch.uint8, count=max(nbytes, 1), offset=offset)
+
+
+def arenas() -> bool:
+    """Whether this system can make arenas (anonymous memfds: Linux)."""
+    return hasattr(os, "memfd_create")
 
 
 def _attach(fd: Any, workers: int, slabs: int, slab_bytes: int) -> Arena:
@@ -230,11 +256,13 @@ class Board:
         self.shape = (num_workers, slabs)
         self.lent: list[tuple[int, int, int, weakref.ref]] = []
 
-    def start(self) -> Arena | None:
-        """Ready the board for a new epoch's workers (each counts its sends from 0) and return the
-        arena they are to use: a slab still lent waits (count -1) until its batch is dropped."""
+    def start(self, epoch: int, first: int, folder: str | None) -> Arena | None:
+        """Ready the board for a new epoch's workers (each counts its sends from 0), announce the
+        iteration (epoch, first position, pieces folder) and return the arena they are to use: a
+        slab still lent waits (count -1) until its batch is dropped."""
         if self.arena is None:
             return None
+        self.arena.announce(epoch, first, folder)
         self.collect()
         self.arena.counts[:] = 0
         self.lent = [(worker, slot, 0, ref) for worker, slot, _, ref in self.lent]

@@ -282,3 +282,26 @@ def test_an_outage_of_whole_object_gets_is_raised_at_once_for_the_callers_retry(
             assert files.read_files([rels[0], rels[2]]) == [expected[0], expected[2]]
         finally:
             files.close()
+
+
+def test_persistent_workers_share_pieces_from_s3_epoch_after_epoch(remote, dataset, s3_bucket):
+    """Each epoch's pieces folder reaches the same two worker processes through the arena: every
+    epoch reads what fresh workers read, with as many GETs (a piece is still fetched once)."""
+    local = ClimbDataset(str(dataset), split="train", seed=4)
+    with FaultProxy(s3_bucket.endpoint) as proxy:
+        options = proxy.endpoint.storage_options()
+        fresh = ClimbDataset(remote, split="train", seed=4, storage_options=options)
+        before = proxy.counts["requests"]
+        assert contents(fresh, workers=2) == contents(local)
+        fresh_gets = proxy.counts["requests"] - before
+        ds = ClimbDataset(remote, split="train", seed=4, storage_options=options)
+        loader = ds.loader(batch_size=8, num_workers=2, persistent_workers=True)
+        for _ in range(2):
+            before = proxy.counts["requests"]
+            got = Counter()
+            for batch in loader:
+                for i, key in enumerate(batch["__key__"]):
+                    signal = batch["signal"][i].numpy().tobytes() if "signal" in batch and batch["signal_present"][i] else b""
+                    got[(key, signal)] += 1
+            assert got == contents(local)
+            assert proxy.counts["requests"] - before == fresh_gets

@@ -124,3 +124,44 @@ def test_a_collate_of_the_callers_own_ends_where_torch_ends_and_loses_nothing(da
     ds = ClimbDataset(str(dataset), split="train", seed=3)
     keys = [k for b in ds.loader(batch_size=4, num_workers=2, collate_fn=by_field) for k in b["keys"]]
     assert sorted(keys) == sorted(split_keys(dataset, "train"))
+
+
+def batches_of(loader) -> list[dict]:
+    """Each batch's keys and signal values, copied out (so no batch keeps its slab)."""
+    return [{"keys": list(b["__key__"]), "signal": b["signal"].clone() if "signal" in b else None} for b in loader]
+
+
+def assert_same(got, want):
+    assert [b["keys"] for b in got] == [b["keys"] for b in want]
+    assert all(w["signal"] is None if g["signal"] is None else g["signal"].equal(w["signal"]) for g, w in zip(got, want))
+
+
+def test_persistent_workers_read_each_epoch_as_fresh_workers_would(dataset):
+    """The same worker processes serve every epoch: they learn the epoch from the loader's arena."""
+    ds = ClimbDataset(str(dataset), split="train", seed=3, modalities=("signal",))
+    loader = ds.loader(batch_size=4, num_workers=2, persistent_workers=True)
+    fresh = ClimbDataset(str(dataset), split="train", seed=3, modalities=("signal",))
+    pids = set()
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        fresh.set_epoch(epoch)
+        assert_same(batches_of(loader), batches_of(fresh.loader(batch_size=4, num_workers=2)))
+        pids.add(tuple(w.pid for w in loader._iterator._workers))
+    assert len(pids) == 1
+
+
+def test_persistent_workers_resume_mid_epoch_and_recover_from_an_epoch_left_early(dataset):
+    ds = ClimbDataset(str(dataset), split="train", seed=3, modalities=("signal",))
+    loader = ds.loader(batch_size=4, num_workers=2, persistent_workers=True)
+    for n, _ in enumerate(loader):
+        if n == 3:
+            break
+    state = ds.state_dict()
+    ds.load_state_dict(state)
+    rest = batches_of(loader)
+    fresh = ClimbDataset(str(dataset), split="train", seed=3, modalities=("signal",))
+    fresh.load_state_dict(state)
+    assert_same(rest, batches_of(fresh.loader(batch_size=4, num_workers=2)))
+    ds.set_epoch(1)
+    fresh.set_epoch(1)
+    assert_same(batches_of(loader), batches_of(fresh.loader(batch_size=4, num_workers=2)))

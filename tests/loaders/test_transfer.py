@@ -77,7 +77,7 @@ def test_a_batch_is_collated_inside_its_slab_and_crosses_unchanged():
                for i in range(4)]
     expected = collate(samples)
     board = transfer.Board(1, 4)
-    transfer.install(board.start(), 0)
+    transfer.install(board.start(0, 0, None), 0)
     try:
         transfer._pool.begin()
         built = collate(samples)
@@ -183,7 +183,7 @@ def test_a_pinned_batch_is_copied_out_and_gives_its_slab_back_at_once(monkeypatc
     """With pin_memory the caller holds pinned copies, so the slab is free for the worker again."""
     monkeypatch.setattr(torch.Tensor, "pin_memory", torch.Tensor.clone)  # no accelerator to pin for here
     board = transfer.Board(1, 4)
-    transfer.install(board.start(), 0)
+    transfer.install(board.start(0, 0, None), 0)
     try:
         transfer._pool.begin()
         received = board.receive(transfer._pool.pack(collate([{"__key__": "k", "meta": {}, "signal": torch.rand(2, 50)}])), pin=True)
