@@ -105,8 +105,13 @@ def batches(data: Data, cfg: Config, epoch: int, pin_memory: bool = False) -> It
     """Training batches forever, as (epoch, batch); each new epoch reshuffles through set_epoch.
 
     pin_memory (GPU runs) puts batches in page-locked memory, so to_device's non_blocking copies overlap
-    with compute."""
-    loader = data.train.loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=pin_memory)
+    with compute. Workers, if any, persist from epoch to epoch where the loaders allow it (no new
+    processes, heaps or shared slabs per epoch)."""
+    from climb.loaders.transfer import arenas
+
+    persistent = cfg.num_workers > 0 and arenas()
+    loader = data.train.loader(batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=pin_memory,
+                               persistent_workers=persistent)
     while True:
         data.train.set_epoch(epoch)
         for batch in loader:

@@ -107,3 +107,20 @@ def test_a_two_rank_checkpoint_resumes_on_one_process_with_the_same_remaining_or
     torch.save(state, tmp_path / "resumed" / "checkpoint.pt")
     losses = train(dataclasses.replace(cfg, stop_at=0, resume=True), open_data(cfg, 0, 1))
     assert len(losses) == cfg.steps - 3
+
+
+def test_training_batches_from_workers_that_persist_across_epochs_equal_the_in_process_ones(corpora, tmp_path):
+    from climb.trainer.data import batches
+
+    def two_epochs(workers: int) -> list[tuple[int, list[str]]]:
+        cfg = _config(corpora, tmp_path, num_workers=workers)
+        out = []
+        for epoch, batch in batches(open_data(cfg, 0, 1), cfg, 0):
+            if epoch == 2:
+                break
+            out.append((epoch, list(batch["__key__"])))
+        return out
+
+    in_process = two_epochs(0)
+    assert {epoch for epoch, _ in in_process} == {0, 1}
+    assert two_epochs(2) == in_process
