@@ -208,11 +208,14 @@ def measure_read(cfg: dict[str, Any]) -> dict[str, Any]:
     """Construct-to-last-sample of one reader over the whole set."""
     start = time.perf_counter()
     first, samples = None, 0
-    for item in READERS[cfg["reader"]](cfg):
+    reader = READERS[cfg["reader"]](cfg)
+    for item in reader:
         if first is None:
             first = time.perf_counter() - start
         samples += _count(item, cfg["workers"])
     seconds = time.perf_counter() - start
+    if hasattr(reader, "wait_for_workers"):  # climb's workers exit behind the caller: reap them before reading their RSS
+        reader.wait_for_workers()
     return {"samples": samples, "seconds": seconds, "first_s": first, **peak_rss_mb()}
 
 

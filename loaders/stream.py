@@ -76,14 +76,18 @@ class StreamLoader(DataLoader):
             if self._kept_board is None:
                 self._kept_board = transfer.Board(self.num_workers, slabs)
             return self._kept_board
-        if self._ending is not None:
-            self._ending.join()
-            self._ending = None
+        self.wait_for_workers()
         board, self._idle_board = self._idle_board, None
         return board if board is not None and board.shape == (self.num_workers, slabs) else transfer.Board(self.num_workers, slabs)
 
     def _give_back(self, board: transfer.Board) -> None:
         self._idle_board = board
+
+    def wait_for_workers(self) -> None:
+        """Wait until the workers of the epoch that ended last have exited (they exit behind the
+        caller, shut_down_behind): before measuring what they used, say, or forking."""
+        if self._ending is not None:
+            self._ending.join()
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy of the loader makes its own arena: two loaders never share slabs."""

@@ -110,9 +110,10 @@ def test_an_epoch_ends_with_its_last_batch_and_its_workers_exit_behind_it(datase
     ds = ClimbDataset(str(dataset), split="train", seed=3)
     loader = ds.loader(batch_size=4, num_workers=2)
     keys = [k for b in loader for k in b["__key__"]]
-    loader._ending.join()
+    loader.wait_for_workers()
     assert sorted(keys) == sorted(split_keys(dataset, "train"))
     assert shut_down_on[0] == "climb-loader-shutdown"
+    assert not [t for t in threading.enumerate() if t.name == "climb-loader-shutdown"]
     assert ds.state_dict()["samples_seen"] == len(keys)
 
 
