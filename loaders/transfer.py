@@ -78,8 +78,9 @@ def _tensors(tree: dict, out: list[tuple[dict, Any, torch.Tensor]]) -> list[tupl
 
 
 SLOT_BYTES = 256 << 20
-"""Address space of one slab in a new arena. Only the pages a batch touches take memory (the arena is a sparse
-memfd), so slabs need no sizing; a batch larger than this crosses its remaining tensors torch's way."""
+"""Address space of one slab in a new arena. Only the pages a batch touches take memory (the arena
+is a sparse memfd), so slabs need no sizing; a batch larger than this crosses its remaining tensors
+torch's way."""
 
 
 ITERATION_BYTES = 3 * 8 + 4096

@@ -34,7 +34,7 @@ def arena_slab(tensor: torch.Tensor) -> tuple[int, int] | None:
             if start <= address < end:
                 if not path or "climb-slabs" not in path[0]:
                     return None
-                return int(inode), (address - start + int(offset, 16) - 4096) // transfer.SLOT_BYTES
+                return int(inode), (address - start + int(offset, 16)) // transfer.SLOT_BYTES  # the header is < a slab
     raise AssertionError("tensor is not in any mapping")
 
 
