@@ -166,3 +166,14 @@ def test_persistent_workers_resume_mid_epoch_and_recover_from_an_epoch_left_earl
     ds.set_epoch(1)
     fresh.set_epoch(1)
     assert_same(batches_of(loader), batches_of(fresh.loader(batch_size=4, num_workers=2)))
+
+
+def test_persistent_spawned_workers_read_each_epoch_as_fresh_workers_would(dataset):
+    """A spawned worker gets the arena once, with its file descriptor, and reads each epoch from it."""
+    ds = ClimbDataset(str(dataset), split="train", seed=3, modalities=("signal",))
+    loader = ds.loader(batch_size=8, num_workers=1, persistent_workers=True, multiprocessing_context="spawn")
+    fresh = ClimbDataset(str(dataset), split="train", seed=3, modalities=("signal",))
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        fresh.set_epoch(epoch)
+        assert_same(batches_of(loader), batches_of(fresh.loader(batch_size=8, num_workers=0)))
