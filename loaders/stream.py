@@ -63,19 +63,18 @@ class StreamLoader(DataLoader):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._idle_board: transfer.Board | None = None
-        self._kept_board: transfer.Board | None = None
         self._ending: threading.Thread | None = None
 
     def _take_board(self) -> transfer.Board:
         """The board of an earlier epoch whose workers are gone (its slabs' pages are allocated
         already), else a new one: two iterations open at once never share slabs. The last epoch's
         workers are waited for if they are still exiting: the board comes back as they are gone.
-        Persistent workers keep the board of their first epoch for good."""
+        Persistent workers keep the board of their first epoch for good: it stays the idle one."""
         slabs = (self.prefetch_factor or 2) + 2
         if self.persistent_workers:
-            if self._kept_board is None:
-                self._kept_board = transfer.Board(self.num_workers, slabs)
-            return self._kept_board
+            if self._idle_board is None:
+                self._idle_board = transfer.Board(self.num_workers, slabs)
+            return self._idle_board
         self.wait_for_workers()
         board, self._idle_board = self._idle_board, None
         return board if board is not None and board.shape == (self.num_workers, slabs) else transfer.Board(self.num_workers, slabs)
@@ -91,7 +90,7 @@ class StreamLoader(DataLoader):
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy of the loader makes its own arena: two loaders never share slabs."""
-        return {**self.__dict__, "_idle_board": None, "_kept_board": None, "_ending": None}
+        return {**self.__dict__, "_idle_board": None, "_ending": None}
 
     def __iter__(self):
         ds = self.dataset
