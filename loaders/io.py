@@ -396,17 +396,9 @@ class DatasetFiles:
         read_ranges), through s3fs otherwise. One attempt: the caller's retry policy wraps it (a
         volume's chunks are read under VolumePatches' retry, with the array's own metadata)."""
         paths = [self._remote(rel) for rel in rels]
-        reader = self._presigned
-        got: list[Any] | None = None
-        if reader is not None:
-            got = reader.read_objects(paths)
-            refused = permanent_refusal(got)
-            if refused is not None:
-                self._refused(refused)
-                got = None
-        if got is None:
-            got = [None if isinstance(item, FileNotFoundError) else item
-                   for item in self.fs.cat_ranges(paths, [None] * len(paths), [None] * len(paths), on_error="return")]
+        got = self._batch(lambda reader: reader.read_objects(paths), lambda: [
+            None if isinstance(item, FileNotFoundError) else item
+            for item in self.fs.cat_ranges(paths, [None] * len(paths), [None] * len(paths), on_error="return")])
         for item in got:
             if isinstance(item, BaseException):
                 raise item
@@ -537,14 +529,20 @@ class DatasetFiles:
     def _cat_ranges(self, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
         """Each range's bytes, or the exception that stopped it: on presigned GETs where they are
         served (climb.presigned: ~5x less CPU than s3fs's), through s3fs otherwise."""
+        return self._batch(lambda reader: reader.read_ranges(paths, starts, ends),
+                           lambda: self.fs.cat_ranges(paths, starts, ends, on_error="return"))
+
+    def _batch(self, presigned: Callable[[PresignedReader], list[Any]], s3fs: Callable[[], list[Any]]) -> list[Any]:
+        """A batch of reads' results (bytes or the exception of each) on presigned GETs; through
+        s3fs where there is no reader, or once the store refused one of them for good."""
         reader = self._presigned
         if reader is not None:
-            got = reader.read_ranges(paths, starts, ends)
+            got = presigned(reader)
             refused = permanent_refusal(got)
             if refused is None:
                 return got
             self._refused(refused)
-        return self.fs.cat_ranges(paths, starts, ends, on_error="return")
+        return s3fs()
 
     def close(self) -> None:
         if self._presigned is not None:
