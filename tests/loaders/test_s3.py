@@ -286,7 +286,9 @@ def test_an_outage_of_whole_object_gets_is_raised_at_once_for_the_callers_retry(
 
 def test_persistent_workers_share_pieces_from_s3_epoch_after_epoch(remote, dataset, s3_bucket):
     """Each epoch's pieces folder reaches the same two worker processes through the arena: every
-    epoch reads what fresh workers read, with as many GETs (a piece is still fetched once)."""
+    epoch reads what fresh workers read, with as many GETs give or take two (runs differ by one
+    either way, 46 against 47; workers left with the first epoch's folder fetch their own pieces:
+    66 against 46)."""
     local = ClimbDataset(str(dataset), split="train", seed=4)
     with FaultProxy(s3_bucket.endpoint) as proxy:
         options = proxy.endpoint.storage_options()
@@ -304,4 +306,4 @@ def test_persistent_workers_share_pieces_from_s3_epoch_after_epoch(remote, datas
                     signal = batch["signal"][i].numpy().tobytes() if "signal" in batch and batch["signal_present"][i] else b""
                     got[(key, signal)] += 1
             assert got == contents(local)
-            assert proxy.counts["requests"] - before == fresh_gets
+            assert abs(proxy.counts["requests"] - before - fresh_gets) <= 2
