@@ -42,3 +42,15 @@ def test_updating_the_readme_without_the_peers_venv_is_refused_with_the_command_
     with pytest.raises(SystemExit):
         run.parse_args(["--quick", "--update-readme"])
     assert "python -m benchmarks.peers" in capsys.readouterr().err
+
+
+def test_range_cost_reads_the_object_whole_in_every_pattern_and_counts_the_stores_cpu():
+    from benchmarks import range_cost
+
+    assert range_cost.ranges(10, None) == [(0, 10)]
+    assert range_cost.ranges(10, 4, 1) == [(0, 1), (1, 5), (5, 9), (9, 10)]
+    result = range_cost.main(["--size-mb", "3", "--passes", "1", "--repeats", "1"])
+    rows = result["patterns"]
+    assert set(rows) == set(range_cost.PATTERNS) and rows["whole object"]["gets"] == 1
+    assert rows["1 MiB ranges"]["gets"] == 3 and rows["4 MiB ranges, unaligned"]["gets"] == 2
+    assert all(row["mb_per_s"] > 0 and row["server_ms_per_mb"] >= 0 for row in rows.values())
