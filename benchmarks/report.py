@@ -251,7 +251,7 @@ def markdown(results: dict[str, Any], details: bool = True) -> str:
                   "Up-filtered, as climb writes them, by one libdeflate inflate and a prefix sum down the rows; the .npy parsed in "
                   "place); \"climb, shuffled\" is climb's training default "
                   "(shards permuted, 8 buckets striped into every batch, samples moved within a ~48 MB window, read as "
-                  "4 MiB pieces of consecutive samples: docs/training-from-s3.md); litdata and MDS read S3 through their "
+                  "8 MiB pieces of consecutive samples: docs/training-from-s3.md); litdata and MDS read S3 through their "
                   "own caches (cold at the start). Bounds: each decoder over members already in memory (climb's is the bound "
                   "of its targets); raw reads of "
                   "the climb dataset's files (page cache / boto3 GETs). The peers run in their own venv "

@@ -163,29 +163,54 @@ class PresignedReader:
             if not resp.isclosed():  # body not read to its end: the connection cannot serve another request
                 conn.close()
 
-    def read_range(self, path: str, start: int, end: int) -> np.ndarray:
-        """Bytes [start, end) of one object: uint8 [end - start], read straight into place."""
-        buf = np.empty(end - start, dtype=np.uint8)
+    def read_range(self, path: str, start: int, end: int, keep: list[tuple[int, int]] | None = None) -> Any:
+        """Bytes [start, end) of one object read straight into place: uint8 [end - start], or with
+        `keep` (sorted, disjoint (offset, length) pairs inside the range) one array per pair, the
+        bytes between them read and dropped. One large GET then serves samples that are freed one by
+        one, instead of one buffer that lives as long as its last sample."""
+        spans = keep if keep is not None else [(0, end - start)]
+        parts = [np.empty(n, dtype=np.uint8) for _, n in spans]
 
-        def fill(resp: http.client.HTTPResponse) -> np.ndarray:
-            view, got = memoryview(buf), 0
-            while got < len(buf):
-                n = resp.readinto(view[got:])
-                if not n:
-                    raise ConnectionError(f"GET {path}: body ended after {got} of {len(buf)} bytes")
-                got += n
+        def fill(resp: http.client.HTTPResponse) -> Any:
+            at = 0
+            for (offset, _), buf in zip(spans, parts):
+                at = self._skip(resp, at, offset, end - start, path)
+                at = self._fill(resp, memoryview(buf), at, end - start, path)
+            self._skip(resp, at, end - start, end - start, path)
             if resp.read(1):
-                raise ConnectionError(f"GET {path}: body longer than the {len(buf)} bytes asked for")
-            return buf
+                raise ConnectionError(f"GET {path}: body longer than the {end - start} bytes asked for")
+            return parts if keep is not None else parts[0]
 
         return self._get(path, {"Range": f"bytes={start}-{end - 1}"}, 206, fill)
 
-    def read_ranges(self, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
-        """Each range's bytes or the exception that stopped it; several ranges go out together."""
+    @staticmethod
+    def _fill(resp: http.client.HTTPResponse, view: memoryview, at: int, total: int, path: str) -> int:
+        """Read the body's next len(view) bytes into view; returns the body position after them."""
+        got = 0
+        while got < len(view):
+            n = resp.readinto(view[got:])
+            if not n:
+                raise ConnectionError(f"GET {path}: body ended after {at + got} of {total} bytes")
+            got += n
+        return at + got
+
+    @classmethod
+    def _skip(cls, resp: http.client.HTTPResponse, at: int, to: int, total: int, path: str) -> int:
+        """Read and drop the body's bytes from position `at` up to `to`."""
+        if to > at:
+            scratch = memoryview(np.empty(min(1 << 20, to - at), dtype=np.uint8))
+            while at < to:
+                at = cls._fill(resp, scratch[: to - at], at, total, path)
+        return at
+
+    def read_ranges(self, paths: list[str], starts: list[int], ends: list[int],
+                    keeps: list[list[tuple[int, int]] | None] | None = None) -> list[Any]:
+        """Each range's bytes (or its kept parts, read_range) or the exception that stopped it;
+        several ranges go out together."""
 
         def one(i: int) -> Any:
             try:
-                return self.read_range(paths[i], starts[i], ends[i])
+                return self.read_range(paths[i], starts[i], ends[i], keeps[i] if keeps else None)
             except Exception as exc:  # noqa: BLE001 - returned, like cat_ranges(on_error="return")
                 return exc
 

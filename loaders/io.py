@@ -465,7 +465,9 @@ class DatasetFiles:
         MERGE_GAP apart merged into requests of up to MAX_REQUEST bytes
         (fsspec.utils.merge_offset_ranges: an object store answers a few MiB in about the time of a
         tiny read), and only the failed requests of a round retried. A merged GET never spans two
-        groups, so a caller can keep it off bytes another request of its own fetches.
+        groups, so a caller can keep it off bytes another request of its own fetches. Each request
+        gets a buffer of its own (the GET is read into them in turn), so a sample's bytes are freed
+        with the sample, not with the last sample of its GET.
         """
         if self.local or self.cache is not None:
             return [pread(self._fd(rel, sha), s, e) for rel, sha, s, e in requests]
@@ -475,32 +477,42 @@ class DatasetFiles:
         keys = [(self._remote(r[0]), g) for r, g in zip(requests, groups or [0] * len(requests))]
         merged, starts, ends = merge_offset_ranges(keys, [r[2] for r in requests], [r[3] for r in requests],
                                                    self.MERGE_GAP, self.MAX_REQUEST)
+        blocks = list(zip(merged, starts))
+        home = []
+        for key, (_, _, s, e) in zip(keys, requests):
+            j = bisect.bisect_right(blocks, (key, s)) - 1
+            while not (merged[j] == key and starts[j] <= s and e <= ends[j]):  # overlapping blocks
+                j -= 1
+            home.append((j, s - starts[j], e - s))
+        wanted: list[set[tuple[int, int]]] = [set() for _ in merged]
+        for j, offset, n in home:
+            wanted[j].add((offset, n))
+        keeps = []
+        for j, spans in enumerate(map(sorted, wanted)):
+            disjoint = all(o1 + n1 <= o2 for (o1, n1), (o2, _) in zip(spans, spans[1:]))
+            keeps.append(spans if disjoint else [(0, ends[j] - starts[j])])
         paths = [path for path, _ in merged]
         datas: list[Any] = [None] * len(paths)
 
         def fetch() -> None:
             """One round of GETs for the ranges still missing."""
             todo = [i for i, data in enumerate(datas) if data is None]
-            got = self._cat_ranges([paths[i] for i in todo], [starts[i] for i in todo], [ends[i] for i in todo])
+            got = self._cat_ranges([paths[i] for i in todo], [starts[i] for i in todo], [ends[i] for i in todo],
+                                   [keeps[i] for i in todo])
             errors = []
             for i, data in zip(todo, got):
-                if not isinstance(data, BaseException) and len(data) != ends[i] - starts[i]:
-                    data = ShortRead(f"{paths[i]}: range [{starts[i]}, {ends[i]}) returned {len(data)} bytes")
                 if isinstance(data, BaseException):
                     errors.append(data)
                 else:
-                    datas[i] = data
+                    datas[i] = dict(zip(keeps[i], data))
             if errors:  # a permanent error wins: it decides whether the round is retried
                 raise next((e for e in errors if not is_transient(e)), errors[0])
 
         self.retry.call(fetch, f"read {len(paths)} ranges")
-        blocks = list(zip(merged, starts))
         out = []
-        for key, (_, _, s, e) in zip(keys, requests):
-            j = bisect.bisect_right(blocks, (key, s)) - 1
-            while not (merged[j] == key and starts[j] <= s and e <= ends[j]):  # overlapping blocks
-                j -= 1
-            out.append(memoryview(datas[j])[s - starts[j]:e - starts[j]])
+        for j, offset, n in home:
+            part = datas[j].get((offset, n))
+            out.append(part if part is not None else memoryview(datas[j][keeps[j][0]])[offset:offset + n])
         return out
 
     def _presigned_usable(self, read: Callable[[PresignedReader], Any]) -> bool:
@@ -526,11 +538,21 @@ class DatasetFiles:
         if reader is not None:
             reader.close()
 
-    def _cat_ranges(self, paths: list[str], starts: list[int], ends: list[int]) -> list[Any]:
-        """Each range's bytes, or the exception that stopped it: on presigned GETs where they are
-        served (climb.presigned: ~5x less CPU than s3fs's), through s3fs otherwise."""
-        return self._batch(lambda reader: reader.read_ranges(paths, starts, ends),
-                           lambda: self.fs.cat_ranges(paths, starts, ends, on_error="return"))
+    def _cat_ranges(self, paths: list[str], starts: list[int], ends: list[int],
+                    keeps: list[list[tuple[int, int]]]) -> list[Any]:
+        """Each range's kept parts ((offset, length) inside it, PresignedReader.read_range), or the
+        exception that stopped it: on presigned GETs where they are served (climb.presigned: ~5x
+        less CPU than s3fs's), through s3fs otherwise (its whole range cut into the parts)."""
+
+        def s3fs() -> list[Any]:
+            out = []
+            for path, s, e, keep, data in zip(paths, starts, ends, keeps, self.fs.cat_ranges(paths, starts, ends, on_error="return")):
+                if not isinstance(data, BaseException) and len(data) != e - s:
+                    data = ShortRead(f"{path}: range [{s}, {e}) returned {len(data)} bytes")
+                out.append(data if isinstance(data, BaseException) else [memoryview(data)[o:o + n] for o, n in keep])
+            return out
+
+        return self._batch(lambda reader: reader.read_ranges(paths, starts, ends, keeps), s3fs)
 
     def _batch(self, presigned: Callable[[PresignedReader], list[Any]], s3fs: Callable[[], list[Any]]) -> list[Any]:
         """A batch of reads' results (bytes or the exception of each) on presigned GETs; through

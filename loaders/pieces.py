@@ -2,7 +2,7 @@
 
 A shuffled stream stripes every batch over several spans of the shard stream and DataLoader hands
 batches to workers round robin, so the workers of one rank read interleaved samples of the same
-pieces: fetched per worker, each 4 MiB piece crossed the network once per worker and each copy was
+pieces: fetched per worker, each piece crossed the network once per worker and each copy was
 about half used (2 workers from S3: half the bytes, and the request CPU of client and server,
 wasted). Which worker reads which sample is a pure function of the plan, so every worker knows who
 else needs a piece. The first worker to reach it claims it, fetches the samples all of them read

@@ -2,11 +2,11 @@
 
 The manifest says where shards are and how many samples each holds; each shard's `.idx` says where
 every member's bytes sit. A reader gets its whole read list up front (plan.py) and groups it into
-jobs. From an object store a job is a piece of consecutive samples of one shard (about 4 MiB: one
+jobs. From an object store a job is a piece of consecutive samples of one shard (about 8 MiB: one
 merged range GET where a few MiB cost about as much as a tiny read), fetched in one batch (all of a
 sample when every member is wanted, else only the wanted members) on background threads a few jobs
-ahead of first use and dropped after its last sample is handed over; the shuffle keeps each piece's
-samples inside its window, so a reader holds about one window of samples. Local shards are read
+ahead of first use, each sample's bytes in a buffer of their own that goes with the sample; the
+shuffle keeps each piece's samples inside its window, so a reader holds about one window of samples. Local shards are read
 where the samples are decoded, one sample at a time, with the next job announced to the kernel.
 Only the indexes of recently used shards stay in memory, as arrays (ShardIndex).
 """
@@ -245,24 +245,32 @@ class SampleReader:
 
     The whole read list is known up front. From an object store it is cut into pieces: the samples
     this reader wants among about PIECE_BYTES of consecutive samples of one shard, fetched in one
-    merged range read on a small thread pool ahead of first use and dropped after their last use
-    (the plan keeps a piece's samples within its shuffle window, so few pieces are held at once;
+    merged range read on a small thread pool ahead of first use, each sample's bytes freed after its
+    use (the plan keeps a piece's samples within its shuffle window, so few pieces are held at once;
     with a shard cache, the fetch thread downloads a shard into the cache when a piece first needs
     it, a few pieces ahead of use); the first batch is one job fetched alone, before any look-ahead
     (its own samples in a few spans, head_spans). Local shards are read by the iterating thread
     itself (_read_here).
     """
 
-    PIECE_BYTES = 4 << 20
+    PIECE_BYTES = 8 << 20
+    """Bytes of consecutive samples per piece (one range GET). Fewer, larger GETs cost both ends less
+    per byte, and the local SeaweedFS server reads every chunk of its own a GET touches whole, so a
+    piece that starts between two samples pays for one chunk more (`python -m benchmarks.range_cost`,
+    store CPU against whole-object GETs: 4 MiB ranges 1.20x at chunk boundaries and 1.70x off them,
+    8 MiB 1.07x / 1.39x, 16 MiB 1.00x, 1 MiB 4.6x; reader CPU per MB 0.44 -> 0.32 ms from 4 to 8 MiB
+    off the boundaries). A sample's bytes get a buffer of their own (DatasetFiles.read_ranges), so a
+    piece is freed sample by sample and 8 MiB pieces hold what 4 MiB ones did; 16 MiB ones raised the
+    shuffled reader's peak RSS past webdataset's (1p from S3: 530 against 429 MB)."""
     LOCAL_JOB_BYTES = 8 << 20
     LOCAL_JOB_SAMPLES = 32
     """Local reads are laid out (offsets looked up in the index arrays) a job at a time, and the next
     job is announced to the kernel when one starts: up to this many samples and bytes."""
-    REMOTE_AHEAD = 8
-    """Pieces fetched ahead of first use from an object store: a DataLoader worker's pieces of a
-    shuffled stream hold about half as many of its own samples, and 3 ahead left the CPU idle
-    between GETs (2 workers from the local S3 server, 1,000 samples, 4 runs each: shuffled 308-350
-    -> 340-393 samples/s, in order 417-449 -> 453-580)."""
+    REMOTE_AHEAD = 3
+    """Pieces fetched ahead of first use from an object store (24 MiB). With 4 MiB pieces, 3 ahead
+    had left the CPU idle between GETs and 8 did not; with 8 MiB pieces 3 and 4 ahead measured alike
+    (1,000 samples from the local S3 server, 2-3 runs of 3 each: 1p 2,079-2,120 / 1,941-2,241
+    samples/s in order, 1,975-2,106 / 1,825-1,972 shuffled)."""
     MAX_INDEXES = 64
 
     def __init__(
@@ -564,7 +572,7 @@ class SampleReader:
                     submitted += 1
                 k, j = int(job_of[i]), int(slot[i])
                 items = held[k].result()
-                # handed over once: a fetched range is freed when its last sample is, not with its job
+                # handed over once: a sample's bytes are freed with the sample, not with its job
                 item, items[j] = items[j], None
                 if last[k] == i:
                     del held[k]

@@ -78,6 +78,19 @@ def test_ranges_of_one_object_share_a_kept_alive_connection_and_one_signature(st
     assert len(server.connections) == 1 and signer.signed == 1
 
 
+def test_one_get_fills_a_buffer_per_kept_part_and_reads_past_the_bytes_between(store):
+    server, reader, _ = store
+    keep = [(0, 10), (500, 100), (1900, 100)]
+    try:
+        parts = reader.read_range("bucket/shard.tar", 100, 2100, keep)
+        after = bytes(reader.read_range("bucket/shard.tar", 0, 10))  # the body was read to its end
+    finally:
+        reader.close()
+    assert [bytes(p) for p in parts] == [BODY[100 + o:100 + o + n] for o, n in keep]
+    assert [len(p) for p in parts] == [10, 100, 100]  # each part is its own buffer, not a view of the range
+    assert after == BODY[:10] and server.requests == 2 and len(server.connections) == 1
+
+
 def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_retry(store):
     server, reader, _ = store
     server.RequestHandlerClass.drop = True

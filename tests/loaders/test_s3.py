@@ -131,6 +131,22 @@ def test_ranges_from_s3_are_presigned_http_gets_not_s3fs_calls(remote, dataset, 
     assert [bytes(b) for b in got] == expected
 
 
+def test_neighbouring_ranges_share_one_get_but_each_gets_a_buffer_of_its_own(remote, dataset, s3_bucket):
+    """A sample's bytes must not keep its whole GET alive: a shuffled reader frees a piece sample by sample."""
+    shard = json.loads((dataset / "manifest.json").read_text())["shards"][0]
+    data = (dataset / shard["path"]).read_bytes()
+    spans = [(0, 512), (512, 3000), (3000, 9000), (20_000, 30_000)]
+    with FaultProxy(s3_bucket.endpoint) as proxy:
+        files = DatasetFiles(remote, proxy.endpoint.storage_options(), RetryPolicy(), None)
+        try:
+            got = files.read_ranges([(shard["path"], shard["sha256"], s, e) for s, e in spans])
+        finally:
+            files.close()
+        assert proxy.counts["requests"] == 1
+    assert [bytes(b) for b in got] == [data[s:e] for s, e in spans]
+    assert [memoryview(b).obj.nbytes for b in got] == [e - s for s, e in spans]
+
+
 def test_a_presigned_get_the_store_refuses_sends_the_dataset_through_s3fs(remote, dataset, s3_bucket, monkeypatch, caplog):
     """A permanent refusal (here 403: a signature the store rejects) is s3fs's to report or to get
     round (a region redirect): the same bytes arrive, and later reads skip the presigned GET."""
