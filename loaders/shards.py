@@ -333,7 +333,13 @@ class SampleReader:
         return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
 
     def shared_pieces(self, peers: list[np.ndarray], keys: list[np.ndarray], me: int) -> dict[tuple[int, int, int], tuple[tuple[int, ...], np.ndarray]]:
-        """The pieces worker `me` reads that other workers of its rank read too.
+        """The pieces worker `me` reads that other workers of its rank read too, where sharing saves
+        (_worth_sharing). Where each user's samples of a piece lie apart from the others' and fill a
+        GET of their own (stored order: a worker's batches are runs of consecutive samples), each
+        fetches its own: no byte crosses the network twice, and the piece is not written to shared
+        memory and read back (2 workers from the local S3 server, 4 epochs: stored order 1,544-1,656
+        samples/s shared, 1,737-1,988 each on its own; shuffled 1,344-1,489 shared, 1,175-1,254 each
+        on its own).
 
         Args:
             peers: the reads of every worker of the rank (plan.partition of each), `me`'s among them.
@@ -356,9 +362,24 @@ class SampleReader:
         out = {}
         for key, members in zip(map(tuple, uniq.tolist()), np.split(order, np.cumsum(np.bincount(group))[:-1])):
             users = tuple(sorted(set(who[members].tolist())))
-            if me in users and len(users) > 1:
+            if me in users and len(users) > 1 and self._worth_sharing(key, rows[members, 2], who[members]):
                 out[key] = (users, np.unique(rows[members], axis=0))
         return out
+
+    def _worth_sharing(self, key: tuple[int, int, int], samples: np.ndarray, who: np.ndarray) -> bool:
+        """Whether the users of one piece save by sharing it: their samples are interleaved (spans
+        [first, last] that overlap), or one user's part is under a merge gap (a GET of its own would
+        cost about as much as the whole piece's)."""
+        info = self.datasets[key[0]].shards[key[1]]
+        mean = info["bytes"] / max(1, info["num_samples"])
+        spans = []
+        for user in np.unique(who):
+            mine = samples[who == user]
+            if len(mine) * mean < DatasetFiles.MERGE_GAP:
+                return True
+            spans.append((int(mine.min()), int(mine.max())))
+        spans.sort()
+        return any(b[0] <= a[1] for a, b in zip(spans, spans[1:]))
 
     def head_spans(self, reads: np.ndarray) -> dict[tuple[int, int], list[list[int]]]:
         """(dataset, shard) -> the sorted [first, last] sample spans the first chunk is fetched in.

@@ -248,3 +248,17 @@ def test_a_parsed_index_holds_a_fraction_of_the_memory_of_the_parsed_json():
     finally:
         tracemalloc.stop()
     assert len(index) == 5000 and index_bytes < json_bytes / 4
+
+
+def test_workers_share_a_piece_only_where_their_samples_interleave_or_one_part_is_small():
+    reader = reader_for([100], 266_000)  # 1 MiB merge gap: ~4 samples
+    piece = (0, 0, 0)
+
+    def worth(parts: dict[int, list[int]]) -> bool:
+        samples = np.concatenate([np.asarray(s) for s in parts.values()])
+        who = np.concatenate([np.full(len(s), w) for w, s in parts.items()])
+        return reader._worth_sharing(piece, samples, who)
+
+    assert not worth({0: list(range(0, 20)), 1: list(range(20, 31))})  # stored order: a run each
+    assert worth({0: [0, 1, 2, 3, 8, 9, 10, 11], 1: [4, 5, 6, 7, 12, 13, 14, 15]})  # shuffled: interleaved
+    assert worth({0: list(range(0, 27)), 1: [27, 28, 29]})  # 3 samples: a GET of their own costs as much
