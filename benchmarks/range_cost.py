@@ -29,17 +29,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks.reading import process_cpu_s
+
 MB = 10**6
 MiB = 1 << 20
 OFFSET = 1_000_000
 """Where the unaligned patterns start their first full range: as a piece of samples does, at no
 round offset."""
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process (all its threads) has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ranges(size: int, step: int | None, offset: int = 0) -> list[tuple[int, int]]:

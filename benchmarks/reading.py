@@ -204,8 +204,37 @@ def current_rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and of its waited-for children (loader workers) so far."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds another process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuClock:
+    """CPU seconds spent between start and stop by this process (and its reaped workers) and, given
+    its pid, by the S3 server that shares the machine's cores."""
+
+    def __init__(self, server_pid: int | None):
+        self.server_pid = server_pid
+        self.mine = cpu_s()
+        self.server = process_cpu_s(server_pid) if server_pid else None
+
+    def stop(self) -> dict[str, float]:
+        out = {"cpu_s": cpu_s() - self.mine}
+        if self.server_pid:
+            out["server_cpu_s"] = process_cpu_s(self.server_pid) - self.server
+        return out
+
+
 def measure_read(cfg: dict[str, Any]) -> dict[str, Any]:
     """Construct-to-last-sample of one reader over the whole set."""
+    clock = CpuClock(cfg.get("server_pid"))
     start = time.perf_counter()
     first, samples = None, 0
     reader = READERS[cfg["reader"]](cfg)
@@ -216,7 +245,7 @@ def measure_read(cfg: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     if hasattr(reader, "wait_for_workers"):  # climb's workers exit behind the caller: reap them before reading their RSS
         reader.wait_for_workers()
-    return {"samples": samples, "seconds": seconds, "first_s": first, **peak_rss_mb()}
+    return {"samples": samples, "seconds": seconds, "first_s": first, **clock.stop(), **peak_rss_mb()}
 
 
 def measure_epochs(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -289,13 +318,15 @@ def measure_raw_read(cfg: dict[str, Any]) -> dict[str, Any]:
 
     for rel in files:  # warm-up: page cache, connections
         read(rel)
+    clock = CpuClock(cfg.get("server_pid"))
     start = time.perf_counter()
     with ThreadPoolExecutor(cfg.get("streams", 1)) as pool:
         got = sum(pool.map(read, files))
     seconds = time.perf_counter() - start
+    cpu = clock.stop()
     if got != total:
         raise AssertionError(f"read {got} bytes of {total}")
-    return {"samples": samples, "seconds": seconds, "first_s": None, "bytes": total, **peak_rss_mb()}
+    return {"samples": samples, "seconds": seconds, "first_s": None, "bytes": total, **cpu, **peak_rss_mb()}
 
 
 def preimport(cfg: dict[str, Any]) -> None:

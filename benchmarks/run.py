@@ -148,7 +148,8 @@ def bounds_plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     return plan
 
 
-def measure_loaders(work: Path, args: argparse.Namespace, env: dict[str, str], info: dict[str, Any]) -> list[dict[str, Any]]:
+def measure_loaders(work: Path, args: argparse.Namespace, env: dict[str, str], info: dict[str, Any],
+                    server_pid: int | None = None) -> list[dict[str, Any]]:
     configs = bounds_plan(args) + loader_plan(args)
     rows = [{**c, "runs": []} for c in configs]
     for repeat in range(args.repeats):
@@ -158,6 +159,8 @@ def measure_loaders(work: Path, args: argparse.Namespace, env: dict[str, str], i
                        volume_shape=info[row["set"]]["volume_shape"])
             if cfg["where"] == "s3" and cfg["reader"] in peers.PEERS:
                 cfg["cache_dir"] = tempfile.mkdtemp(prefix=f"cache-{cfg['reader']}-", dir=work)
+            if cfg["where"] == "s3" and server_pid:
+                cfg["server_pid"] = server_pid  # the child counts the server's CPU over its timed reads
             result = child(cfg, env)
             result["repeat"] = repeat
             row["runs"].append(result)
@@ -185,6 +188,10 @@ def summarize(row: dict[str, Any], info: dict[str, Any]) -> None:
     row["mb_per_s"] = row["samples_per_s"] * per_sample / 1e6
     firsts = [r["first_s"] for r in ok if r.get("first_s") is not None]
     row["first_s"] = statistics.median(firsts) if firsts else None
+    for side, key in (("client", "cpu_s"), ("server", "server_cpu_s")):
+        cpu = [r[key] for r in ok if r.get(key) is not None]
+        if cpu:
+            row[f"{side}_ms_per_sample"] = 1e3 * statistics.median(cpu) / expected
     row["rss_main_mb"] = max(r["rss_main_mb"] for r in ok)
     row["rss_worker_mb"] = max(r["rss_worker_mb"] for r in ok)
 
@@ -273,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     for fmt in ("climb", *[r for r in args.readers if r in formats.FORMATS]):
                         formats.upload(work / name / fmt, endpoint, args.bucket, f"{name}/{fmt}")
                 env.update(endpoint.env())
-            results["loaders"] = measure_loaders(work, args, env, results["data"])
+            results["loaders"] = measure_loaders(work, args, env, results["data"], server.pid if server else None)
         finally:
             if server is not None:
                 server.stop()
