@@ -6,9 +6,10 @@ pieces: fetched per worker, each piece crossed the network once per worker and e
 about half used (2 workers from S3: half the bytes, and the request CPU of client and server,
 wasted). Which worker reads which sample is a pure function of the plan, so every worker knows who
 else needs a piece. The first worker to reach it claims it, fetches the samples all of them read
-(one merged range read) and publishes the bytes in a folder in shared memory, one hard link per
-user, its own included; each user reads only its own samples' bytes from its link and removes the
-link, so a worker holds its own samples, not the piece, and the last one frees the memory. A
+(one merged range read), keeps its own samples as fetched (one buffer each) and publishes the
+bytes the others read in a folder in shared memory, one hard link per other user; each of them
+reads only its own samples' bytes from its link and removes the link, so a worker holds its own
+samples, not the piece, and the last one frees the memory. A
 worker arriving while the piece is being fetched waits on the fetcher's lock, not on a clock; if
 the fetcher fails or dies, the kernel drops the lock and the waiter fetches its own samples as if
 nothing were shared. Any failure to share (no /dev/shm, a full one) falls back the
@@ -16,8 +17,8 @@ same way: sharing only ever saves requests.
 
     claim    the fetcher writes a locked temp file and links it to <piece>.claim (atomic: the link
              fails if the name exists), so nobody sees a claim it could lock before the fetcher
-    publish  data written, then a <piece>.w<worker> link for every user, then the claim name
-             removed, then the lock released: a waiter that finds no claim finds its link
+    publish  the others' data written, then a <piece>.w<worker> link for every other user, then
+             the claim name removed, then the lock released: a waiter that finds no claim finds its link
     take     open <piece>.w<me>, unlink it, read this worker's byte ranges
 
 The folder belongs to the main process's iteration (StreamLoader makes and removes it); a folder
@@ -80,12 +81,14 @@ class PieceShare:
         return os.path.join(self.folder, f"{name}.{suffix}")
 
     def get(self, name: str, users: Sequence[int], fetch: Callable[[], list[Any]],
-            wanted: list[tuple[int, int]]) -> list[Any] | None:
+            wanted: list[tuple[int, int]], private: frozenset[int] = frozenset()) -> list[Any] | None:
         """This worker's parts of piece `name`, as (offset, length) `wanted` inside the piece (the
         fetched parts laid end to end); None when sharing failed and the caller must fetch its own.
 
-        Every user, the fetcher too, keeps only its own parts (read from its link), so a worker holds
-        its own samples of a piece, not the piece.
+        Every user keeps only its own parts, so a worker holds its own samples of a piece, not the
+        piece: the fetcher keeps them as fetched (each part is a buffer of its own) and does not
+        publish the parts at the offsets in `private` (read by no other user); the others read
+        theirs from their links.
         """
         taken = self._take(name, wanted)
         if taken is not None:
@@ -107,30 +110,29 @@ class PieceShare:
                 os.unlink(tmp)
             if claimed:
                 parts = fetch()  # a fetch failure propagates; the lock goes with the descriptor
-                self._publish(fd, name, users, parts)
+                self._publish(fd, name, [u for u in users if u != self.worker], parts, private)
         finally:
             os.close(fd)
         if parts is None:
             self._wait(name)
-        taken = self._take(name, wanted)
-        if taken is None and parts is not None:  # not published (a full /dev/shm): cut the fetched parts
-            at = dict(zip(itertools.accumulate((len(p) for p in parts), initial=0), parts))
-            taken = [at[offset] for offset, _ in wanted]
-        return taken
+            return self._take(name, wanted)
+        at = dict(zip(itertools.accumulate((len(p) for p in parts), initial=0), parts))
+        return [at[offset] for offset, _ in wanted]
 
-    def _publish(self, fd: int, name: str, users: Sequence[int], parts: list[Any]) -> None:
-        """Write the piece and link it for every user; on failure (a full /dev/shm) the links made
-        so far are removed and the other users fetch their own."""
+    def _publish(self, fd: int, name: str, others: Sequence[int], parts: list[Any], private: frozenset[int]) -> None:
+        """Write the parts other users read (at their offsets in the piece: the file is sparse where
+        the private ones would be) and link it for each of them; on failure (a full /dev/shm) the
+        links made so far are removed and the other users fetch their own."""
         claim = self._path(name, "claim")
         made: list[str] = []
         try:
-            done = 0
-            for part in parts:  # written part by part: no joined copy of the piece
-                view, sent = memoryview(part).cast("B"), 0
+            for offset, part in zip(itertools.accumulate((len(p) for p in parts), initial=0), parts):
+                if offset in private:
+                    continue
+                view, sent = memoryview(part).cast("B"), 0  # written part by part: no joined copy of the piece
                 while sent < len(view):
-                    sent += os.pwrite(fd, view[sent:], done + sent)
-                done += sent
-            for user in users:
+                    sent += os.pwrite(fd, view[sent:], offset + sent)
+            for user in others:
                 made.append(self._path(name, f"w{user}"))
                 os.link(claim, made[-1])
         except OSError:

@@ -347,7 +347,8 @@ class SampleReader:
 
         Returns:
             (dataset, shard, piece) -> (the workers that read it, sorted; the distinct reads of all
-            of them in it, sorted): what one fetch of the piece must hold (pieces.py).
+            of them in it, sorted: what one fetch of the piece must hold; those of the others than
+            `me`: what its fetcher must publish) (pieces.py).
         """
         rows = np.concatenate(peers)
         keys = np.concatenate(keys)
@@ -363,7 +364,7 @@ class SampleReader:
         for key, members in zip(map(tuple, uniq.tolist()), np.split(order, np.cumsum(np.bincount(group))[:-1])):
             users = tuple(sorted(set(who[members].tolist())))
             if me in users and len(users) > 1 and self._worth_sharing(key, rows[members, 2], who[members]):
-                out[key] = (users, np.unique(rows[members], axis=0))
+                out[key] = (users, np.unique(rows[members], axis=0), np.unique(rows[members][who[members] != me], axis=0))
         return out
 
     def _worth_sharing(self, key: tuple[int, int, int], samples: np.ndarray, who: np.ndarray) -> bool:
@@ -530,7 +531,8 @@ class SampleReader:
         return self._item(plan, got)
 
     def _fetch_shared(self, reads: np.ndarray, which: np.ndarray, starts: dict[tuple[int, int], list[int]],
-                      share: PieceShare, key: tuple[int, int, int], users: tuple[int, ...], union: np.ndarray) -> list[Any]:
+                      share: PieceShare, key: tuple[int, int, int], users: tuple[int, ...], union: np.ndarray,
+                      others: np.ndarray) -> list[Any]:
         """Like _fetch, for a piece other workers of the rank read too: its requests for all of them
         are fetched once, by whichever worker gets there first, and shared (pieces.py); if sharing
         fails, this worker fetches its own reads."""
@@ -538,11 +540,16 @@ class SampleReader:
         ((d, reqs),) = requests.items()
         offsets = list(itertools.accumulate((end - start for _, _, start, end in reqs), initial=0))
         at = {row: i for i, row in enumerate(map(tuple, union.tolist()))}
+
+        def numbers_of(rows: np.ndarray) -> set[int]:
+            return {r for row in map(tuple, rows.tolist()) for _, r, _, _ in plans[at[row]][2]}
+
         mine = [plans[at[row]] for row in map(tuple, reads[which].tolist())]
-        numbers = sorted({r for _, _, slices in mine for _, r, _, _ in slices})
+        numbers = sorted(numbers_of(reads[which]))
+        private = frozenset(offsets[r] for r in set(numbers) - numbers_of(others))
         try:
             parts = share.get("-".join(map(str, key)), users, lambda: self.files[d].read_ranges(reqs, groups[d]),
-                              [(offsets[r], offsets[r + 1] - offsets[r]) for r in numbers])
+                              [(offsets[r], offsets[r + 1] - offsets[r]) for r in numbers], private)
         except Exception as exc:  # noqa: BLE001 - handed to the caller's on_error policy
             return [exc] * len(which)
         if parts is None:

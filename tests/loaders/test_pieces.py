@@ -177,3 +177,12 @@ def test_a_process_that_exits_in_the_middle_of_an_iteration_leaves_no_folder_and
     (during,) = json.loads(run.stdout.strip().splitlines()[-1])
     assert not os.path.exists(os.path.join(pieces.SHM, during))
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+
+
+def test_the_fetcher_keeps_its_own_parts_and_publishes_only_the_others(tmp_path):
+    fetch = Fetches()
+    first = PieceShare(str(tmp_path), 0).get("p", (0, 1), fetch, MINE_0, private=frozenset({0, 6}))
+    published = (tmp_path / "p.w1").read_bytes()
+    assert first == [b"aaaa", b"cccccc"] and published[4:6] == b"bb"
+    assert b"a" not in published and b"c" not in published  # the fetcher's own bytes never reach /dev/shm
+    assert PieceShare(str(tmp_path), 1).get("p", (0, 1), fetch, MINE_1) == [b"bb"] and os.listdir(tmp_path) == []
