@@ -54,3 +54,18 @@ def test_range_cost_reads_the_object_whole_in_every_pattern_and_counts_the_store
     assert set(rows) == set(range_cost.PATTERNS) and rows["whole object"]["gets"] == 1
     assert rows["1 MiB ranges"]["gets"] == 3 and rows["4 MiB ranges, unaligned"]["gets"] == 2
     assert all(row["mb_per_s"] > 0 and row["server_ms_per_mb"] >= 0 for row in rows.values())
+
+
+def test_the_s3_note_gives_each_reads_cpu_per_sample_and_the_rate_fully_busy_cores_allow():
+    from benchmarks import report
+
+    rows = [{"set": "pairs", "mode": "raw", "where": "s3", "streams": 1, "workers": 0, "reader": "raw read (1 stream)",
+             "samples_per_s": 3000.0, "client_ms_per_sample": 0.2, "server_ms_per_sample": 0.3},
+            {"set": "pairs", "where": "s3", "workers": 0, "reader": "climb", "samples_per_s": 2000.0,
+             "client_ms_per_sample": 0.4, "server_ms_per_sample": 0.4},
+            {"set": "pairs", "where": "s3", "workers": 2, "reader": "webdataset", "samples_per_s": 800.0}]
+    lines = report.shared_cores_note({"machine": {"cpus": 2}, "loaders": rows})
+    assert "| raw read, 1 stream (bound) | 0.20 | 0.30 | 4,000 | 3,000 |" in lines
+    assert "| climb, 1p | 0.40 | 0.40 | 2,500 | 2,000 |" in lines
+    assert not any("webdataset" in line for line in lines)  # a run made before the CPU was counted
+    assert report.shared_cores_note({"machine": {"cpus": 2}, "loaders": rows[2:]}) == []
