@@ -127,10 +127,17 @@ class MixedDataset(Stream):
             size = ds.epoch_length()
             cycles, within = np.divmod(occurrence[mine], size)
             for cycle in np.unique(cycles):
-                order = ds.order(self.epoch, int(cycle), self.seed)
+                order = ds.order(self.epoch, int(cycle), self.seed, self.world().world_size)
                 hit = cycles == cycle
                 out[mine[hit], 1:] = order[within[hit]]
         return out
+
+    def shuffle_state(self, world_size: int) -> list[list[int]]:
+        return [d.shuffle_state(world_size) for d in self.datasets]
+
+    def keep_shuffle(self, recorded: Any) -> None:
+        for d, geometry in zip(self.datasets, recorded, strict=True):
+            d.keep_shuffle(geometry)
 
     def identity(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,9 @@
 Every random choice the loaders make is drawn here from a generator seeded by explicit
 coordinates (Draws), so the same (manifest, seed, epoch) gives the same order on every machine:
 
-    epoch_order(shard_counts, seed, epoch, key)   the global order G of one epoch, world-independent:
+    epoch_order(shard_counts, seed, epoch, key)   the global order G of one epoch, a function of its
+        arguments alone (ClimbDataset scales the window and buckets with the world size and keeps
+        them in its state, so a resumed job has the same G on any world size):
         shards permuted and their samples concatenated; that stream cut into `buckets` contiguous
         spans read side by side (striped into every batch); inside a span each sample delayed by
         a random amount under `window / buckets` positions. A reader therefore only ever needs

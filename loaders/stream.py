@@ -5,12 +5,13 @@
     for epoch in range(start_epoch, epochs):
         ds.set_epoch(epoch)
         for batch in loader: ...
-        checkpoint["data"] = ds.state_dict()            # {manifest, seed, epoch, samples_seen}
+        checkpoint["data"] = ds.state_dict()            # {manifest, seed, epoch, samples_seen, shuffle}
 
 The iterator only runs plan -> read -> decode -> transform; the order is plan.py's, the bytes
 shards.py's. Progress is counted where batches reach the training loop (in the main process), as
 samples consumed by all ranks together, so a state dict taken at a synchronous step resumes the same
-global order on any world size or worker count. A plain DataLoader works too (every sample still
+global order on any world size or worker count (the shuffle's geometry, which scales with the world
+size unless given, travels in the state). A plain DataLoader works too (every sample still
 read exactly once per rank share), but only `loader()` or num_workers=0 tracks progress.
 """
 
@@ -33,9 +34,11 @@ from climb.loaders.plan import TAILS, World, epoch_order, manifest_key, partitio
 from climb.loaders.shards import DatasetInfo, SampleReader, carried_modalities, open_dataset, uncached_remote
 from climb.storage import keep_inherited_filesystems
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Bumped whenever the same (manifest, seed, epoch) would give another order: 2 draws the plan's
-shuffle from plan.Draws (1 drew it from numpy's PCG64), so a state of 1 cannot resume exactly."""
+shuffle from plan.Draws (1 drew it from numpy's PCG64), so a state of 1 cannot resume exactly; 3
+scales the shuffle's buckets and window with the world size (ClimbDataset.geometry) and records them."""
+BUCKETS_PER_RANK = 8
 Transform = Callable[[dict[str, Any], "np.random.Generator"], dict[str, Any]]
 """A per-sample random transform (quoted: naming numpy.random here would import it, ~2.7 MB, for every reader)."""
 
@@ -206,18 +209,29 @@ class Stream(IterableDataset, ABC):
 
     def state_dict(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, **self.identity(), "seed": self.seed, "epoch": self.epoch,
-                "samples_seen": self._seen, "world_size": self.world().world_size}
+                "samples_seen": self._seen, "world_size": self.world().world_size,
+                "shuffle": self.shuffle_state(self.world().world_size)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue where `state` stopped; refuses a state taken on other data, another seed or
-        by a climb whose orders differ from this one's."""
+        """Continue where `state` stopped, with the shuffle it was taken with (on any world size);
+        refuses a state taken on other data, another seed or shuffle, or by a climb whose orders
+        differ from this one's."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"state_dict version {state.get('version')!r} orders samples differently from this climb "
                              f"(version {STATE_VERSION}): it cannot resume exactly; start the epoch again")
         for name, value in {**self.identity(), "seed": self.seed}.items():
             if state.get(name) != value:
                 raise ValueError(f"state_dict {name} {state.get(name)!r} does not match this dataset's {value!r}")
+        self.keep_shuffle(state["shuffle"])
         self.epoch, self._resume, self._seen = int(state["epoch"]), int(state["samples_seen"]), int(state["samples_seen"])
+
+    @abstractmethod
+    def shuffle_state(self, world_size: int) -> Any:
+        """The shuffle's geometry on `world_size` ranks, as JSON: what a resumed order must keep."""
+
+    @abstractmethod
+    def keep_shuffle(self, recorded: Any) -> None:
+        """Use a state's recorded geometry from now on; refuses one that contradicts an explicit setting."""
 
     def loader(self, batch_size: int, num_workers: int = 0, **kwargs: Any) -> StreamLoader:
         """A DataLoader over this dataset that tracks progress for state_dict() (persistent_workers
@@ -292,10 +306,13 @@ class ClimbDataset(Stream):
         storage_options: fsspec options (e.g. {"client_kwargs": {"endpoint_url": ...}}).
         batch_size: the DataLoader batch size (set by loader()); fixes which worker reads what.
         tail: "wrap" repeats a few samples so all ranks get equal counts; "drop" drops them.
-        shuffle_window: how far (in samples) the shuffle may move a sample from its place in the
-            permuted shard stream; a reader holds about this many samples (plus a piece of each
-            bucket), so None takes as many as SHUFFLE_BYTES hold (docs/training-from-s3.md).
-        shuffle_buckets: stretches of the shard stream read side by side and striped into every batch.
+        shuffle_window: how far (in positions of the epoch's order) the shuffle may move a sample
+            from its place in the permuted shard stream; a rank holds about its share of it (plus a
+            piece of each bucket it reads). None: as many samples as SHUFFLE_BYTES hold, per rank.
+        shuffle_buckets: stretches of the shard stream read side by side and striped into the
+            order. None: BUCKETS_PER_RANK per rank, so that each rank's batches draw from that many
+            stretches and it reads whole pieces of them (docs/training-from-s3.md). A resumed state
+            brings the geometry it was taken with.
         cache_dir, cache_bytes: optional verified local shard cache and its size bound.
         on_error: "raise", or "skip" (the sample becomes a masked placeholder with "__error__").
         transform: f(sample, rng) -> sample, run in the worker with a per-sample generator.
@@ -310,7 +327,7 @@ class ClimbDataset(Stream):
                  rank: int | None = None, world_size: int | None = None, modalities: Sequence[str] | None = None,
                  tasks: Sequence[str] | None = None, storage_options: dict[str, Any] | None = None, *,
                  batch_size: int | None = None, tail: str = "wrap", shuffle_window: int | None = None,
-                 shuffle_buckets: int = 8,
+                 shuffle_buckets: int | None = None,
                  cache_dir: str | None = None, cache_bytes: int | None = None, on_error: str = "raise",
                  transform: Transform | None = None, retry: RetryPolicy = RetryPolicy(),
                  where: str | None = None, catalog_sha256: str | None = None):
@@ -323,8 +340,10 @@ class ClimbDataset(Stream):
             from climb.loaders.views import shard_selection
 
             self.selection, self.catalog_sha256 = shard_selection(self.info, where, storage_options, catalog_sha256)
-        self.shuffle, self.shuffle_buckets = shuffle, shuffle_buckets
-        self.shuffle_window = shuffle_window or max(1, int(self.SHUFFLE_BYTES // max(mean, 1)))
+        if (shuffle_window is not None and shuffle_window < 1) or (shuffle_buckets is not None and shuffle_buckets < 1):
+            raise ValueError(f"shuffle window and buckets must be at least 1, got {shuffle_window} and {shuffle_buckets}")
+        self.shuffle, self.shuffle_window, self.shuffle_buckets = shuffle, shuffle_window, shuffle_buckets
+        self.window_per_rank = max(1, int(self.SHUFFLE_BYTES // max(mean, 1)))
         self.modalities = tuple(modalities) if modalities is not None else None
         self.storage_options = storage_options
         self.tasks = task_specs([self.info.manifest.get("tasks", {})], tuple(tasks) if tasks is not None else None)
@@ -338,13 +357,37 @@ class ClimbDataset(Stream):
         """The modality fields this dataset's samples carry (see shards.carried_modalities)."""
         return carried_modalities(self.info, self.storage_options, self.retry)
 
-    def order(self, epoch: int, cycle: int = 0, seed: int | None = None) -> np.ndarray:
-        """int64 [N, 2] (shard, sample): the world-independent order of an epoch (of `seed`, default
-        this dataset's; a mix passes its own). With a view filter the order runs over the selected
-        samples only, and each is mapped to its position in its shard."""
+    def geometry(self, world_size: int) -> tuple[int, int]:
+        """(shuffle window, buckets) on `world_size` ranks: the given ones, else scaled with the
+        world. A rank takes every world_size-th position of the order and the buckets are striped
+        into it, so with fixed buckets a rank read fewer stretches the more ranks there were (8
+        buckets: 8.4 shards per batch of 32 on 1 rank, 1.2 on 8) and, past the bucket count, one or
+        two samples of each 8 MiB piece (1.3 per GET on 64 ranks); BUCKETS_PER_RANK per rank keeps
+        8.0-8.4 shards per batch and 27-30 samples per GET (loaders/plan.py on 61,440 samples of
+        266 KB, docs/SCALING.md)."""
+        return (self.shuffle_window or self.window_per_rank * world_size,
+                self.shuffle_buckets or BUCKETS_PER_RANK * world_size)
+
+    def shuffle_state(self, world_size: int) -> list[int]:
+        return list(self.geometry(world_size))
+
+    def keep_shuffle(self, recorded: Any) -> None:
+        window, buckets = (int(v) for v in recorded)
+        for name, given, value in (("shuffle_window", self.shuffle_window, window), ("shuffle_buckets", self.shuffle_buckets, buckets)):
+            if given is not None and given != value:
+                raise ValueError(f"state_dict was taken with {name}={value}, this dataset sets {given}: "
+                                 f"leave {name} unset to resume with the recorded one")
+        self.shuffle_window, self.shuffle_buckets = window, buckets
+
+    def order(self, epoch: int, cycle: int = 0, seed: int | None = None, world_size: int | None = None) -> np.ndarray:
+        """int64 [N, 2] (shard, sample): the order of an epoch (of `seed`, default this dataset's; a
+        mix passes its own), the same on every rank of a world of `world_size` (default this
+        dataset's). With a view filter the order runs over the selected samples only, and each is
+        mapped to its position in its shard."""
         counts = self.info.counts if self.selection is None else np.asarray([len(s) for s in self.selection], dtype=np.int64)
+        window, buckets = self.geometry(self.world().world_size if world_size is None else world_size)
         order = epoch_order(counts, self.seed if seed is None else seed, epoch, manifest_key(self.info.sha256),
-                            self.shuffle, self.shuffle_window, cycle, self.shuffle_buckets)
+                            self.shuffle, window, cycle, buckets)
         if self.selection is not None and len(order):
             flat = np.concatenate(self.selection)
             starts = np.cumsum(counts) - counts

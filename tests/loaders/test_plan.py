@@ -281,3 +281,24 @@ def test_a_shuffled_plan_never_imports_numpy_random():
             "epoch_order([5, 7], 1, 2, 3); mix_schedule([0.5, 0.5], 10, 1, 2, 3); print('numpy.random' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _rank_reads(counts: list[int], ranks: int, buckets: int, window: int) -> np.ndarray:
+    order = epoch_order(counts, 0, 0, KEY, window=window, buckets=buckets)
+    return order[partition(len(order), 0, World(0, ranks, 0, 1), 32).positions]
+
+
+@pytest.mark.parametrize("ranks", [8, 64])
+def test_buckets_per_rank_give_each_rank_batches_of_many_shards_and_whole_runs_of_each(ranks):
+    """Why ClimbDataset scales the buckets with the world: a rank takes every world_size-th position
+    and the buckets are striped into them, so with a fixed 8 a rank of 8 or more reads one or two
+    stretches, and past 8 only every few samples of them (a GET per sample from S3)."""
+    counts = [240] * 64
+    for buckets, window, many in ((8, 189, False), (8 * ranks, 189 * ranks, True)):
+        reads = _rank_reads(counts, ranks, buckets, window)
+        shards_per_batch = np.mean([len(np.unique(b[:, 0])) for b in reads[: len(reads) // 32 * 32].reshape(-1, 32, 2)])
+        stride = np.median(np.diff(np.sort(reads[:, 0] * 1000 + reads[:, 1])))  # typical gap between a rank's samples
+        if many:
+            assert shards_per_batch >= 7 and stride == 1
+        else:
+            assert shards_per_batch <= 2.5 and (ranks == 8 or stride > 4)  # > 4 x 266 KB: past a 1 MiB merge gap

@@ -106,3 +106,17 @@ def test_a_state_taken_by_a_climb_that_ordered_samples_differently_is_refused(in
     _, state = interrupted
     with pytest.raises(ValueError, match="cannot resume exactly"):
         ClimbDataset(str(dataset), split="train", seed=7).load_state_dict({**state, "version": 1})
+
+
+def test_a_state_brings_the_shuffle_it_was_taken_with_to_another_world(interrupted, dataset):
+    _, state = interrupted  # taken on 2 ranks: 16 buckets, twice one rank's window
+    one = make(dataset, 0, ranks=1)
+    assert one.geometry(1) == (one.window_per_rank, 8)
+    one.load_state_dict(state)
+    assert state["shuffle"] == [2 * one.window_per_rank, 16] and one.geometry(1) == (2 * one.window_per_rank, 16)
+
+
+def test_a_state_refuses_a_shuffle_set_otherwise(interrupted, dataset):
+    _, state = interrupted
+    with pytest.raises(ValueError, match="shuffle_buckets=16, this dataset sets 8"):
+        make(dataset, 0, ranks=1, shuffle_buckets=8).load_state_dict(state)

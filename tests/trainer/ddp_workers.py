@@ -49,11 +49,14 @@ def launch(fn: Callable[..., Any], world_size: int, out: Path, *args: Any) -> li
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(world_size)]
 
 
-def epoch_keys(rank: int, world_size: int, cfg: Any) -> list[str]:
-    """The sample keys this rank trains on in one epoch of the trainer's data (open_data)."""
+def epoch_keys(rank: int, world_size: int, cfg: Any, shuffle_of: int | None = None) -> list[str]:
+    """The sample keys this rank trains on in one epoch of the trainer's data (open_data), with the
+    shuffle of a world of `shuffle_of` ranks if given (the shuffle's geometry scales with the world)."""
     from climb.trainer.data import open_data
 
     data = open_data(cfg, rank, world_size)
+    if shuffle_of is not None:
+        data.train.keep_shuffle(data.train.shuffle_state(shuffle_of))
     data.train.set_epoch(0)
     return [key for batch in data.train.loader(batch_size=cfg.batch_size) for key in batch["__key__"]]
 

@@ -54,7 +54,7 @@ def _interleave(per_rank: list[list[str]]) -> list[str]:
 def test_every_training_sample_is_read_exactly_once_per_epoch_across_ranks(corpora, ranks, tmp_path):
     per_rank = [r["epoch_keys"] for r in ranks]
     cfg = _config(corpora, tmp_path)
-    single = ddp_workers.epoch_keys(0, 1, cfg)
+    single = ddp_workers.epoch_keys(0, 1, cfg, shuffle_of=WORLD)  # one rank, the ranks' shuffle
     assert len(single) == len(set(single)) == open_data(cfg, 0, 1).train.epoch_length()
     together = Counter(per_rank[0] + per_rank[1])
     # every sample once; the `wrap` tail repeats at most one early sample so both ranks take equal steps
