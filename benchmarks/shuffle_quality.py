@@ -12,8 +12,8 @@ benchmark's: N samples of ~266 KB in shards of 64 MB. For each ordering it repor
                      dataset's, same sorted labels (10 classes)
     batchmates_kept  share of a sample's batch-mates of epoch 0 that are its batch-mates again in
                      epoch 1 (full shuffle: ~32/N; stored order: 1)
-    buffer_mb        what a reader holds for it: (window + 2 x buckets x piece) x sample bytes (a piece
-                     stays from its first to its last use: its own length plus the bucket's window)
+    buffer_mb        what a reader holds for it: (window + buckets x piece) x sample bytes (a bucket's
+                     piece arrives when its first sample is due, and each sample's bytes go with it)
 Orderings: stored order, a full shuffle (a permutation of everything), climb's default, and climb
 with other windows and bucket counts.
 
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
                             (4 * default_window, 8), (16 * default_window, 8), (16 * default_window, 32)):
         name = f"climb window {window} ({window * mb:.0f} MB), {buckets} bucket{'s' * (buckets > 1)}"
         if (window, buckets) == (default_window, 8):
-            name += " (default)"
-        rows[name] = (orders(window=window, buckets=buckets), (window + 2 * buckets * piece) * mb)
+            name += " (default, one rank)"
+        rows[name] = (orders(window=window, buckets=buckets), (window + buckets * piece) * mb)
     table = {name: {**metrics(*pair, per_shard, n), "buffer_mb": round(buffer)} for name, (pair, buffer) in rows.items()}
     result = {"benchmark": "shuffle_quality", "samples": n, "shards": len(counts), "sample_bytes": args.sample_bytes,
               "piece_samples": piece, "seed": args.seed, "python": platform.python_version(), "numpy": np.__version__,
