@@ -363,7 +363,7 @@ class ClimbDataset(Stream):
         into it, so with fixed buckets a rank read fewer stretches the more ranks there were (8
         buckets: 8.4 shards per batch of 32 on 1 rank, 1.2 on 8) and, past the bucket count, one or
         two samples of each 8 MiB piece (1.3 per GET on 64 ranks); BUCKETS_PER_RANK per rank keeps
-        8.0-8.4 shards per batch and 27-30 samples per GET (loaders/plan.py on 61,440 samples of
+        8.0-8.4 shards per batch and 27-30 samples per GET (loaders/plan.py on 15,360-61,440 samples of
         266 KB, docs/SCALING.md)."""
         return (self.shuffle_window or self.window_per_rank * world_size,
                 self.shuffle_buckets or BUCKETS_PER_RANK * world_size)
