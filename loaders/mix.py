@@ -132,6 +132,9 @@ class MixedDataset(Stream):
                 out[mine[hit], 1:] = order[within[hit]]
         return out
 
+    def in_stored_order(self) -> bool:
+        return not any(d.shuffle for d in self.datasets)
+
     def shuffle_state(self, world_size: int) -> list[list[int]]:
         return [d.shuffle_state(world_size) for d in self.datasets]
 

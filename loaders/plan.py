@@ -15,7 +15,8 @@ coordinates (Draws), so the same (manifest, seed, epoch) gives the same order on
         this worker's positions in G. The remaining positions G[seen:] are first cut to equal
         per-rank counts by the tail policy: `drop` discards fewer than world_size trailing
         positions, `wrap` repeats the first positions of G (reported as padding). Rank r then
-        takes every world_size-th position (r, r + R, ...), so after each synchronous training
+        takes every world_size-th position (r, r + R, ...), or, for an order in stored order,
+        every world_size-th batch of consecutive positions, so after each synchronous training
         step all ranks together have consumed exactly a prefix of G: progress is one integer
         (samples_seen) and a resumed job continues G exactly on any world size. Inside a rank,
         consecutive batches go to DataLoader workers round robin, the order DataLoader returns
@@ -189,7 +190,8 @@ def per_rank_count(remaining: int, world_size: int, tail: str) -> int:
     return remaining // world_size if tail == "drop" else -(-remaining // world_size)
 
 
-def partition(total: int, seen: int, world: World, batch_size: int | None = None, tail: str = "wrap") -> Partition:
+def partition(total: int, seen: int, world: World, batch_size: int | None = None, tail: str = "wrap",
+              blocks: bool = False) -> Partition:
     """This worker's positions of an epoch of `total` positions, `seen` of which are consumed.
 
     Args:
@@ -198,13 +200,24 @@ def partition(total: int, seen: int, world: World, batch_size: int | None = None
         world: rank, world size, worker, number of workers.
         batch_size: DataLoader batch size; batches go to workers round robin (None: 1 sample).
         tail: `wrap` (repeat early positions) or `drop` (discard the last few).
+        blocks: rank r takes whole batches of consecutive positions (batches r, r + R, ...; of the
+            last round, shorter than a batch per rank, the r-th equal run) instead of every R-th
+            position. After each step all ranks have still consumed a prefix, and a rank reads runs
+            of consecutive samples: for an order in stored order, where every R-th sample costs a
+            range GET of its own from S3.
     """
     remaining = max(total - seen, 0)
     per_rank = per_rank_count(remaining, world.world_size, tail)
     span = per_rank * world.world_size
     step = batch_size or 1
     # this rank's offsets into the (padded) remainder, shape [per_rank]
-    mine = np.arange(world.rank, span, world.world_size, dtype=np.int64)
+    if blocks and step > 1:
+        full, last = divmod(per_rank, step)  # whole batches each rank takes, then a shorter last one
+        starts = (world.rank + world.world_size * np.arange(full, dtype=np.int64)) * step
+        mine = np.concatenate([(starts[:, None] + np.arange(step, dtype=np.int64)).ravel(),
+                               full * step * world.world_size + world.rank * last + np.arange(last, dtype=np.int64)])
+    else:
+        mine = np.arange(world.rank, span, world.world_size, dtype=np.int64)
     batch_of = np.arange(per_rank, dtype=np.int64) // step
     mine = mine[batch_of % world.num_workers == world.worker]
     positions = seen + mine

@@ -226,6 +226,10 @@ class Stream(IterableDataset, ABC):
         self.epoch, self._resume, self._seen = int(state["epoch"]), int(state["samples_seen"]), int(state["samples_seen"])
 
     @abstractmethod
+    def in_stored_order(self) -> bool:
+        """Whether the order is stored order, which ranks read in whole batches (plan.partition `blocks`)."""
+
+    @abstractmethod
     def shuffle_state(self, world_size: int) -> Any:
         """The shuffle's geometry on `world_size` ranks, as JSON: what a resumed order must keep."""
 
@@ -257,7 +261,7 @@ class Stream(IterableDataset, ABC):
             if self._board is not None:
                 # the iteration the main process announced: a persistent worker's copy is its first epoch's
                 self.epoch, start, self._pieces = self._board.iteration()
-        part = partition(self.epoch_length(), start, world, self.batch_size, self.tail)
+        part = partition(self.epoch_length(), start, world, self.batch_size, self.tail, self.in_stored_order())
         reads = self.reads(part.positions)
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
         # batched, nothing reaches the caller before a whole batch: fetch the first one in one go
@@ -266,8 +270,8 @@ class Stream(IterableDataset, ABC):
         if self._pieces and not main:  # the rank's other workers' reads: pure, like this one's
             share = pieces.PieceShare(self._pieces, world.worker)
             peers = [reads if w == world.worker else self.reads(partition(
-                self.epoch_length(), start, World(world.rank, world.world_size, w, world.num_workers), self.batch_size, self.tail).positions)
-                for w in range(world.num_workers)]
+                self.epoch_length(), start, World(world.rank, world.world_size, w, world.num_workers), self.batch_size, self.tail,
+                self.in_stored_order()).positions) for w in range(world.num_workers)]
         # in a worker whose samples only climb's collate sees, npy arrays may stay views of fetched bytes
         borrow = self._collated and self.transform is None and not main
         for i, item in enumerate(reader.samples(reads, share, peers, world.worker)):
@@ -367,6 +371,9 @@ class ClimbDataset(Stream):
         266 KB, docs/SCALING.md)."""
         return (self.shuffle_window or self.window_per_rank * world_size,
                 self.shuffle_buckets or BUCKETS_PER_RANK * world_size)
+
+    def in_stored_order(self) -> bool:
+        return not self.shuffle
 
     def shuffle_state(self, world_size: int) -> list[int]:
         return list(self.geometry(world_size))

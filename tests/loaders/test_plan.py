@@ -32,9 +32,10 @@ tail_st = st.sampled_from(["wrap", "drop"])
 PROPERTY = settings(deadline=None)
 
 
-def shares(total: int, seen: int, ranks: int, workers: int, batch: int | None, tail: str) -> dict[tuple[int, int], np.ndarray]:
+def shares(total: int, seen: int, ranks: int, workers: int, batch: int | None, tail: str,
+           blocks: bool = False) -> dict[tuple[int, int], np.ndarray]:
     return {
-        (r, w): partition(total, seen, World(r, ranks, w, workers), batch, tail).positions
+        (r, w): partition(total, seen, World(r, ranks, w, workers), batch, tail, blocks).positions
         for r in range(ranks)
         for w in range(workers)
     }
@@ -190,6 +191,32 @@ def test_resume_on_the_same_world_is_exactly_the_suffix_of_each_rank(total, worl
     resumed = shares(total, k * ranks, ranks, workers, batch, tail)
     for r in range(ranks):
         assert rank_stream(resumed, r, workers, batch) == rank_stream(full, r, workers, batch)[k:]
+
+
+@settings(PROPERTY, max_examples=200)
+@given(st.integers(0, 200), worlds_st, st.integers(2, 7), tail_st, st.data())
+def test_in_blocks_each_rank_reads_whole_batches_and_every_step_consumes_a_prefix(total, world, batch, tail, data):
+    """Stored order from S3: a rank's batch is a run of consecutive positions (one range GET, not one
+    per sample), and what all ranks consumed after each step is still a prefix of the order."""
+    ranks, workers = world
+    parts = shares(total, 0, ranks, workers, batch, tail, blocks=True)
+    strided = shares(total, 0, ranks, workers, batch, tail)
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == sorted(np.concatenate(list(strided.values())).tolist())
+    n = per_rank_count(total, ranks, tail)
+    streams = {r: rank_stream(parts, r, workers, batch) for r in range(ranks)}
+    assert {len(x) for x in streams.values()} <= {n}
+    for k in [*range(0, n - n % batch + 1, batch), n]:
+        consumed = sorted(p for r in range(ranks) for p in streams[r][:k])
+        assert consumed == sorted(p % total for p in range(k * ranks)) if total else consumed == []
+    for r in range(ranks):
+        for b in range(n // batch):
+            run = streams[r][b * batch:(b + 1) * batch]
+            assert run == list(range(run[0], run[0] + batch)) or total < (b + 1) * batch * ranks  # a wrapped run restarts at 0
+    k = data.draw(st.integers(0, n // batch)) * batch
+    ranks2, workers2 = data.draw(worlds_st)
+    rest = np.concatenate(list(shares(total, k * ranks, ranks2, workers2, batch, tail, blocks=True).values()))
+    span = per_rank_count(max(total - k * ranks, 0), ranks2, tail) * ranks2
+    assert sorted(rest.tolist()) == sorted((k * ranks + i) % total for i in range(span))
 
 
 def test_more_workers_than_batches_leaves_idle_workers_empty():

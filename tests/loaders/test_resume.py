@@ -120,3 +120,17 @@ def test_a_state_refuses_a_shuffle_set_otherwise(interrupted, dataset):
     _, state = interrupted
     with pytest.raises(ValueError, match="shuffle_buckets=16, this dataset sets 8"):
         make(dataset, 0, ranks=1, shuffle_buckets=8).load_state_dict(state)
+
+
+def test_in_stored_order_each_rank_reads_whole_batches_and_a_state_resumes_on_one_rank(dataset):
+    """Stored order (evaluation): rank r's k-th batch is batch 2k + r of the order, so from S3 a rank
+    reads runs of consecutive samples, not every other one; a state after 3 steps still resumes."""
+    order = stream(make(dataset, 0, ranks=1, shuffle=False), workers=0)
+    ranks = [stream(make(dataset, r, shuffle=False), workers=2) for r in range(2)]
+    for r in range(2):
+        assert ranks[r][:48] == [order[(2 * k + r) * BATCH + j] for k in range(12) for j in range(BATCH)]
+    first = make(dataset, 0, shuffle=False)
+    assert stream(first, workers=2, stop=STOP) == ranks[0][:STOP * BATCH]
+    resumed = make(dataset, 0, ranks=1, shuffle=False)
+    resumed.load_state_dict(first.state_dict())
+    assert stream(resumed, workers=2) == order[STOP * BATCH * 2:]
