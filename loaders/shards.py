@@ -332,7 +332,7 @@ class SampleReader:
         order = np.argsort(job_of, kind="stable")
         return np.split(order, np.cumsum(np.bincount(job_of))[:-1]) if len(reads) else []
 
-    def shared_pieces(self, peers: list[np.ndarray], keys: list[np.ndarray], me: int) -> dict[tuple[int, int, int], tuple[tuple[int, ...], np.ndarray]]:
+    def shared_pieces(self, peers: list[np.ndarray], keys: list[np.ndarray], me: int) -> dict[tuple[int, int, int], tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
         """The pieces worker `me` reads that other workers of its rank read too, where sharing saves
         (_worth_sharing). Where each user's samples of a piece lie apart from the others' and fill a
         GET of their own (stored order: a worker's batches are runs of consecutive samples), each

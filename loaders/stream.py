@@ -261,17 +261,22 @@ class Stream(IterableDataset, ABC):
             if self._board is not None:
                 # the iteration the main process announced: a persistent worker's copy is its first epoch's
                 self.epoch, start, self._pieces = self._board.iteration()
-        part = partition(self.epoch_length(), start, world, self.batch_size, self.tail, self.in_stored_order())
-        reads = self.reads(part.positions)
+        share, peers = None, None
+        if self._pieces and not main:  # the rank's other workers' reads too: pure, like this one's
+            share = pieces.PieceShare(self._pieces, world.worker)
+            workers, me = [World(world.rank, world.world_size, w, world.num_workers) for w in range(world.num_workers)], world.worker
+        else:
+            workers, me = [world], 0
+        parts = [partition(self.epoch_length(), start, w, self.batch_size, self.tail, self.in_stored_order()) for w in workers]
+        # every worker's positions looked up in the epoch's order at once: the order is computed once
+        everything = self.reads(np.concatenate([p.positions for p in parts]))
+        split = np.split(everything, np.cumsum([len(p.positions) for p in parts])[:-1])
+        part, reads = parts[me], split[me]
+        if share is not None:
+            peers = split
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
         # batched, nothing reaches the caller before a whole batch: fetch the first one in one go
         reader = SampleReader(infos, options, modalities, self.retry, caches, first_chunk=self.batch_size or 1)
-        share, peers = None, None
-        if self._pieces and not main:  # the rank's other workers' reads: pure, like this one's
-            share = pieces.PieceShare(self._pieces, world.worker)
-            peers = [reads if w == world.worker else self.reads(partition(
-                self.epoch_length(), start, World(world.rank, world.world_size, w, world.num_workers), self.batch_size, self.tail,
-                self.in_stored_order()).positions) for w in range(world.num_workers)]
         # in a worker whose samples only climb's collate sees, npy arrays may stay views of fetched bytes
         borrow = self._collated and self.transform is None and not main
         for i, item in enumerate(reader.samples(reads, share, peers, world.worker)):
