@@ -30,7 +30,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from climb.presigned import PresignedReader, StatusError
+from climb.presigned import CREDENTIAL_ENV, PresignedReader, StatusError
 from climb.storage import environment_endpoint, filesystem, is_local, local_path
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,6 @@ def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[st
 
 
 _S3_SESSIONS: dict[tuple, Any] = {}
-_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-                   "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
 def s3_session(profile: str | None = None):
@@ -153,7 +151,7 @@ def s3_session(profile: str | None = None):
     resolved, so another profile or other credentials in the environment get their own session
     (sharing the parsed models); spawned workers make their own.
     """
-    key = (profile, *(os.environ.get(name) for name in _CREDENTIAL_ENV))
+    key = (profile, *(os.environ.get(name) for name in CREDENTIAL_ENV))
     session = _S3_SESSIONS.get(key)
     if session is None:
         from aiobotocore.session import AioSession
@@ -370,16 +368,17 @@ class DatasetFiles:
         return f"{self._root.rstrip('/')}/{rel}"
 
     def read_file(self, rel: str) -> bytes:
-        if self.local:
-            with open(os.path.join(local_path(self.root_url), rel), "rb") as f:
-                return f.read()
-        path = self._remote(rel)
-        return self.retry.call(lambda: self.fs.cat_file(path), f"read {rel}")
+        return self.read_files([rel])[0]
 
     def read_files(self, rels: list[str]) -> list[bytes]:
         """Several small files whole; from an object store their GETs go out together."""
-        if self.local or len(rels) < 2:
-            return [self.read_file(rel) for rel in rels]
+        if self.local:
+            root = local_path(self.root_url)
+            got = []
+            for rel in rels:
+                with open(os.path.join(root, rel), "rb") as f:
+                    got.append(f.read())
+            return got
 
         def attempt() -> list[bytes]:
             got = self.read_objects(rels)
@@ -388,7 +387,7 @@ class DatasetFiles:
                     raise FileNotFoundError(f"{self.root_url.rstrip('/')}/{rel} does not exist")
             return got
 
-        return self.retry.call(attempt, f"read {len(rels)} files")
+        return self.retry.call(attempt, f"read {rels[0]}" if len(rels) == 1 else f"read {len(rels)} files")
 
     def read_objects(self, rels: list[str]) -> list[bytes | None]:
         """Whole objects of a remote dataset, None where there is no such object, fetched together:

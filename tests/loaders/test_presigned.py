@@ -53,7 +53,6 @@ def store():
     thread.start()
 
     class Signer:
-        protocol = ("s3", "s3a")
         signed = 0
 
         def url(self, path: str, expires: int) -> str:
@@ -61,7 +60,7 @@ def store():
             return f"http://127.0.0.1:{server.server_address[1]}/{path}?X-Amz-Signature={Signer.signed}"
 
     try:
-        yield server, PresignedReader(Signer(), 5, 10, None), Signer
+        yield server, PresignedReader(lambda path: Signer().url(path, presigned.EXPIRES), 5, 10, None), Signer
     finally:
         server.shutdown()
         server.server_close()

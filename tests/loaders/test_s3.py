@@ -15,9 +15,9 @@ import zarr
 
 from climb.loaders import ClimbDataset
 from climb.loaders.decode import decode_sample
-from climb.loaders.io import DatasetFiles, RetryPolicy, is_transient
+from climb.loaders.io import DatasetFiles, RetryPolicy, default_storage_options, is_transient
 from climb.loaders.zarr_patches import VolumePatches
-from climb.presigned import PresignedReader, StatusError
+from climb.presigned import EXPIRES, PresignedReader, Signer, StatusError
 from climb.s3.faultproxy import FaultProxy, Faults
 
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
@@ -147,17 +147,22 @@ def test_neighbouring_ranges_share_one_get_but_each_gets_a_buffer_of_its_own(rem
     assert [memoryview(b).obj.nbytes for b in got] == [e - s for s, e in spans]
 
 
+def forge_signatures(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """Every presigned URL carries a signature the store refuses."""
+    monkeypatch.setattr(Signer, "url", lambda self, path: f"{endpoint}/{path}?X-Amz-Signature=forged")
+
+
 def test_a_presigned_get_the_store_refuses_sends_the_dataset_through_s3fs(remote, dataset, s3_bucket, monkeypatch, caplog):
     """A permanent refusal (here 403: a signature the store rejects) is s3fs's to report or to get
     round (a region redirect): the same bytes arrive, and later reads skip the presigned GET."""
     requests, expected = shard_ranges(dataset, remote)
-    monkeypatch.setattr(s3fs.S3FileSystem, "url", lambda self, path, **k: f"{s3_bucket.endpoint.url}/{path}?X-Amz-Signature=forged")
+    forge_signatures(monkeypatch, s3_bucket.endpoint.url)
     files = DatasetFiles(remote, s3_bucket.storage_options, RetryPolicy(attempts=1), None)
     try:
         with caplog.at_level("INFO", logger="climb.loaders.io"):
             assert [bytes(b) for b in files.read_ranges(requests)] == expected
         assert "HTTP 403" in caplog.text and "reading through s3fs from now on" in caplog.text
-        monkeypatch.setattr(s3fs.S3FileSystem, "url", lambda *a, **k: pytest.fail("presigned again"))
+        monkeypatch.setattr(Signer, "url", lambda *a, **k: pytest.fail("presigned again"))
         assert [bytes(b) for b in files.read_ranges(requests)] == expected
     finally:
         files.close()
@@ -181,6 +186,57 @@ def test_an_outage_of_presigned_gets_is_retried_then_raised_never_sent_around_it
             finally:
                 files.close()
             assert is_transient(raised.value) and proxy.counts["requests"] == 3
+
+
+def _same_second(ours, botocores) -> tuple[str, str]:
+    """Both URLs signed within one second (X-Amz-Date has whole seconds), so their signatures compare."""
+    for _ in range(3):
+        a, b = ours(), botocores()
+        if a.split("X-Amz-Date=")[1][:16] == b.split("X-Amz-Date=")[1][:16]:
+            return a, b
+    raise AssertionError("no two signatures within one second")
+
+
+@pytest.mark.parametrize("key", ["shards/train-000000.tar", "a b/c+d~é%&=?.tar"])
+def test_the_signer_presigns_the_url_botocores_client_presigns(s3_bucket, monkeypatch, key):
+    options = default_storage_options(s3_bucket.url, s3_bucket.storage_options)
+    fs = s3fs.S3FileSystem(**options)
+    signer = Signer.for_filesystem(fs)
+    path = f"{s3_bucket.name}/{key}"
+    ours, botocores = _same_second(lambda: signer.url(path), lambda: fs.url(path, expires=EXPIRES))
+    assert ours == botocores
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token/+=")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    from_environment = {"client_kwargs": {"endpoint_url": s3_bucket.endpoint.url}}  # credentials and region from the chain
+    fs = s3fs.S3FileSystem(**default_storage_options(s3_bucket.url, from_environment))
+    ours, botocores = _same_second(lambda: Signer.for_filesystem(fs).url(path), lambda: fs.url(path, expires=EXPIRES))
+    assert "X-Amz-Security-Token=token%2F%2B%3D" in ours and "eu-west-3" in ours and ours == botocores
+
+
+def test_the_store_serves_the_signers_urls_for_any_key(s3_bucket):
+    fs = s3fs.S3FileSystem(**s3_bucket.storage_options)
+    keys = ["plain.bin", "a b/c+d~é%&=.bin"]
+    for i, key in enumerate(keys):
+        fs.pipe_file(f"{s3_bucket.name}/{key}", bytes([i]) * 1000)
+    reader = PresignedReader.for_filesystem(fs, default_storage_options(s3_bucket.url, s3_bucket.storage_options))
+    try:
+        assert reader.read_objects([f"{s3_bucket.name}/{key}" for key in keys]) == [bytes([i]) * 1000 for i in range(len(keys))]
+    finally:
+        reader.close()
+
+
+def test_urls_on_aws_rules_or_unusual_requests_are_left_to_botocores_client(s3_bucket, monkeypatch):
+    """Where the URL depends on rules botocore's client holds (virtual addressing, AWS endpoints and
+    regions), or the request is unusual (anonymous, versioned, requester pays), s3fs presigns."""
+    options = default_storage_options(s3_bucket.url, s3_bucket.storage_options)
+    assert Signer.for_filesystem(s3fs.S3FileSystem(**options)) is not None
+    virtual = {**options, "config_kwargs": {**options["config_kwargs"], "s3": {"addressing_style": "virtual"}}}
+    sigv2 = {**options, "config_kwargs": {**options["config_kwargs"], "signature_version": "s3"}}
+    for other in (virtual, sigv2, {**options, "anon": True}, {**options, "version_aware": True}, {**options, "requester_pays": True}):
+        assert Signer.for_filesystem(s3fs.S3FileSystem(**other)) is None
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    aws = {**options, "client_kwargs": {k: v for k, v in options.get("client_kwargs", {}).items() if k != "endpoint_url"}}
+    assert Signer.for_filesystem(s3fs.S3FileSystem(**aws)) is None
 
 
 def test_presigned_gets_stand_in_for_s3fs_only_where_their_request_is_the_same(s3_bucket):
@@ -271,7 +327,7 @@ def test_whole_objects_from_s3_are_presigned_gets_and_a_missing_one_is_none(remo
 
 def test_whole_objects_the_store_refuses_on_presigned_gets_come_through_s3fs(remote, dataset, s3_bucket, monkeypatch, caplog):
     rels, expected = whole_objects(dataset)
-    monkeypatch.setattr(s3fs.S3FileSystem, "url", lambda self, path, **k: f"{s3_bucket.endpoint.url}/{path}?X-Amz-Signature=forged")
+    forge_signatures(monkeypatch, s3_bucket.endpoint.url)
     files = DatasetFiles(remote, s3_bucket.storage_options, RetryPolicy(attempts=1), None)
     try:
         with caplog.at_level("INFO", logger="climb.loaders.io"):
