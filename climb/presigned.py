@@ -106,15 +106,17 @@ class Signer:
             return None
         key = client.get("aws_access_key_id") or getattr(fs, "key", None)
         secret = client.get("aws_secret_access_key") or getattr(fs, "secret", None)
-        session = getattr(fs, "session", None)
-        credentials, region = _chain(session.profile if session is not None else (getattr(fs, "kwargs", None) or {}).get("profile"))
+        region = client.get("region_name") or config.get("region_name")
+        credentials = None
         if key and secret:
             from botocore.credentials import Credentials
 
             credentials = Credentials(key, secret, client.get("aws_session_token") or getattr(fs, "token", None))
-        if credentials is None:
-            return None
-        return cls(endpoint, client.get("region_name") or config.get("region_name") or region or "us-east-1", credentials)
+        if credentials is None or region is None:  # what the options do not say, the chain does
+            session = getattr(fs, "session", None)
+            chained, configured = _chain(session.profile if session is not None else (getattr(fs, "kwargs", None) or {}).get("profile"))
+            credentials, region = credentials or chained, region or configured or "us-east-1"
+        return None if credentials is None else cls(endpoint, region, credentials)
 
     def url(self, path: str) -> str:
         """A GET URL for `bucket/key`, valid for EXPIRES seconds; the key quoted as botocore quotes it."""
