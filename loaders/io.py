@@ -340,7 +340,7 @@ class DatasetFiles:
 
     MAX_OPEN = 32
     MERGE_GAP = 1 << 20
-    MAX_REQUEST = 16 << 20
+    MAX_REQUEST = 32 << 20
 
     def __init__(self, root_url: str, storage_options: dict[str, Any] | None, retry: RetryPolicy, cache: ShardCache | None):
         self.root_url = root_url

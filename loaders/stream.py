@@ -276,7 +276,8 @@ class Stream(IterableDataset, ABC):
             peers = split
         infos, options, modalities, caches = (list(x) for x in zip(*self.sources))
         # batched, nothing reaches the caller before a whole batch: fetch the first one in one go
-        reader = SampleReader(infos, options, modalities, self.retry, caches, first_chunk=self.batch_size or 1)
+        reader = SampleReader(infos, options, modalities, self.retry, caches, first_chunk=self.batch_size or 1,
+                              sequential=self.in_stored_order())
         # in a worker whose samples only climb's collate sees, npy arrays may stay views of fetched bytes
         borrow = self._collated and self.transform is None and not main
         for i, item in enumerate(reader.samples(reads, share, peers, world.worker)):

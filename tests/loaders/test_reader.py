@@ -55,11 +55,23 @@ def test_shuffled_remote_reads_fetch_each_piece_once_in_one_request(remote, data
         assert all(e <= s2 for (_, e), (s2, _) in zip(spans, spans[1:]))  # no byte fetched twice
 
 
-def reader_for(counts: list[int], sample_bytes: int) -> SampleReader:
+def reader_for(counts: list[int], sample_bytes: int, sequential: bool = False) -> SampleReader:
     shards = tuple({"path": f"shards/{i}.tar", "bytes": n * sample_bytes, "num_samples": n, "sha256": "0" * 64,
                     "index": f"shards/{i}.idx"} for i, n in enumerate(counts))
     info = DatasetInfo(url="memory://nowhere", manifest={}, sha256="0" * 64, split="train", shards=shards)
-    return SampleReader([info], [None], [None], RetryPolicy(), [None])
+    return SampleReader([info], [None], [None], RetryPolicy(), [None], sequential=sequential)
+
+
+def test_a_reader_in_stored_order_fetches_fewer_larger_pieces_fewer_ahead():
+    """No buckets hold pieces at once in stored order, so its GETs can be larger for the memory a
+    shuffled reader holds."""
+    counts, sample_bytes = [400] * 4, 256 << 10
+    reads = in_manifest_order(counts)
+    shuffled, stored = reader_for(counts, sample_bytes), reader_for(counts, sample_bytes, sequential=True)
+    piece = stored.STORED_PIECE_BYTES // sample_bytes  # 128 samples; the first job is the first batch's (one sample here)
+    assert [len(j) for j in stored.jobs(reads)] == [1, piece - 1, piece, piece, 16] + [piece, piece, piece, 16] * 3
+    assert len(shuffled.jobs(reads)) == 1 + 4 * -(-400 // (shuffled.PIECE_BYTES // sample_bytes))  # 32 samples a piece
+    assert stored.ahead * stored.piece_bytes <= 3 * shuffled.ahead * shuffled.piece_bytes
 
 
 @pytest.mark.parametrize("window, buckets", [(40, 1), (80, 4), (200, 8)])
@@ -141,7 +153,7 @@ def test_nothing_is_fetched_ahead_until_the_first_batch_is_handed_over(fetches):
     assert [next(samples)[0] for _ in range(8)] == [f"sample{r}" for r in range(8)]
     assert [reads for reads, _ in fetches] == [list(range(8))]
     next(samples)
-    assert len(fetches) == 2 + reader.REMOTE_AHEAD and fetches[1][0][0] == 8
+    assert len(fetches) == 2 + reader.ahead and fetches[1][0][0] == 8
 
 
 def test_a_sample_handed_over_is_no_longer_held_by_its_fetch_job(fetches):
