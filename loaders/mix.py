@@ -126,7 +126,7 @@ class MixedDataset(Stream):
                 continue
             size = ds.epoch_length()
             cycles, within = np.divmod(occurrence[mine], size)
-            for cycle in np.unique(cycles):
+            for cycle in set(cycles.tolist()):  # not np.unique: it imports numpy.ma in every new worker (shards.distinct)
                 order = ds.order(self.epoch, int(cycle), self.seed, self.world().world_size)
                 hit = cycles == cycle
                 out[mine[hit], 1:] = order[within[hit]]

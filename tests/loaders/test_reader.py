@@ -4,6 +4,8 @@ ahead of use, and held only while the shuffle window needs it."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tracemalloc
 from concurrent.futures import Future
 from pathlib import Path
@@ -72,6 +74,30 @@ def test_a_reader_in_stored_order_fetches_fewer_larger_pieces_fewer_ahead():
     assert [len(j) for j in stored.jobs(reads)] == [1, piece - 1, piece, piece, 16] + [piece, piece, piece, 16] * 3
     assert len(shuffled.jobs(reads)) == 1 + 4 * -(-400 // (shuffled.PIECE_BYTES // sample_bytes))  # 32 samples a piece
     assert stored.ahead * stored.piece_bytes <= 3 * shuffled.ahead * shuffled.piece_bytes
+
+
+def test_a_worker_plans_its_fetches_and_shared_pieces_without_importing_numpy_ma():
+    """numpy.ma costs a new process 6-14 ms on its first np.unique, and DataLoader workers are new
+    processes every epoch (shards.distinct)."""
+    code = """
+import sys
+import numpy as np
+from climb.loaders.io import RetryPolicy
+from climb.loaders.plan import epoch_order
+from climb.loaders.shards import DatasetInfo, SampleReader
+counts = [100] * 4
+shards = tuple({"path": f"shards/{i}.tar", "bytes": n << 18, "num_samples": n, "sha256": "0" * 64, "index": f"shards/{i}.idx"}
+               for i, n in enumerate(counts))
+info = DatasetInfo(url="memory://nowhere", manifest={}, sha256="0" * 64, split="train", shards=shards)
+reader = SampleReader([info], [None], [None], RetryPolicy(), [None])
+order = epoch_order(counts, 0, 0, 1, window=200, buckets=1)  # both workers read every piece
+reads = np.concatenate([np.zeros((len(order), 1), dtype=np.int64), order], axis=1)
+peers = [reads[0::2], reads[1::2]]
+assert reader.jobs(peers[0]) and reader.shared_pieces(peers, [reader.piece_keys(p) for p in peers], 0)
+print("numpy.ma" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("window, buckets", [(40, 1), (80, 4), (200, 8)])
