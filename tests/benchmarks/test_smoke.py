@@ -69,3 +69,10 @@ def test_the_s3_note_gives_each_reads_cpu_per_sample_and_the_rate_fully_busy_cor
     assert "| climb, 1p | 0.40 | 0.40 | 2,500 | 2,000 |" in lines
     assert not any("webdataset" in line for line in lines)  # a run made before the CPU was counted
     assert report.shared_cores_note({"machine": {"cpus": 2}, "loaders": rows[2:]}) == []
+
+
+def test_a_share_just_under_its_target_is_not_rounded_onto_it():
+    from benchmarks import report
+
+    assert report.share(0.796, 0.8) == "79.6%" and report.share(0.8, 0.8) == "80.0%"
+    assert report.share(0.74, 0.8) == "74%" and report.share(0.88, 0.8) == "88%"
