@@ -30,7 +30,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from climb.presigned import CREDENTIAL_ENV, PresignedReader, StatusError
+from climb.presigned import CREDENTIAL_ENV, PresignedReader, Signer, StatusError
 from climb.storage import environment_endpoint, filesystem, is_local, local_path
 
 log = logging.getLogger(__name__)
@@ -116,9 +116,8 @@ class RetryPolicy:
 
 def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """For S3 unless the caller set them: bounded timeouts (a stalled socket fails and is retried
-    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), this
-    process's shared botocore session (`s3_session`), and whole small files (manifest, indexes) read
-    in one GET: with s3fs's default `max_concurrency` of 10 every whole-file read first asked for the
+    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), and whole
+    small files (manifest, indexes) read in one GET: with s3fs's default `max_concurrency` of 10 every whole-file read first asked for the
     object's size (a HEAD request), which a loader never needs. A plain-http endpoint (a server on the
     machine or in the cluster) is never spoken to over TLS, so its client does not load the CA bundle:
     a forked worker's first request took 0.052-0.067 s of CPU with it, 0.026-0.030 s without.
@@ -134,8 +133,6 @@ def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[st
         if endpoint.startswith("http://") and "verify" not in client:
             opts["client_kwargs"] = {**client, "verify": False}
         opts.setdefault("max_concurrency", 1)
-        if "session" not in opts:
-            opts["session"] = s3_session(opts.pop("profile", None))
     return opts
 
 
@@ -145,7 +142,8 @@ _S3_SESSIONS: dict[tuple, Any] = {}
 def s3_session(profile: str | None = None):
     """The aiobotocore session for this profile and credential environment, made once per process.
 
-    Made in the main process when the manifest is read, it is inherited by forked DataLoader
+    Made in the main process when the manifest is read (where botocore's client presigns the
+    loaders' URLs: DatasetFiles.fs), it is inherited by forked DataLoader
     workers with the S3 service model already parsed: a worker's first request then costs ~0.04 s
     of CPU instead of ~0.19 s (each epoch starts new workers). A session caches the credentials it
     resolved, so another profile or other credentials in the environment get their own session
@@ -358,6 +356,12 @@ class DatasetFiles:
     def fs(self):
         if self._fs is None:
             self._fs, self._root = filesystem(self.root_url, self.options)
+            if hasattr(self._fs, "client_kwargs") and "session" not in self.options and Signer.for_filesystem(self._fs) is None:
+                # botocore's client presigns here: it gets this process's shared session (s3_session).
+                # Where climb's Signer presigns, s3fs builds a client only for a refused GET, and the
+                # session (11 ms to make) is not made at all.
+                self.options["session"] = s3_session(self.options.pop("profile", None))
+                self._fs, self._root = filesystem(self.root_url, self.options)
             if hasattr(self._fs, "retries"):  # s3fs's own retry loop off: RetryPolicy is the one layer
                 self._fs.retries = 1
             self._presigned = None if self.local else PresignedReader.for_filesystem(self._fs, self.options)

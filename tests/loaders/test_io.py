@@ -346,15 +346,24 @@ def test_s3_readers_share_a_botocore_session_per_profile_and_credentials(monkeyp
     """Forked workers inherit it with the S3 service model already parsed; a session caches the
     credentials it resolved, so other credentials get another session."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first")
-    first = default_storage_options("s3://bucket/a", {"key": "k", "secret": "s"})["session"]
-    assert default_storage_options("s3://bucket/b", None)["session"] is first is s3_session()
-    profiled = default_storage_options("s3://bucket/a", {"profile": "other"})
-    assert "profile" not in profiled and profiled["session"] is not first
+    first = s3_session()
+    assert s3_session() is first and s3_session("other") is not first
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "second")
-    assert default_storage_options("s3://bucket/a", None)["session"] is not first
-    own = object()
-    assert default_storage_options("s3://bucket/a", {"session": own})["session"] is own
-    assert "session" not in default_storage_options("/data/a", None)
+    assert s3_session() is not first
+
+
+def test_the_shared_botocore_session_is_made_only_where_botocores_client_presigns(monkeypatch):
+    """AWS's own endpoints: s3fs's client presigns, with the shared session. An explicit endpoint:
+    climb's Signer presigns, and no session is made (11 ms) unless s3fs is asked for a client."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    aws = DatasetFiles("s3://bucket/a", {"key": "k", "secret": "s"}, RetryPolicy(), None)
+    own = DatasetFiles("s3://bucket/b", {"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}},
+                       RetryPolicy(), None)
+    assert aws.fs.session is s3_session() and "session" not in own.options and own.fs.session is None
+    given = object()
+    assert DatasetFiles("s3://bucket/c", {"session": given}, RetryPolicy(), None).options["session"] is given
+    assert "session" not in default_storage_options("s3://bucket/a", None) and "session" not in default_storage_options("/data/a", None)
 
 
 def test_a_local_in_order_reader_imports_neither_fsspec_nor_numpy_random(dataset):
