@@ -395,20 +395,26 @@ class SampleReader:
                 out[key] = (users, distinct(rows[members]), distinct(rows[members][who[members] != me]))
         return out
 
+    SHARE_RUN_BYTES = 2 << 20
+    """Workers share a piece when their own runs of consecutive samples in it average less than
+    this: each would fetch its runs in GETs of that size, which cost the store more per byte than
+    the piece's one GET plus the copy through /dev/shm (`python -m benchmarks.range_cost`: 1 MiB
+    ranges 4.6x a whole-object GET's CPU, 4 MiB 1.2-1.7x)."""
+
     def _worth_sharing(self, key: tuple[int, int, int], samples: np.ndarray, who: np.ndarray) -> bool:
-        """Whether the users of one piece save by sharing it: their samples are interleaved (spans
-        [first, last] that overlap), or one user's part is under a merge gap (a GET of its own would
-        cost about as much as the whole piece's)."""
+        """Whether the users of one piece save by sharing it: their samples are finely interleaved
+        (runs that average under SHARE_RUN_BYTES: shuffled reads, small batches), or one user's part
+        is under a merge gap (a GET of its own would cost about as much as the whole piece's). In
+        stored order each worker's batches are runs of their own, fetched by each worker alone."""
         info = self.datasets[key[0]].shards[key[1]]
         mean = info["bytes"] / max(1, info["num_samples"])
-        spans = []
+        runs = 0
         for user in set(who.tolist()):
-            mine = samples[who == user]
+            mine = np.sort(samples[who == user])
             if len(mine) * mean < DatasetFiles.MERGE_GAP:
                 return True
-            spans.append((int(mine.min()), int(mine.max())))
-        spans.sort()
-        return any(b[0] <= a[1] for a, b in zip(spans, spans[1:]))
+            runs += 1 + int(np.count_nonzero(np.diff(mine) > 1))
+        return len(samples) * mean / runs < self.SHARE_RUN_BYTES
 
     def head_spans(self, reads: np.ndarray) -> dict[tuple[int, int], list[list[int]]]:
         """(dataset, shard) -> the sorted [first, last] sample spans the first chunk is fetched in.

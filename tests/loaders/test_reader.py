@@ -288,8 +288,8 @@ def test_a_parsed_index_holds_a_fraction_of_the_memory_of_the_parsed_json():
     assert len(index) == 5000 and index_bytes < json_bytes / 4
 
 
-def test_workers_share_a_piece_only_where_their_samples_interleave_or_one_part_is_small():
-    reader = reader_for([100], 266_000)  # 1 MiB merge gap: ~4 samples
+def test_workers_share_a_piece_only_where_their_samples_interleave_finely_or_one_part_is_small():
+    reader = reader_for([200], 266_000)  # 1 MiB merge gap: ~4 samples; SHARE_RUN_BYTES: ~8
     piece = (0, 0, 0)
 
     def worth(parts: dict[int, list[int]]) -> bool:
@@ -300,3 +300,6 @@ def test_workers_share_a_piece_only_where_their_samples_interleave_or_one_part_i
     assert not worth({0: list(range(0, 20)), 1: list(range(20, 31))})  # stored order: a run each
     assert worth({0: [0, 1, 2, 3, 8, 9, 10, 11], 1: [4, 5, 6, 7, 12, 13, 14, 15]})  # shuffled: interleaved
     assert worth({0: list(range(0, 27)), 1: [27, 28, 29]})  # 3 samples: a GET of their own costs as much
+    batches = {w: [i for i in range(128) if i // 32 % 2 == w] for w in (0, 1)}
+    assert not worth(batches)  # stored order, a 32 MiB piece: two whole batches of 32 each
+    assert worth({w: [i for i in range(128) if i // 4 % 2 == w] for w in (0, 1)})  # batches of 4
