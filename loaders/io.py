@@ -116,11 +116,12 @@ class RetryPolicy:
 
 def default_storage_options(url: str, options: dict[str, Any] | None) -> dict[str, Any]:
     """For S3 unless the caller set them: bounded timeouts (a stalled socket fails and is retried
-    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), and whole
-    small files (manifest, indexes) read in one GET: with s3fs's default `max_concurrency` of 10 every whole-file read first asked for the
-    object's size (a HEAD request), which a loader never needs. A plain-http endpoint (a server on the
-    machine or in the cluster) is never spoken to over TLS, so its client does not load the CA bundle:
-    a forked worker's first request took 0.052-0.067 s of CPU with it, 0.026-0.030 s without.
+    instead of hanging a worker), botocore's retries off (RetryPolicy is the one layer), and whole small
+    files (manifest, indexes) read in one GET: with s3fs's default `max_concurrency` of 10 every
+    whole-file read first asked for the object's size (a HEAD request), which a loader never needs. A
+    plain-http endpoint (a server on the machine or in the cluster) is never spoken to over TLS, so its
+    client does not load the CA bundle: a forked worker's first request took 0.052-0.067 s of CPU with
+    it, 0.026-0.030 s without.
     Signatures are SigV4, presigned URLs (climb.presigned) included: for the local server's endpoint
     botocore presigned SigV2 URLs by default, which AWS regions opened since 2014 refuse."""
     opts = dict(options or {})

@@ -252,14 +252,14 @@ def distinct(rows: np.ndarray) -> np.ndarray:
 class SampleReader:
     """Reads planned samples of one or more datasets; use one per iterator, inside the worker.
 
-    The whole read list is known up front. From an object store it is cut into pieces: the samples
-    this reader wants among about PIECE_BYTES (in stored order STORED_PIECE_BYTES) of consecutive
-    samples of one shard, fetched in one merged range read on a small thread pool ahead of first
-    use, each sample's bytes freed after its use (the plan keeps a piece's samples within its shuffle window, so few pieces are held at once;
-    with a shard cache, the fetch thread downloads a shard into the cache when a piece first needs
-    it, a few pieces ahead of use); the first batch is one job fetched alone, before any look-ahead
-    (its own samples in a few spans, head_spans). Local shards are read by the iterating thread
-    itself (_read_here).
+    The whole read list is known up front. From an object store it is cut into pieces: the samples this
+    reader wants among about PIECE_BYTES (in stored order STORED_PIECE_BYTES) of consecutive samples of
+    one shard, fetched in one merged range read on a small thread pool ahead of first use, each sample's
+    bytes freed after its use (the plan keeps a piece's samples within its shuffle window, so few pieces
+    are held at once; with a shard cache, the fetch thread downloads a shard into the cache when a piece
+    first needs it, a few pieces ahead of use); the first batch is one job fetched alone, before any
+    look-ahead (its own samples in a few spans, head_spans). Local shards are read by the iterating
+    thread itself (_read_here).
     """
 
     PIECE_BYTES = 8 << 20
