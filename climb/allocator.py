@@ -19,6 +19,14 @@ threshold is too low. Two workers meet that:
 Both fix the thresholds where glibc's adaptive rule can at most settle (mmap above 32 MiB, trim
 above 64 MiB): the allocations are short-lived and of similar sizes, so what a worker keeps stays
 bounded by one batch's peak.
+
+glibc also gives each new thread an arena of its own (up to 8 per core), and memory freed into one
+arena serves only the threads attached to it. A DataLoader worker reading from an object store
+fetches sample buffers on a few threads and frees them on the iterating one, so each fetch thread's
+arena held its own high-water mark. With `one_arena` the worker's threads share the arenas it
+already has: from the local S3 server, 2 workers, 2 interleaved rounds of 3 runs, a worker's peak
+RSS went from 301-319 to 288-291 MB in stored order and from 305-308 to 285-289 MB shuffled, with
+samples/s unchanged (1,552-1,690 against 1,703-1,782 and 1,285-1,387 against 1,363-1,378).
 """
 
 from __future__ import annotations
@@ -27,19 +35,30 @@ import os
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 64 << 20
 
 
-def keep_freed_memory() -> bool:
-    """Fix glibc's mmap/trim thresholds at MMAP_THRESHOLD/TRIM_THRESHOLD; True if this is glibc."""
+def _mallopt(*settings: tuple[int, int]) -> bool:
+    """glibc's mallopt for each (parameter, value); True if this is glibc and it took them all."""
     try:
         import ctypes
 
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): its own allocator's rules apply
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return all([bool(mallopt(param, value)) for param, value in settings])
+
+
+def keep_freed_memory() -> bool:
+    """Fix glibc's mmap/trim thresholds at MMAP_THRESHOLD/TRIM_THRESHOLD; True if this is glibc."""
+    return _mallopt((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def one_arena() -> bool:
+    """Threads started from now on allocate from the arenas this process has, making no new one."""
+    return _mallopt((M_ARENA_MAX, 1))
 
 
 def restore_adaptive_thresholds() -> bool:

@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from climb.allocator import keep_freed_memory
+from climb.allocator import keep_freed_memory, one_arena
 
 ALIGN = 64
 SLAB_KEY = "__slab__"
@@ -160,6 +160,7 @@ class SlabPool:
 
     def __init__(self, arena: Arena, worker: int):
         keep_freed_memory()  # a batch's sample buffers, freed together, stay in the heap (climb/allocator.py)
+        one_arena()
         self.arena, self.worker = arena, worker
         self.slabs = [arena.slab(worker, slot) for slot in range(arena.shape[1])]
         self.sent = [0] * len(self.slabs)

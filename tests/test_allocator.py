@@ -1,7 +1,8 @@
 """Workers keep the memory they free after each sample or batch instead of faulting it in again.
 
 A worker whose launcher pinned glibc's trim threshold (Dask's nanny does) allocates like any process
-again; a loader worker keeps a batch's freed sample buffers in its heap."""
+again; a loader worker keeps a batch's freed sample buffers in its heap, and its fetch threads
+allocate from the arenas it has instead of one each."""
 
 import os
 import subprocess
@@ -67,3 +68,32 @@ def test_a_loader_worker_reuses_a_freed_batch_of_sample_buffers():
     as_started, kept = batch_faults("as-started"), batch_faults("keep")
     assert as_started > 15 * 32 * 60  # the heap's top handed back after every batch: ~65 pages per buffer again
     assert kept < as_started / 10
+
+
+THREADS = """
+import ctypes, sys, threading
+from climb.allocator import one_arena
+if sys.argv[1] == "one":
+    assert one_arena()
+together = threading.Barrier(4)
+def fetch():
+    held = [bytearray(100_000) for _ in range(8)]  # a fetch thread's sample buffers, held at once
+    together.wait()
+threads = [threading.Thread(target=fetch) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" paragraph per arena, on stderr
+"""
+
+
+def arenas_after_fetch_threads(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", THREADS, mode], env=env, check=True, capture_output=True, text=True)
+    return sum(line.startswith("Arena ") for line in out.stderr.splitlines())
+
+
+def test_fetch_threads_started_after_one_arena_make_no_arena_of_their_own():
+    assert arenas_after_fetch_threads("as-started") == 5  # the main arena and one per thread
+    assert arenas_after_fetch_threads("one") == 1
