@@ -160,7 +160,7 @@ class SlabPool:
 
     def __init__(self, arena: Arena, worker: int):
         keep_freed_memory()  # a batch's sample buffers, freed together, stay in the heap (climb/allocator.py)
-        one_arena()
+        one_arena()  # its fetch threads allocate from its arenas, not one each (climb/allocator.py)
         self.arena, self.worker = arena, worker
         self.slabs = [arena.slab(worker, slot) for slot in range(arena.shape[1])]
         self.sent = [0] * len(self.slabs)
